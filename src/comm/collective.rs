@@ -1,0 +1,724 @@
+//! Typed collectives (MPI 4.1 chapter 6).
+//!
+//! Data-movement collectives take any [`bytemuck::Pod`] element type;
+//! reductions take a [`Reducible`] one. In checked mode (the default) each
+//! call first confirms that all ranks agree on its arguments (see
+//! `check.rs`); the `v` forms learn every rank's count from the same
+//! exchange, so their receive buffers are sized for the caller.
+
+use std::os::raw::{c_int, c_void};
+
+use bytemuck::Pod;
+use mpi::ffi;
+
+use super::Comm;
+use super::check::{Signature, Table, agree, hash_counts};
+use super::datatype::{
+    ReduceOp, Reducible, check_reduction, counts_and_displs, element_datatype, to_count,
+};
+use crate::error::{Error, Result};
+
+/// The result of a variable-count collective: every rank's part, concatenated
+/// in rank order, with the count and offset of each part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Varying<T> {
+    /// All parts, in rank order.
+    pub data: Vec<T>,
+    /// The number of elements from (or for) each rank.
+    pub counts: Vec<usize>,
+    /// Where each rank's part starts in `data`.
+    pub displs: Vec<usize>,
+}
+
+impl<T> Varying<T> {
+    pub(crate) fn new(data: Vec<T>, counts: Vec<usize>) -> Self {
+        let mut displs = Vec::with_capacity(counts.len());
+        let mut offset = 0;
+        for &c in &counts {
+            displs.push(offset);
+            offset += c;
+        }
+        Varying {
+            data,
+            counts,
+            displs,
+        }
+    }
+
+    /// The part that came from (or goes to) `rank`.
+    pub fn part(&self, rank: usize) -> &[T] {
+        &self.data[self.displs[rank]..self.displs[rank] + self.counts[rank]]
+    }
+
+    /// The parts in rank order.
+    pub fn parts(&self) -> impl Iterator<Item = &[T]> {
+        (0..self.counts.len()).map(move |r| self.part(r))
+    }
+}
+
+fn ptr<T>(s: &[T]) -> *const c_void {
+    s.as_ptr() as *const c_void
+}
+
+fn ptr_mut<T>(s: &mut [T]) -> *mut c_void {
+    s.as_mut_ptr() as *mut c_void
+}
+
+impl Comm {
+    /// Runs the agreement check in checked mode; in unchecked mode returns the
+    /// local validation result alone.
+    pub(crate) fn prepare(&self, sig: Signature, local: Result<()>) -> Result<Option<Table>> {
+        if self.checked {
+            agree(self, sig, local).map(Some)
+        } else {
+            local.map(|_| None)
+        }
+    }
+
+    /// Waits until every rank has reached this call (`MPI_Barrier`; in
+    /// checked mode the agreement exchange itself is the barrier, and it also
+    /// catches a rank that made a different collective call here).
+    pub fn barrier(&self) -> Result<()> {
+        if self.checked {
+            agree(self, Signature::new::<u8>("barrier"), Ok(()))?;
+        } else {
+            // SAFETY: a valid communicator; MPI_Barrier takes no buffers.
+            unsafe {
+                ffi::MPI_Barrier(self.as_raw());
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies `buf` from `root` into `buf` on every other rank (`MPI_Bcast`).
+    /// Every rank passes a buffer of the same length.
+    pub fn broadcast<T: Pod>(&self, buf: &mut [T], root: usize) -> Result<()> {
+        const OP: &str = "broadcast";
+        let local = self
+            .check_root(OP, root)
+            .and_then(|_| to_count(OP, buf.len()).map(drop));
+        self.prepare(
+            Signature::new::<T>(OP).root(root).count(buf.len()),
+            local,
+        )?;
+        let count = to_count(OP, buf.len())?;
+        // SAFETY: `buf` is valid for `count` elements on every rank (the
+        // lengths agree: checked above, or the caller's promise when
+        // unchecked).
+        unsafe {
+            ffi::MPI_Bcast(
+                ptr_mut(buf),
+                count,
+                element_datatype::<T>(),
+                root as c_int,
+                self.as_raw(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Broadcasts `data` from `root` and returns it on every rank; the
+    /// receivers need not know its length (their `data` is ignored: pass
+    /// `&[]`).
+    pub fn broadcast_vec<T: Pod>(&self, data: &[T], root: usize) -> Result<Vec<T>> {
+        const OP: &str = "broadcast_vec";
+        let is_root = self.rank() == root;
+        let local = self
+            .check_root(OP, root)
+            .and_then(|_| to_count(OP, data.len()).map(drop));
+        let sig = Signature::new::<T>(OP).root(root).own(data.len());
+        let len = match self.prepare(sig, local)? {
+            Some(table) => table.own()[root],
+            None => {
+                let mut len = [data.len() as u64];
+                self.broadcast(&mut len, root)?;
+                len[0] as usize
+            }
+        };
+        let mut out = if is_root {
+            data.to_vec()
+        } else {
+            vec![T::zeroed(); len]
+        };
+        self.unchecked().broadcast(&mut out, root)?;
+        Ok(out)
+    }
+
+    fn reduction_signature<T: Reducible>(
+        &self,
+        op: &'static str,
+        len: usize,
+        reduction: ReduceOp,
+    ) -> Signature {
+        Signature::new::<T>(op)
+            .count(len)
+            .reduction(T::type_code(), reduction.code())
+    }
+
+    /// Combines `send` element-wise over all ranks with `op` and returns the
+    /// result on `root`, `None` elsewhere (`MPI_Reduce`).
+    pub fn reduce<T: Reducible>(
+        &self,
+        send: &[T],
+        op: ReduceOp,
+        root: usize,
+    ) -> Result<Option<Vec<T>>> {
+        const OP: &str = "reduce";
+        let local = check_reduction::<T>(OP, op)
+            .and_then(|_| self.check_root(OP, root))
+            .and_then(|_| to_count(OP, send.len()).map(drop));
+        self.prepare(self.reduction_signature::<T>(OP, send.len(), op).root(root), local)?;
+        let count = to_count(OP, send.len())?;
+        let mut recv = if self.rank() == root {
+            vec![T::zeroed(); send.len()]
+        } else {
+            Vec::new()
+        };
+        // SAFETY: `send` holds `count` elements; on the root `recv` holds
+        // `count` elements; elsewhere the receive buffer is not used.
+        unsafe {
+            ffi::MPI_Reduce(
+                ptr(send),
+                ptr_mut(&mut recv),
+                count,
+                T::mpi_datatype(),
+                op.raw(),
+                root as c_int,
+                self.as_raw(),
+            );
+        }
+        Ok((self.rank() == root).then_some(recv))
+    }
+
+    /// Combines `send` element-wise over all ranks with `op` and returns the
+    /// result on every rank (`MPI_Allreduce`).
+    pub fn all_reduce<T: Reducible>(&self, send: &[T], op: ReduceOp) -> Result<Vec<T>> {
+        let mut recv = vec![T::zeroed(); send.len()];
+        self.all_reduce_into(send, &mut recv, op)?;
+        Ok(recv)
+    }
+
+    /// Like [`Comm::all_reduce`], writing into `recv`, which must be as long
+    /// as `send`.
+    pub fn all_reduce_into<T: Reducible>(
+        &self,
+        send: &[T],
+        recv: &mut [T],
+        op: ReduceOp,
+    ) -> Result<()> {
+        const OP: &str = "all_reduce";
+        let local = check_reduction::<T>(OP, op)
+            .and_then(|_| to_count(OP, send.len()).map(drop))
+            .and_then(|_| {
+                if recv.len() == send.len() {
+                    Ok(())
+                } else {
+                    Err(Error::invalid(
+                        OP,
+                        format!(
+                            "the receive buffer holds {} elements and the send buffer {}: make them the same length",
+                            recv.len(),
+                            send.len()
+                        ),
+                    ))
+                }
+            });
+        self.prepare(self.reduction_signature::<T>(OP, send.len(), op), local)?;
+        let count = to_count(OP, send.len())?;
+        // SAFETY: both buffers hold `count` elements of T, and the lengths
+        // agree across ranks (checked, or the caller's promise).
+        unsafe {
+            ffi::MPI_Allreduce(
+                ptr(send),
+                ptr_mut(recv),
+                count,
+                T::mpi_datatype(),
+                op.raw(),
+                self.as_raw(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Like [`Comm::all_reduce`], replacing `buf` with the result.
+    pub fn all_reduce_in_place<T: Reducible>(&self, buf: &mut [T], op: ReduceOp) -> Result<()> {
+        let send = buf.to_vec();
+        self.all_reduce_into(&send, buf, op)
+    }
+
+    /// Collects `send` from every rank on `root`, in rank order (`MPI_Gather`).
+    /// Every rank sends the same number of elements; see [`Comm::gather_v`]
+    /// for differing counts.
+    pub fn gather<T: Pod>(&self, send: &[T], root: usize) -> Result<Option<Vec<T>>> {
+        const OP: &str = "gather";
+        let local = self
+            .check_root(OP, root)
+            .and_then(|_| to_count(OP, send.len()).map(drop));
+        self.prepare(
+            Signature::new::<T>(OP).root(root).count(send.len()),
+            local,
+        )?;
+        let count = to_count(OP, send.len())?;
+        let is_root = self.rank() == root;
+        let mut recv = if is_root {
+            vec![T::zeroed(); send.len() * self.size()]
+        } else {
+            Vec::new()
+        };
+        // SAFETY: `send` holds `count` elements; on the root `recv` holds
+        // `count` elements per rank.
+        unsafe {
+            ffi::MPI_Gather(
+                ptr(send),
+                count,
+                element_datatype::<T>(),
+                ptr_mut(&mut recv),
+                count,
+                element_datatype::<T>(),
+                root as c_int,
+                self.as_raw(),
+            );
+        }
+        Ok(is_root.then_some(recv))
+    }
+
+    /// Collects `send` from every rank on `root` when the counts differ,
+    /// zero included (`MPI_Gatherv`). The counts are exchanged for you.
+    pub fn gather_v<T: Pod>(&self, send: &[T], root: usize) -> Result<Option<Varying<T>>> {
+        const OP: &str = "gather_v";
+        let local = self
+            .check_root(OP, root)
+            .and_then(|_| to_count(OP, send.len()).map(drop));
+        let table = agree(
+            self,
+            Signature::new::<T>(OP).root(root).own(send.len()),
+            local,
+        )?;
+        let counts = table.own();
+        let is_root = self.rank() == root;
+        let (c, d) = counts_and_displs(OP, &counts)?;
+        let total: usize = counts.iter().sum();
+        let mut recv = if is_root {
+            vec![T::zeroed(); total]
+        } else {
+            Vec::new()
+        };
+        // SAFETY: `send` holds counts[rank] elements; on the root `recv` holds
+        // the sum of the counts, laid out by the displacements `d`.
+        unsafe {
+            ffi::MPI_Gatherv(
+                ptr(send),
+                send.len() as c_int,
+                element_datatype::<T>(),
+                ptr_mut(&mut recv),
+                c.as_ptr(),
+                d.as_ptr(),
+                element_datatype::<T>(),
+                root as c_int,
+                self.as_raw(),
+            );
+        }
+        Ok(is_root.then(|| Varying::new(recv, counts)))
+    }
+
+    /// Splits `send` on `root` into equal parts, one per rank in rank order,
+    /// and returns this rank's part (`MPI_Scatter`). On the root `send.len()`
+    /// must be a multiple of the rank count; elsewhere `send` is ignored.
+    pub fn scatter<T: Pod>(&self, send: &[T], root: usize) -> Result<Vec<T>> {
+        const OP: &str = "scatter";
+        let size = self.size();
+        let is_root = self.rank() == root;
+        let local = self.check_root(OP, root).and_then(|_| {
+            if is_root && send.len() % size != 0 {
+                return Err(Error::invalid(
+                    OP,
+                    format!(
+                        "the root sends {} elements, not a multiple of the {size} ranks: pad the data or use scatter_v",
+                        send.len()
+                    ),
+                ));
+            }
+            to_count(OP, send.len() / size).map(drop)
+        });
+        let own = if is_root { send.len() / size } else { 0 };
+        let per_rank = match self.prepare(Signature::new::<T>(OP).root(root).own(own), local)? {
+            Some(table) => table.own()[root],
+            None => {
+                let mut n = [own as u64];
+                self.broadcast(&mut n, root)?;
+                n[0] as usize
+            }
+        };
+        let count = to_count(OP, per_rank)?;
+        let mut recv = vec![T::zeroed(); per_rank];
+        // SAFETY: on the root `send` holds `count` elements per rank; every
+        // rank's `recv` holds `count` elements.
+        unsafe {
+            ffi::MPI_Scatter(
+                ptr(send),
+                count,
+                element_datatype::<T>(),
+                ptr_mut(&mut recv),
+                count,
+                element_datatype::<T>(),
+                root as c_int,
+                self.as_raw(),
+            );
+        }
+        Ok(recv)
+    }
+
+    /// Sends `counts[r]` consecutive elements of `send` on `root` to each rank
+    /// `r` and returns this rank's part (`MPI_Scatterv`). On the root `counts`
+    /// has one entry per rank and sums to `send.len()`; elsewhere both are
+    /// ignored.
+    pub fn scatter_v<T: Pod>(&self, send: &[T], counts: &[usize], root: usize) -> Result<Vec<T>> {
+        const OP: &str = "scatter_v";
+        let size = self.size();
+        let is_root = self.rank() == root;
+        let local = self.check_root(OP, root).and_then(|_| {
+            if !is_root {
+                return Ok(());
+            }
+            check_counts(OP, counts, size, send.len())?;
+            counts_and_displs(OP, counts).map(drop)
+        });
+        self.prepare(Signature::new::<T>(OP).root(root), local)?;
+        // Every rank learns its own count from the root.
+        let wire: Vec<u64> = if is_root {
+            counts.iter().map(|&c| c as u64).collect()
+        } else {
+            Vec::new()
+        };
+        let mine = self.unchecked().scatter(&wire, root)?[0] as usize;
+        let (c, d) = if is_root {
+            counts_and_displs(OP, counts)?
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut recv = vec![T::zeroed(); mine];
+        // SAFETY: on the root `send` holds sum(counts) elements laid out by
+        // `d`; every rank's `recv` holds exactly its count.
+        unsafe {
+            ffi::MPI_Scatterv(
+                ptr(send),
+                c.as_ptr(),
+                d.as_ptr(),
+                element_datatype::<T>(),
+                ptr_mut(&mut recv),
+                mine as c_int,
+                element_datatype::<T>(),
+                root as c_int,
+                self.as_raw(),
+            );
+        }
+        Ok(recv)
+    }
+
+    /// Collects `send` from every rank on every rank, in rank order
+    /// (`MPI_Allgather`). Every rank sends the same number of elements.
+    pub fn all_gather<T: Pod>(&self, send: &[T]) -> Result<Vec<T>> {
+        const OP: &str = "all_gather";
+        let local = to_count(OP, send.len()).map(drop);
+        self.prepare(Signature::new::<T>(OP).count(send.len()), local)?;
+        let count = to_count(OP, send.len())?;
+        let mut recv = vec![T::zeroed(); send.len() * self.size()];
+        // SAFETY: `send` holds `count` elements; `recv` holds `count` per rank.
+        unsafe {
+            ffi::MPI_Allgather(
+                ptr(send),
+                count,
+                element_datatype::<T>(),
+                ptr_mut(&mut recv),
+                count,
+                element_datatype::<T>(),
+                self.as_raw(),
+            );
+        }
+        Ok(recv)
+    }
+
+    /// Collects `send` from every rank on every rank when the counts differ,
+    /// zero included (`MPI_Allgatherv`).
+    pub fn all_gather_v<T: Pod>(&self, send: &[T]) -> Result<Varying<T>> {
+        const OP: &str = "all_gather_v";
+        let local = to_count(OP, send.len()).map(drop);
+        let table = agree(self, Signature::new::<T>(OP).own(send.len()), local)?;
+        let counts = table.own();
+        let (c, d) = counts_and_displs(OP, &counts)?;
+        let mut recv = vec![T::zeroed(); counts.iter().sum()];
+        // SAFETY: `send` holds counts[rank] elements; `recv` holds their sum,
+        // laid out by `d`.
+        unsafe {
+            ffi::MPI_Allgatherv(
+                ptr(send),
+                send.len() as c_int,
+                element_datatype::<T>(),
+                ptr_mut(&mut recv),
+                c.as_ptr(),
+                d.as_ptr(),
+                element_datatype::<T>(),
+                self.as_raw(),
+            );
+        }
+        Ok(Varying::new(recv, counts))
+    }
+
+    /// Sends the `r`-th of `size()` equal parts of `send` to rank `r` and
+    /// returns the parts received, in rank order (`MPI_Alltoall`).
+    pub fn all_to_all<T: Pod>(&self, send: &[T]) -> Result<Vec<T>> {
+        let mut recv = vec![T::zeroed(); send.len()];
+        self.all_to_all_into(send, &mut recv)?;
+        Ok(recv)
+    }
+
+    /// Like [`Comm::all_to_all`], writing into `recv`, which must be as long
+    /// as `send`.
+    pub fn all_to_all_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
+        const OP: &str = "all_to_all";
+        let size = self.size();
+        let local = if send.len() % size != 0 {
+            Err(Error::invalid(
+                OP,
+                format!(
+                    "{} elements do not split into {size} equal parts: pass a multiple of the rank count or use all_to_all_v",
+                    send.len()
+                ),
+            ))
+        } else if recv.len() != send.len() {
+            Err(Error::invalid(
+                OP,
+                format!(
+                    "the receive buffer holds {} elements and the send buffer {}: make them the same length",
+                    recv.len(),
+                    send.len()
+                ),
+            ))
+        } else {
+            to_count(OP, send.len() / size).map(drop)
+        };
+        self.prepare(Signature::new::<T>(OP).count(send.len()), local)?;
+        let count = to_count(OP, send.len() / size)?;
+        // SAFETY: both buffers hold `count` elements per rank.
+        unsafe {
+            ffi::MPI_Alltoall(
+                ptr(send),
+                count,
+                element_datatype::<T>(),
+                ptr_mut(recv),
+                count,
+                element_datatype::<T>(),
+                self.as_raw(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends `send_counts[r]` consecutive elements of `send` to each rank `r`
+    /// and returns what every rank sent here (`MPI_Alltoallv`). The receive
+    /// counts are exchanged for you.
+    pub fn all_to_all_v<T: Pod>(&self, send: &[T], send_counts: &[usize]) -> Result<Varying<T>> {
+        const OP: &str = "all_to_all_v";
+        let local = check_counts(OP, send_counts, self.size(), send.len())
+            .and_then(|_| counts_and_displs(OP, send_counts).map(drop));
+        self.prepare(Signature::new::<T>(OP), local)?;
+        let recv_counts = self.exchange_counts(send_counts)?;
+        let (sc, sd) = counts_and_displs(OP, send_counts)?;
+        let (rc, rd) = counts_and_displs(OP, &recv_counts)?;
+        let mut recv = vec![T::zeroed(); recv_counts.iter().sum()];
+        // SAFETY: `send` holds sum(send_counts) elements laid out by `sd`;
+        // `recv` holds sum(recv_counts) laid out by `rd`, and recv_counts[r]
+        // is what rank r sends here.
+        unsafe {
+            ffi::MPI_Alltoallv(
+                ptr(send),
+                sc.as_ptr(),
+                sd.as_ptr(),
+                element_datatype::<T>(),
+                ptr_mut(&mut recv),
+                rc.as_ptr(),
+                rd.as_ptr(),
+                element_datatype::<T>(),
+                self.as_raw(),
+            );
+        }
+        Ok(Varying::new(recv, recv_counts))
+    }
+
+    /// Every rank's count for this rank, from every rank's `send_counts`.
+    pub(crate) fn exchange_counts(&self, send_counts: &[usize]) -> Result<Vec<usize>> {
+        let wire: Vec<u64> = send_counts.iter().map(|&c| c as u64).collect();
+        let got = self.unchecked().all_to_all(&wire)?;
+        Ok(got.into_iter().map(|c| c as usize).collect())
+    }
+
+    /// Inclusive prefix reduction: rank `r` gets `send` combined over ranks
+    /// `0..=r` (`MPI_Scan`).
+    pub fn scan<T: Reducible>(&self, send: &[T], op: ReduceOp) -> Result<Vec<T>> {
+        self.scan_impl("scan", send, op, false)
+    }
+
+    /// Exclusive prefix reduction: rank `r` gets `send` combined over ranks
+    /// `0..r` (`MPI_Exscan`). Rank 0, where MPI leaves the result undefined,
+    /// gets the identity of `op` (0 for a sum, 1 for a product, the type's
+    /// largest value for a minimum, ...).
+    pub fn exclusive_scan<T: Reducible>(&self, send: &[T], op: ReduceOp) -> Result<Vec<T>> {
+        self.scan_impl("exclusive_scan", send, op, true)
+    }
+
+    fn scan_impl<T: Reducible>(
+        &self,
+        name: &'static str,
+        send: &[T],
+        op: ReduceOp,
+        exclusive: bool,
+    ) -> Result<Vec<T>> {
+        let local = check_reduction::<T>(name, op).and_then(|_| to_count(name, send.len()).map(drop));
+        self.prepare(self.reduction_signature::<T>(name, send.len(), op), local)?;
+        let count = to_count(name, send.len())?;
+        let mut recv = vec![T::identity(op); send.len()];
+        // SAFETY: both buffers hold `count` elements of T.
+        unsafe {
+            if exclusive {
+                ffi::MPI_Exscan(
+                    ptr(send),
+                    ptr_mut(&mut recv),
+                    count,
+                    T::mpi_datatype(),
+                    op.raw(),
+                    self.as_raw(),
+                );
+            } else {
+                ffi::MPI_Scan(
+                    ptr(send),
+                    ptr_mut(&mut recv),
+                    count,
+                    T::mpi_datatype(),
+                    op.raw(),
+                    self.as_raw(),
+                );
+            }
+        }
+        if exclusive && self.rank() == 0 {
+            recv.iter_mut().for_each(|x| *x = T::identity(op));
+        }
+        Ok(recv)
+    }
+
+    /// Combines `send` element-wise over all ranks, then gives rank `r` the
+    /// `counts[r]` elements of the result that start at the sum of the
+    /// earlier counts (`MPI_Reduce_scatter`). Every rank passes the same
+    /// `counts`, which sum to `send.len()`.
+    pub fn reduce_scatter<T: Reducible>(
+        &self,
+        send: &[T],
+        counts: &[usize],
+        op: ReduceOp,
+    ) -> Result<Vec<T>> {
+        const OP: &str = "reduce_scatter";
+        let local = check_reduction::<T>(OP, op)
+            .and_then(|_| check_counts(OP, counts, self.size(), send.len()))
+            .and_then(|_| counts_and_displs(OP, counts).map(drop));
+        self.prepare(
+            self.reduction_signature::<T>(OP, send.len(), op)
+                .extra(hash_counts(counts)),
+            local,
+        )?;
+        let (c, _) = counts_and_displs(OP, counts)?;
+        let mut recv = vec![T::zeroed(); counts[self.rank()]];
+        // SAFETY: `send` holds sum(counts) elements; `recv` holds this rank's
+        // count; the counts agree across ranks.
+        unsafe {
+            ffi::MPI_Reduce_scatter(
+                ptr(send),
+                ptr_mut(&mut recv),
+                c.as_ptr(),
+                T::mpi_datatype(),
+                op.raw(),
+                self.as_raw(),
+            );
+        }
+        Ok(recv)
+    }
+
+    /// [`Comm::reduce_scatter`] with equal parts: `send.len()` is a multiple
+    /// of the rank count and each rank gets `send.len() / size()` elements
+    /// (`MPI_Reduce_scatter_block`).
+    pub fn reduce_scatter_block<T: Reducible>(&self, send: &[T], op: ReduceOp) -> Result<Vec<T>> {
+        const OP: &str = "reduce_scatter_block";
+        let size = self.size();
+        let local = check_reduction::<T>(OP, op).and_then(|_| {
+            if send.len() % size != 0 {
+                Err(Error::invalid(
+                    OP,
+                    format!(
+                        "{} elements do not split into {size} equal blocks: pass a multiple of the rank count or use reduce_scatter",
+                        send.len()
+                    ),
+                ))
+            } else {
+                to_count(OP, send.len() / size).map(drop)
+            }
+        });
+        self.prepare(self.reduction_signature::<T>(OP, send.len(), op), local)?;
+        let count = to_count(OP, send.len() / size)?;
+        let mut recv = vec![T::zeroed(); send.len() / size];
+        // SAFETY: `send` holds `count` elements per rank; `recv` holds `count`.
+        unsafe {
+            ffi::MPI_Reduce_scatter_block(
+                ptr(send),
+                ptr_mut(&mut recv),
+                count,
+                T::mpi_datatype(),
+                op.raw(),
+                self.as_raw(),
+            );
+        }
+        Ok(recv)
+    }
+}
+
+/// Checks that `counts` has one entry per rank and sums to `len`.
+pub(crate) fn check_counts(op: &'static str, counts: &[usize], size: usize, len: usize) -> Result<()> {
+    if counts.len() != size {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "{} counts were given for {size} ranks: pass one count per rank",
+                counts.len()
+            ),
+        ));
+    }
+    let sum: usize = counts.iter().sum();
+    if sum != len {
+        return Err(Error::invalid(
+            op,
+            format!("the counts add up to {sum} but the buffer holds {len} elements: make them agree"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varying_parts() {
+        let v = Varying::new(vec![1, 2, 3, 4, 5], vec![2, 0, 3]);
+        assert_eq!(v.displs, vec![0, 2, 2]);
+        assert_eq!(v.part(0), &[1, 2]);
+        assert!(v.part(1).is_empty());
+        assert_eq!(v.part(2), &[3, 4, 5]);
+        assert_eq!(v.parts().count(), 3);
+    }
+
+    #[test]
+    fn counts_must_match_ranks_and_length() {
+        assert!(check_counts("t", &[1, 2], 2, 3).is_ok());
+        let e = check_counts("t", &[1, 2], 3, 3).unwrap_err().to_string();
+        assert!(e.contains("2 counts were given for 3 ranks"), "{e}");
+        let e = check_counts("t", &[1, 2], 2, 4).unwrap_err().to_string();
+        assert!(e.contains("add up to 3 but the buffer holds 4"), "{e}");
+    }
+}

@@ -1,0 +1,287 @@
+//! The SPMD runtime: the MPI universe, communicators, typed point-to-point
+//! messages and collectives, process grids.
+//!
+//! This is the only module that touches rsmpi and MPI's C interface. Every
+//! call here is made by the thread that initialised MPI (MPI's
+//! `MPI_THREAD_FUNNELED` level): compute on rayon's threads, communicate
+//! from the main one.
+//!
+//! ```no_run
+//! use tessera::comm::ReduceOp;
+//!
+//! tessera::spmd(|world| {
+//!     let mine = [world.rank() as f64];
+//!     let total = world.all_reduce(&mine, ReduceOp::Sum)?;
+//!     if world.rank() == 0 {
+//!         println!("sum of ranks = {}", total[0]);
+//!     }
+//!     Ok(())
+//! });
+//! ```
+
+mod abort;
+pub mod bench;
+mod check;
+mod collective;
+mod datatype;
+mod grid;
+mod nonblocking;
+mod p2p;
+
+use std::rc::Rc;
+
+use mpi::ffi;
+use mpi::raw::AsRaw;
+use mpi::topology::{Color, Communicator, SimpleCommunicator};
+
+pub use check::rank_list;
+pub use collective::Varying;
+pub use datatype::{ReduceOp, Reducible};
+pub use grid::{ProcessGrid, square_ish_factors};
+pub use nonblocking::Request;
+pub use p2p::{ANY_TAG, Source, Status};
+
+use crate::error::{Error, Result};
+
+/// Environment variable that turns the collective-argument checks off for
+/// every communicator of the job (`TESSERA_UNCHECKED=1`).
+pub const UNCHECKED_ENV: &str = "TESSERA_UNCHECKED";
+
+/// What every communicator of the process shares: MPI itself, finalised when
+/// the last communicator and the [`Universe`] are gone.
+struct Env {
+    _mpi: mpi::environment::Universe,
+    host: String,
+    world_rank: usize,
+}
+
+/// The MPI environment of this process. Create it once, at the start of
+/// `main`; MPI is finalised when it and every [`Comm`] made from it are
+/// dropped.
+///
+/// Creating it installs a panic hook: a panic on any rank prints
+/// `rank R on HOST: MESSAGE` and aborts the whole job through `MPI_Abort`, so
+/// `mpirun` exits non-zero instead of waiting forever for the dead rank.
+pub struct Universe {
+    env: Rc<Env>,
+}
+
+impl Universe {
+    /// Initialises MPI (thread level `MPI_THREAD_FUNNELED`).
+    ///
+    /// Fails with [`Error::AlreadyInitialized`] when MPI is already
+    /// initialised in this process.
+    pub fn init() -> Result<Universe> {
+        if mpi::environment::is_initialized() {
+            return Err(Error::AlreadyInitialized);
+        }
+        let (universe, _level) =
+            mpi::initialize_with_threading(mpi::Threading::Funneled).ok_or(Error::AlreadyInitialized)?;
+        let world = universe.world();
+        let world_rank = world.rank() as usize;
+        let host = mpi::environment::processor_name().unwrap_or_else(|_| "unknown-host".into());
+        abort::install_panic_hook(world_rank, host.clone());
+        Ok(Universe {
+            env: Rc::new(Env {
+                _mpi: universe,
+                host,
+                world_rank,
+            }),
+        })
+    }
+
+    /// The communicator of every rank in the job (`MPI_COMM_WORLD`).
+    ///
+    /// Collective arguments are checked unless the environment variable
+    /// `TESSERA_UNCHECKED` is set to `1`.
+    pub fn world(&self) -> Comm {
+        let unchecked = std::env::var(UNCHECKED_ENV).is_ok_and(|v| v == "1" || v == "true");
+        Comm {
+            raw: Rc::new(SimpleCommunicator::world()),
+            checked: !unchecked,
+            env: self.env.clone(),
+        }
+    }
+
+    /// The MPI library's own version string (`MPI_Get_library_version`).
+    pub fn library_version(&self) -> String {
+        mpi::environment::library_version()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+}
+
+/// Seconds since an arbitrary time in the past (`MPI_Wtime`), for timing.
+pub fn wtime() -> f64 {
+    mpi::time()
+}
+
+/// A communicator: a group of ranks that exchange messages and make
+/// collective calls together.
+///
+/// Cloning is cheap and shares the MPI communicator. Every collective checks,
+/// by default, that the ranks agree on its arguments before any data moves
+/// (see [`Comm::unchecked`]).
+#[derive(Clone)]
+pub struct Comm {
+    // Field order matters: the communicator is freed before the environment
+    // that may finalise MPI.
+    raw: Rc<SimpleCommunicator>,
+    checked: bool,
+    env: Rc<Env>,
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Comm")
+            .field("rank", &self.rank())
+            .field("size", &self.size())
+            .field("checked", &self.checked)
+            .finish()
+    }
+}
+
+impl Comm {
+    fn wrap(&self, raw: SimpleCommunicator) -> Comm {
+        Comm {
+            raw: Rc::new(raw),
+            checked: self.checked,
+            env: self.env.clone(),
+        }
+    }
+
+    /// This rank's number in the communicator, from 0 to `size() - 1`.
+    pub fn rank(&self) -> usize {
+        self.raw.rank() as usize
+    }
+
+    /// The number of ranks in the communicator.
+    pub fn size(&self) -> usize {
+        self.raw.size() as usize
+    }
+
+    /// The name of the host this rank runs on (`MPI_Get_processor_name`).
+    pub fn host(&self) -> &str {
+        &self.env.host
+    }
+
+    /// This rank's number in `MPI_COMM_WORLD`.
+    pub fn world_rank(&self) -> usize {
+        self.env.world_rank
+    }
+
+    /// Whether collective arguments are checked on this communicator.
+    pub fn is_checked(&self) -> bool {
+        self.checked
+    }
+
+    /// The same communicator with the collective-argument checks turned off.
+    ///
+    /// The checks cost one small `MPI_Allgather` per collective call (see
+    /// `tessera bench` for the figure). Without them, ranks that disagree on a
+    /// collective's arguments hang or corrupt memory, as in plain MPI. The
+    /// `v` forms exchange counts anyway and are checked either way.
+    pub fn unchecked(&self) -> Comm {
+        Comm {
+            checked: false,
+            ..self.clone()
+        }
+    }
+
+    /// The same communicator with the collective-argument checks turned on.
+    pub fn checked(&self) -> Comm {
+        Comm {
+            checked: true,
+            ..self.clone()
+        }
+    }
+
+    /// Splits the communicator (`MPI_Comm_split`, collective): ranks that pass
+    /// the same `color` form a new communicator, ordered by `key` and then by
+    /// their rank here. Ranks that pass `None` get `None`.
+    pub fn split(&self, color: Option<u32>, key: i32) -> Result<Option<Comm>> {
+        let color = match color {
+            None => Color::undefined(),
+            Some(c) => Color::with_value(i32::try_from(c).map_err(|_| {
+                Error::invalid("split", format!("color {c} is above 2147483647"))
+            })?),
+        };
+        Ok(self
+            .raw
+            .split_by_color_with_key(color, key)
+            .map(|raw| self.wrap(raw)))
+    }
+
+    /// The ranks of this communicator that share this rank's node (memory),
+    /// as a communicator of their own (`MPI_Comm_split_type` with
+    /// `MPI_COMM_TYPE_SHARED`, collective). Its rank is the node-local rank
+    /// used to pick one GPU per rank.
+    pub fn split_shared(&self) -> Comm {
+        let raw = self.raw.split_shared(self.raw.rank());
+        self.wrap(raw)
+    }
+
+    /// A new communicator with the same ranks and a separate message space
+    /// (`MPI_Comm_dup`, collective): a library's messages on it never match
+    /// the caller's.
+    pub fn dup(&self) -> Comm {
+        let raw = self.raw.duplicate();
+        self.wrap(raw)
+    }
+
+    /// Ends every rank of the job with `code` (`MPI_Abort`).
+    pub fn abort(&self, code: i32) -> ! {
+        self.raw.abort(code)
+    }
+
+    /// The underlying rsmpi communicator, for calls Tessera does not wrap.
+    pub fn rsmpi(&self) -> &SimpleCommunicator {
+        &self.raw
+    }
+
+    pub(crate) fn as_raw(&self) -> ffi::MPI_Comm {
+        self.raw.as_raw()
+    }
+
+    /// Returns an error on every rank unless `root` is a rank of this
+    /// communicator.
+    pub(crate) fn check_root(&self, op: &'static str, root: usize) -> Result<()> {
+        if root >= self.size() {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "root {root} is not a rank of this communicator (ranks 0-{})",
+                    self.size() - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `body` as the SPMD program of this rank: initialises MPI, passes the
+/// world communicator, and finalises MPI when `body` returns `Ok`.
+///
+/// When `body` returns an error, the rank prints `rank R on HOST: error: ...`
+/// and aborts the whole job with exit status 1, because the other ranks may
+/// be waiting for it in a collective. A panic does the same through the panic
+/// hook. This is the `main` of every Tessera example.
+pub fn spmd<F>(body: F)
+where
+    F: FnOnce(&Comm) -> Result<()>,
+{
+    let universe = match Universe::init() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            std::process::exit(1);
+        }
+    };
+    let world = universe.world();
+    if let Err(e) = body(&world) {
+        abort::abort_with_message(&format!("error: {e}"), 1);
+    }
+    drop(world);
+    drop(universe);
+}

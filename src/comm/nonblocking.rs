@@ -1,0 +1,319 @@
+//! Non-blocking messages and collectives with owned buffers (MPI 4.1 §3.7,
+//! §6.12).
+//!
+//! Each call takes its buffers by value and returns a [`Request`] that owns
+//! them until the operation completes; [`Request::wait`] hands the result
+//! back. Owning the buffers is what makes this sound in safe Rust: MPI may
+//! write into them until completion, and nothing else can touch them
+//! meanwhile. A request dropped without `wait` waits in its destructor; one
+//! leaked with `mem::forget` leaks its buffers too, so MPI never writes into
+//! freed memory.
+//!
+//! In checked mode the agreement check is made, blocking, when the
+//! collective is posted; the transfer itself overlaps with whatever the
+//! caller does until `wait`.
+
+use std::os::raw::{c_int, c_void};
+
+use bytemuck::Pod;
+use mpi::ffi;
+
+use super::check::Signature;
+use super::collective::{Varying, check_counts};
+use super::datatype::{ReduceOp, Reducible, check_reduction, counts_and_displs, element_datatype, to_count};
+use super::p2p::{Source, Status, empty_status};
+use super::Comm;
+use crate::error::{Error, Result};
+
+type Finish<R> = Box<dyn FnOnce(&ffi::MPI_Status) -> R>;
+
+/// A pending non-blocking operation that owns its buffers. Call
+/// [`Request::wait`] to complete it and get the result back.
+#[must_use = "a request owns its buffers until it is waited: call .wait()"]
+pub struct Request<R> {
+    raw: ffi::MPI_Request,
+    done: Option<ffi::MPI_Status>,
+    finish: Option<Finish<R>>,
+}
+
+impl<R> Request<R> {
+    fn new(raw: ffi::MPI_Request, finish: Finish<R>) -> Self {
+        Request {
+            raw,
+            done: None,
+            finish: Some(finish),
+        }
+    }
+
+    /// Blocks until the operation completes (`MPI_Wait`) and returns its
+    /// result.
+    pub fn wait(mut self) -> R {
+        let status = self.complete();
+        let finish = self.finish.take().expect("a request is finished once");
+        finish(&status)
+    }
+
+    /// Whether the operation has completed (`MPI_Test`); never blocks. After
+    /// `true`, [`Request::wait`] returns at once.
+    pub fn test(&mut self) -> bool {
+        if self.done.is_some() {
+            return true;
+        }
+        let mut flag: c_int = 0;
+        let mut status = empty_status();
+        // SAFETY: `raw` is an active request posted by this module.
+        unsafe {
+            ffi::MPI_Test(&mut self.raw, &mut flag, &mut status);
+        }
+        if flag != 0 {
+            self.done = Some(status);
+        }
+        flag != 0
+    }
+
+    fn complete(&mut self) -> ffi::MPI_Status {
+        if let Some(status) = self.done.take() {
+            return status;
+        }
+        let mut status = empty_status();
+        // SAFETY: `raw` is an active request posted by this module; the
+        // buffers it uses are owned by `finish`, which is still alive.
+        unsafe {
+            ffi::MPI_Wait(&mut self.raw, &mut status);
+        }
+        status
+    }
+}
+
+impl<R> Drop for Request<R> {
+    fn drop(&mut self) {
+        if self.finish.is_some() {
+            // Not waited: complete before the owned buffers are freed.
+            self.complete();
+        }
+    }
+}
+
+fn null_request() -> ffi::MPI_Request {
+    // SAFETY: a constant initialised by the MPI library.
+    unsafe { ffi::RSMPI_REQUEST_NULL }
+}
+
+impl Comm {
+    /// Starts sending `data` to `dest` (`MPI_Isend`); `wait` returns the
+    /// buffer for reuse.
+    pub fn isend<T: Pod>(&self, data: Vec<T>, dest: usize, tag: i32) -> Result<Request<Vec<T>>> {
+        const OP: &str = "isend";
+        let dest = self.check_peer(OP, "destination", dest)?;
+        let tag = self.raw_tag(OP, tag, false)?;
+        let count = to_count(OP, data.len())?;
+        let mut raw = null_request();
+        // SAFETY: `data`'s heap buffer is moved into the request's finish
+        // closure below and lives until the request completes; moving a Vec
+        // does not move its buffer.
+        unsafe {
+            ffi::MPI_Isend(
+                data.as_ptr() as *const c_void,
+                count,
+                element_datatype::<T>(),
+                dest,
+                tag,
+                self.as_raw(),
+                &mut raw,
+            );
+        }
+        Ok(Request::new(raw, Box::new(move |_| data)))
+    }
+
+    /// Starts receiving a message of at most `max_len` elements
+    /// (`MPI_Irecv`); `wait` returns the elements that arrived and their
+    /// status. A longer message is a fatal MPI truncation error: post a
+    /// buffer as large as the largest message, or use [`Comm::receive_vec`].
+    pub fn irecv<T: Pod>(
+        &self,
+        max_len: usize,
+        source: impl Into<Source>,
+        tag: i32,
+    ) -> Result<Request<(Vec<T>, Status)>> {
+        const OP: &str = "irecv";
+        let source = self.raw_source(OP, source.into())?;
+        let tag = self.raw_tag(OP, tag, true)?;
+        let count = to_count(OP, max_len)?;
+        let mut buf = vec![T::zeroed(); max_len];
+        let mut raw = null_request();
+        // SAFETY: `buf`'s heap buffer is owned by the finish closure until the
+        // request completes.
+        unsafe {
+            ffi::MPI_Irecv(
+                buf.as_mut_ptr() as *mut c_void,
+                count,
+                element_datatype::<T>(),
+                source,
+                tag,
+                self.as_raw(),
+                &mut raw,
+            );
+        }
+        Ok(Request::new(
+            raw,
+            Box::new(move |status: &ffi::MPI_Status| {
+                let mut n: c_int = 0;
+                // SAFETY: `status` is the completed receive's status.
+                unsafe {
+                    ffi::MPI_Get_count(status, element_datatype::<T>(), &mut n);
+                }
+                buf.truncate(n.max(0) as usize);
+                let st = Status {
+                    source: status.MPI_SOURCE as usize,
+                    tag: status.MPI_TAG,
+                    count: buf.len(),
+                };
+                (buf, st)
+            }),
+        ))
+    }
+
+    /// Starts broadcasting `buf` from `root` (`MPI_Ibcast`); every rank
+    /// passes a buffer of the same length and `wait` returns it filled.
+    pub fn ibroadcast<T: Pod>(&self, mut buf: Vec<T>, root: usize) -> Result<Request<Vec<T>>> {
+        const OP: &str = "ibroadcast";
+        let local = self
+            .check_root(OP, root)
+            .and_then(|_| to_count(OP, buf.len()).map(drop));
+        self.prepare(Signature::new::<T>(OP).root(root).count(buf.len()), local)?;
+        let count = to_count(OP, buf.len())?;
+        let mut raw = null_request();
+        // SAFETY: `buf` is owned by the finish closure until completion.
+        unsafe {
+            ffi::MPI_Ibcast(
+                buf.as_mut_ptr() as *mut c_void,
+                count,
+                element_datatype::<T>(),
+                root as c_int,
+                self.as_raw(),
+                &mut raw,
+            );
+        }
+        Ok(Request::new(raw, Box::new(move |_| buf)))
+    }
+
+    /// Starts an all-reduce of `send` (`MPI_Iallreduce`); `wait` returns the
+    /// combined result.
+    pub fn iall_reduce<T: Reducible>(&self, send: Vec<T>, op: ReduceOp) -> Result<Request<Vec<T>>> {
+        const OP: &str = "iall_reduce";
+        let local = check_reduction::<T>(OP, op).and_then(|_| to_count(OP, send.len()).map(drop));
+        self.prepare(
+            Signature::new::<T>(OP)
+                .count(send.len())
+                .reduction(T::type_code(), op.code()),
+            local,
+        )?;
+        let count = to_count(OP, send.len())?;
+        let mut recv = vec![T::zeroed(); send.len()];
+        let mut raw = null_request();
+        // SAFETY: `send` and `recv` are owned by the finish closure until
+        // completion; both hold `count` elements.
+        unsafe {
+            ffi::MPI_Iallreduce(
+                send.as_ptr() as *const c_void,
+                recv.as_mut_ptr() as *mut c_void,
+                count,
+                T::mpi_datatype(),
+                op.raw(),
+                self.as_raw(),
+                &mut raw,
+            );
+        }
+        Ok(Request::new(
+            raw,
+            Box::new(move |_| {
+                drop(send);
+                recv
+            }),
+        ))
+    }
+
+    /// Starts an all-to-all of equal parts (`MPI_Ialltoall`); `wait` returns
+    /// the parts received, in rank order.
+    pub fn iall_to_all<T: Pod>(&self, send: Vec<T>) -> Result<Request<Vec<T>>> {
+        const OP: &str = "iall_to_all";
+        let size = self.size();
+        let local = if send.len() % size != 0 {
+            Err(Error::invalid(
+                OP,
+                format!(
+                    "{} elements do not split into {size} equal parts: pass a multiple of the rank count or use iall_to_all_v",
+                    send.len()
+                ),
+            ))
+        } else {
+            to_count(OP, send.len() / size).map(drop)
+        };
+        self.prepare(Signature::new::<T>(OP).count(send.len()), local)?;
+        let count = to_count(OP, send.len() / size)?;
+        let mut recv = vec![T::zeroed(); send.len()];
+        let mut raw = null_request();
+        // SAFETY: both buffers are owned by the finish closure until
+        // completion and hold `count` elements per rank.
+        unsafe {
+            ffi::MPI_Ialltoall(
+                send.as_ptr() as *const c_void,
+                count,
+                element_datatype::<T>(),
+                recv.as_mut_ptr() as *mut c_void,
+                count,
+                element_datatype::<T>(),
+                self.as_raw(),
+                &mut raw,
+            );
+        }
+        Ok(Request::new(
+            raw,
+            Box::new(move |_| {
+                drop(send);
+                recv
+            }),
+        ))
+    }
+
+    /// Starts an all-to-all with per-rank counts (`MPI_Ialltoallv`). The
+    /// receive counts are exchanged (blocking) before the transfer is posted.
+    pub fn iall_to_all_v<T: Pod>(
+        &self,
+        send: Vec<T>,
+        send_counts: &[usize],
+    ) -> Result<Request<Varying<T>>> {
+        const OP: &str = "iall_to_all_v";
+        let local = check_counts(OP, send_counts, self.size(), send.len())
+            .and_then(|_| counts_and_displs(OP, send_counts).map(drop));
+        self.prepare(Signature::new::<T>(OP), local)?;
+        let recv_counts = self.exchange_counts(send_counts)?;
+        let (sc, sd) = counts_and_displs(OP, send_counts)?;
+        let (rc, rd) = counts_and_displs(OP, &recv_counts)?;
+        let mut recv = vec![T::zeroed(); recv_counts.iter().sum()];
+        let mut raw = null_request();
+        // SAFETY: the buffers and the count/displacement arrays are owned by
+        // the finish closure until completion, and describe the buffers.
+        unsafe {
+            ffi::MPI_Ialltoallv(
+                send.as_ptr() as *const c_void,
+                sc.as_ptr(),
+                sd.as_ptr(),
+                element_datatype::<T>(),
+                recv.as_mut_ptr() as *mut c_void,
+                rc.as_ptr(),
+                rd.as_ptr(),
+                element_datatype::<T>(),
+                self.as_raw(),
+                &mut raw,
+            );
+        }
+        Ok(Request::new(
+            raw,
+            Box::new(move |_| {
+                drop((send, sc, sd, rc, rd));
+                Varying::new(recv, recv_counts)
+            }),
+        ))
+    }
+}

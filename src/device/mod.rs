@@ -1,0 +1,125 @@
+//! Where a rank's local work runs: its CPU cores, or a CUDA GPU.
+//!
+//! This is the only module that touches cudarc. CUDA is loaded at run time:
+//! the binary builds and runs where no CUDA is installed, and a missing
+//! driver is a reason to use the CPU, never a panic.
+
+use serde::Serialize;
+
+use crate::comm::Comm;
+use crate::error::{Error, Result};
+
+/// Where local work runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Device {
+    /// The CPU cores, through rayon and SIMD.
+    Cpu,
+    /// The CUDA GPU with this ordinal (among the GPUs this process sees).
+    Cuda(usize),
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// What a CUDA GPU is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct GpuInfo {
+    /// Ordinal among the GPUs this process sees.
+    pub ordinal: usize,
+    /// The device name (`NVIDIA H100 80GB HBM3`, ...).
+    pub name: String,
+    /// Global memory in bytes.
+    pub memory_bytes: u64,
+    /// Compute capability (major, minor).
+    pub compute_capability: (u32, u32),
+}
+
+/// The CUDA GPUs this process can use, or why there are none.
+///
+/// Probes for the driver library before the first driver call, because
+/// cudarc panics rather than returning an error when it is missing.
+pub fn probe_gpus() -> std::result::Result<Vec<GpuInfo>, String> {
+    use cudarc::driver::{result, sys};
+    // SAFETY: only tries to load the driver library; no driver call is made.
+    if !unsafe { sys::is_culib_present() } {
+        return Err("no CUDA driver library (libcuda.so) on this host".into());
+    }
+    let err = |call: &str, e: result::DriverError| format!("{call} failed: {e:?}");
+    result::init().map_err(|e| err("cuInit", e))?;
+    let count = result::device::get_count().map_err(|e| err("cuDeviceGetCount", e))?;
+    let mut gpus = Vec::new();
+    for ordinal in 0..count.max(0) {
+        let dev = result::device::get(ordinal).map_err(|e| err("cuDeviceGet", e))?;
+        let name = result::device::get_name(dev).map_err(|e| err("cuDeviceGetName", e))?;
+        // SAFETY: `dev` is a valid device handle returned by cuDeviceGet.
+        let memory = unsafe { result::device::total_mem(dev) }.map_err(|e| err("cuDeviceTotalMem", e))?;
+        let attr = |a| {
+            // SAFETY: `dev` is a valid device handle; `a` is a valid attribute.
+            unsafe { result::device::get_attribute(dev, a) }.map_err(|e| err("cuDeviceGetAttribute", e))
+        };
+        let major = attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
+        let minor = attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
+        gpus.push(GpuInfo {
+            ordinal: ordinal as usize,
+            name,
+            memory_bytes: memory as u64,
+            compute_capability: (major.max(0) as u32, minor.max(0) as u32),
+        });
+    }
+    if gpus.is_empty() {
+        return Err("the CUDA driver reports no devices".into());
+    }
+    Ok(gpus)
+}
+
+/// Which device a rank asks for on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// The GPU of this rank's node-local index when there is one, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// A GPU; an error where there is none.
+    Cuda,
+}
+
+impl Device {
+    /// The device for this rank: the GPU at index (node-local rank modulo the
+    /// GPUs on the node), or the CPU when there is no usable GPU. Collective
+    /// over `comm` (it splits off the node-local communicator).
+    ///
+    /// Returns the device and, for the CPU, why no GPU was used.
+    pub fn auto(comm: &Comm) -> (Device, Option<String>) {
+        let local_rank = comm.split_shared().rank();
+        match probe_gpus() {
+            Ok(gpus) => (Device::Cuda(local_rank % gpus.len()), None),
+            Err(reason) => (Device::Cpu, Some(reason)),
+        }
+    }
+
+    /// Resolves a command-line choice for this rank (collective over `comm`).
+    /// `Cuda` where no GPU can be used is [`Error::NoGpu`].
+    pub fn select(comm: &Comm, choice: DeviceChoice) -> Result<Device> {
+        match choice {
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Auto => Ok(Device::auto(comm).0),
+            DeviceChoice::Cuda => match Device::auto(comm) {
+                (Device::Cuda(i), _) => Ok(Device::Cuda(i)),
+                (_, reason) => Err(Error::NoGpu {
+                    reason: format!(
+                        "{}; run with --device cpu or --device auto",
+                        reason.unwrap_or_default()
+                    ),
+                }),
+            },
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The one error type of the library.
+//!
+//! Every variant says what went wrong, where, and what the caller can change.
+//! Collective-argument errors are returned on *every* rank of the
+//! communicator, so that no rank is left waiting in a collective that the
+//! others have abandoned.
+
+/// Result alias used throughout Tessera.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in Tessera.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// MPI was already initialised in this process (by Tessera or by another library).
+    #[error(
+        "MPI is already initialised in this process: create one tessera::Universe and pass its communicators around"
+    )]
+    AlreadyInitialized,
+
+    /// MPI could not be initialised.
+    #[error("MPI could not be initialised: {0}")]
+    Init(String),
+
+    /// Ranks passed arguments to a collective that do not agree; MPI would
+    /// hang or corrupt memory if the call went ahead.
+    #[error("{op}: ranks disagree on {what}: {detail}")]
+    Disagreement {
+        /// The collective that was called.
+        op: &'static str,
+        /// Which argument disagrees (`element count`, `root`, ...).
+        what: &'static str,
+        /// Which ranks gave which values, and what to change.
+        detail: String,
+    },
+
+    /// An argument is invalid on its own (a root out of range, counts that do
+    /// not add up to the buffer length, ...). On the rank that gave it, the
+    /// message says what to change; the other ranks get an error naming it.
+    #[error("{op}: {message}")]
+    InvalidArgument {
+        /// The call that was made.
+        op: &'static str,
+        /// What is wrong and what to change.
+        message: String,
+    },
+
+    /// A receive buffer is smaller than the incoming message. The message was
+    /// received and discarded, so the sender does not hang.
+    #[error(
+        "{op}: the message from rank {source_rank} (tag {tag}) holds {needed} elements but the receive buffer holds {got}: pass a buffer of at least {needed} elements, or use receive_vec"
+    )]
+    BufferTooSmall {
+        /// The receive call.
+        op: &'static str,
+        /// The rank the message came from.
+        source_rank: usize,
+        /// The message tag.
+        tag: i32,
+        /// Elements in the incoming message.
+        needed: usize,
+        /// Elements in the buffer that was passed.
+        got: usize,
+    },
+
+    /// A count exceeds what one MPI call can carry (2^31 - 1 elements).
+    #[error(
+        "{op}: {count} elements exceed MPI's limit of 2147483647 per call: split the data into smaller messages"
+    )]
+    CountOverflow {
+        /// The call that was made.
+        op: &'static str,
+        /// The count that was asked for.
+        count: usize,
+    },
+
+    /// The reduction operation is not defined for the element type.
+    #[error(
+        "{op}: the {reduction:?} reduction is not defined for {dtype}: logical and bitwise reductions need integer elements"
+    )]
+    UnsupportedReduction {
+        /// The collective that was called.
+        op: &'static str,
+        /// The reduction that was asked for.
+        reduction: crate::comm::ReduceOp,
+        /// The element type.
+        dtype: &'static str,
+    },
+
+    /// The ranks cannot form the requested process grid.
+    #[error(
+        "cannot form a {rows} x {cols} process grid from {ranks} ranks: rows x cols must equal the rank count ({ranks}); use ProcessGrid::square_ish or run with {want} ranks"
+    )]
+    GridShape {
+        /// Ranks in the communicator.
+        ranks: usize,
+        /// Requested grid rows.
+        rows: usize,
+        /// Requested grid columns.
+        cols: usize,
+        /// rows x cols, the rank count that grid needs.
+        want: usize,
+    },
+
+    /// A GPU was asked for where none can be used.
+    #[error("no usable CUDA GPU: {reason}")]
+    NoGpu {
+        /// Why no GPU can be used (no driver, no device, ordinal out of range).
+        reason: String,
+    },
+
+    /// A CUDA driver call failed.
+    #[error("CUDA driver call {call} failed: {message}")]
+    Cuda {
+        /// The driver call.
+        call: &'static str,
+        /// The driver's error message.
+        message: String,
+    },
+
+    /// A job could not be launched.
+    #[error("cannot launch {program}: {reason}")]
+    Launch {
+        /// The program that was to be run.
+        program: String,
+        /// Why it could not be, and what to change.
+        reason: String,
+    },
+
+    /// A command-line or configuration value is out of range or malformed.
+    #[error("{0}")]
+    Usage(String),
+
+    /// An operating-system I/O error, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// Another rank reported an error in the same step; this rank stopped too.
+    #[error("{op}: {message}")]
+    Remote {
+        /// The call in which the remote error was noticed.
+        op: &'static str,
+        /// Which rank failed and why.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for an [`Error::InvalidArgument`].
+    pub(crate) fn invalid(op: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            op,
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for an [`Error::Io`] with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! `tessera run`: starts a job through Open MPI's `mpirun` with the
+//! environment Tessera programs need, so users never have to set it.
+//!
+//! - As root, `OMPI_ALLOW_RUN_AS_ROOT=1` and `OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1`.
+//! - On one machine with more ranks than cores (or with `--oversubscribe`),
+//!   `OMPI_MCA_rmaps_base_oversubscribe=1`.
+//! - Every `TESSERA_*` variable is exported to all ranks (`-x`).
+//! - Each rank starts through `tessera rank-exec`, which gives it one GPU by
+//!   setting `CUDA_VISIBLE_DEVICES` from its node-local rank where the node
+//!   has GPUs, then replaces itself with the program (no shell in between).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+
+/// The tessera subcommands `tessera run` starts as the program itself.
+pub const OWN_SUBCOMMANDS: &[&str] = &["info", "bench", "selftest"];
+
+/// What `tessera run` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Number of ranks.
+    pub ranks: usize,
+    /// A hostfile in Open MPI's format (`host slots=N` per line).
+    pub hostfile: Option<PathBuf>,
+    /// Hosts with slot counts, `h1:4,h2:4`.
+    pub hosts: Option<String>,
+    /// Allow more ranks than slots.
+    pub oversubscribe: bool,
+    /// The program and its arguments; empty runs `tessera info`.
+    pub program: Vec<OsString>,
+}
+
+/// Physical cores of this machine (Open MPI's default slot count), from
+/// `/proc/cpuinfo`, or the logical CPU count where that cannot be read.
+pub fn physical_cores() -> usize {
+    let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let Ok(text) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return logical;
+    };
+    let mut cores = std::collections::HashSet::new();
+    let mut physical = String::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once(':') {
+            match k.trim() {
+                "physical id" => physical = v.trim().to_string(),
+                "core id" => {
+                    cores.insert((physical.clone(), v.trim().to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    if cores.is_empty() {
+        logical
+    } else {
+        cores.len().min(logical)
+    }
+}
+
+/// Finds `name` on `PATH`.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Builds the `mpirun` command for `opts`; `tessera` is the path of the
+/// tessera binary (used as the rank wrapper and for its own subcommands).
+pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Result<Command> {
+    if opts.ranks == 0 {
+        return Err(Error::Usage(
+            "-n must be at least 1: pass the number of ranks to start, e.g. -n 4".into(),
+        ));
+    }
+    if opts.hostfile.is_some() && opts.hosts.is_some() {
+        return Err(Error::Usage(
+            "give either --hostfile or --host, not both".into(),
+        ));
+    }
+    let mut cmd = Command::new(mpirun);
+    cmd.arg("-n").arg(opts.ranks.to_string());
+    if let Some(hostfile) = &opts.hostfile {
+        if !hostfile.is_file() {
+            return Err(Error::Launch {
+                program: "mpirun".into(),
+                reason: format!(
+                    "hostfile {} does not exist: write one line per host, `HOST slots=N`",
+                    hostfile.display()
+                ),
+            });
+        }
+        cmd.arg("--hostfile").arg(hostfile);
+    }
+    if let Some(hosts) = &opts.hosts {
+        validate_hosts(hosts)?;
+        cmd.arg("--host").arg(hosts);
+    }
+    let local = opts.hostfile.is_none() && opts.hosts.is_none();
+    if opts.oversubscribe || (local && opts.ranks > physical_cores()) {
+        cmd.env("OMPI_MCA_rmaps_base_oversubscribe", "1");
+        // Oversubscribed ranks must not be pinned to the same core.
+        cmd.arg("--bind-to").arg("none");
+    }
+    if is_root() {
+        cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1");
+        cmd.env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    }
+    let mut exported: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("TESSERA_"))
+        .collect();
+    exported.sort();
+    for name in exported {
+        cmd.arg("-x").arg(name);
+    }
+    cmd.arg(tessera).arg("rank-exec").arg("--");
+    match opts.program.first().and_then(|p| p.to_str()) {
+        None => {
+            cmd.arg(tessera).arg("info");
+        }
+        Some("run") => {
+            return Err(Error::Usage(
+                "`tessera run ... run` would start jobs inside a job: name a program or a tessera subcommand (info, bench, selftest)".into(),
+            ));
+        }
+        Some(first) if OWN_SUBCOMMANDS.contains(&first) => {
+            cmd.arg(tessera).args(&opts.program);
+        }
+        Some(_) => {
+            cmd.args(&opts.program);
+        }
+    }
+    Ok(cmd)
+}
+
+fn validate_hosts(hosts: &str) -> Result<()> {
+    for entry in hosts.split(',') {
+        let (host, slots) = match entry.split_once(':') {
+            Some((h, s)) => (h, Some(s)),
+            None => (entry, None),
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(Error::Usage(format!(
+                "bad --host entry `{entry}`: write HOST or HOST:SLOTS, comma-separated, e.g. node1:4,node2:4"
+            )));
+        }
+        if let Some(s) = slots
+            && s.parse::<usize>().map_or(true, |n| n == 0)
+        {
+            return Err(Error::Usage(format!(
+                "bad slot count in --host entry `{entry}`: SLOTS must be a positive whole number"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Starts the job and waits for it; returns `mpirun`'s exit code.
+pub fn run(opts: &RunOptions) -> Result<i32> {
+    let mpirun = std::env::var_os("TESSERA_MPIRUN")
+        .map(PathBuf::from)
+        .or_else(|| find_on_path("mpirun"))
+        .ok_or_else(|| Error::Launch {
+            program: "mpirun".into(),
+            reason: "mpirun is not on PATH: install Open MPI (`apt-get install openmpi-bin libopenmpi-dev`, or run scripts/setup.sh), or set TESSERA_MPIRUN to its path".into(),
+        })?;
+    let tessera = std::env::current_exe().map_err(|e| Error::io("finding the tessera binary", e))?;
+    let mut cmd = mpirun_command(opts, &mpirun, &tessera)?;
+    let status = cmd.status().map_err(|e| Error::Launch {
+        program: mpirun.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(status.code().unwrap_or(128 + 9))
+}
+
+/// The GPUs this node exposes: the `CUDA_VISIBLE_DEVICES` list if the
+/// scheduler set one, else the `/dev/nvidiaN` device files.
+pub fn node_gpus() -> Vec<String> {
+    if let Ok(list) = std::env::var("CUDA_VISIBLE_DEVICES") {
+        return list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+    }
+    let mut ids: Vec<usize> = std::fs::read_dir("/dev")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix("nvidia")?.parse::<usize>().ok()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.into_iter().map(|i| i.to_string()).collect()
+}
+
+/// The GPU for node-local rank `local_rank` among `gpus`.
+pub fn gpu_for_local_rank(gpus: &[String], local_rank: usize) -> Option<&str> {
+    if gpus.is_empty() {
+        None
+    } else {
+        Some(&gpus[local_rank % gpus.len()])
+    }
+}
+
+/// `tessera rank-exec -- PROGRAM ARGS`: sets this rank's GPU and becomes
+/// PROGRAM. Returns only on failure.
+pub fn rank_exec(program: &[OsString]) -> Error {
+    use std::os::unix::process::CommandExt;
+    let Some((prog, args)) = program.split_first() else {
+        return Error::Usage("rank-exec needs a program to run".into());
+    };
+    let local_rank = std::env::var("OMPI_COMM_WORLD_LOCAL_RANK")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok());
+    let mut cmd = Command::new(prog);
+    cmd.args(args);
+    if let Some(local_rank) = local_rank
+        && let Some(gpu) = gpu_for_local_rank(&node_gpus(), local_rank)
+    {
+        cmd.env("CUDA_VISIBLE_DEVICES", gpu);
+    }
+    let err = cmd.exec();
+    Error::Launch {
+        program: prog.to_string_lossy().into_owned(),
+        reason: format!("{err}: check the program name and that it is executable on every host"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn env(cmd: &Command, key: &str) -> Option<String> {
+        cmd.get_envs()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    #[test]
+    fn program_arguments_pass_through_unchanged() {
+        let opts = RunOptions {
+            ranks: 3,
+            program: vec!["./app".into(), "a b".into(), "$HOME".into()],
+            ..Default::default()
+        };
+        let cmd = mpirun_command(&opts, Path::new("mpirun"), Path::new("/bin/tessera")).unwrap();
+        let a = args(&cmd);
+        assert_eq!(&a[..2], &["-n", "3"]);
+        let tail = &a[a.len() - 6..];
+        assert_eq!(tail, &["/bin/tessera", "rank-exec", "--", "./app", "a b", "$HOME"]);
+    }
+
+    #[test]
+    fn no_program_runs_tessera_info_and_subcommands_run_tessera() {
+        let opts = RunOptions {
+            ranks: 2,
+            ..Default::default()
+        };
+        let a = args(&mpirun_command(&opts, Path::new("m"), Path::new("/t")).unwrap());
+        assert_eq!(&a[a.len() - 2..], &["/t", "info"]);
+        let opts = RunOptions {
+            ranks: 2,
+            program: vec!["bench".into(), "p2p".into()],
+            ..Default::default()
+        };
+        let a = args(&mpirun_command(&opts, Path::new("m"), Path::new("/t")).unwrap());
+        assert_eq!(&a[a.len() - 3..], &["/t", "bench", "p2p"]);
+    }
+
+    #[test]
+    fn oversubscription_is_allowed_beyond_the_cores() {
+        let many = RunOptions {
+            ranks: physical_cores() + 1,
+            ..Default::default()
+        };
+        let cmd = mpirun_command(&many, Path::new("m"), Path::new("/t")).unwrap();
+        assert_eq!(env(&cmd, "OMPI_MCA_rmaps_base_oversubscribe").as_deref(), Some("1"));
+        let one = RunOptions {
+            ranks: 1,
+            ..Default::default()
+        };
+        let cmd = mpirun_command(&one, Path::new("m"), Path::new("/t")).unwrap();
+        assert_eq!(env(&cmd, "OMPI_MCA_rmaps_base_oversubscribe"), None);
+        if is_root() {
+            assert_eq!(env(&cmd, "OMPI_ALLOW_RUN_AS_ROOT").as_deref(), Some("1"));
+        }
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_a_reason() {
+        let zero = RunOptions::default();
+        let e = mpirun_command(&zero, Path::new("m"), Path::new("/t")).unwrap_err();
+        assert!(e.to_string().contains("-n must be at least 1"), "{e}");
+        let missing = RunOptions {
+            ranks: 2,
+            hostfile: Some("/nonexistent/hosts".into()),
+            ..Default::default()
+        };
+        let e = mpirun_command(&missing, Path::new("m"), Path::new("/t")).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        for bad in ["a:0", "a:x", ":3", "a b:2"] {
+            let o = RunOptions {
+                ranks: 2,
+                hosts: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(mpirun_command(&o, Path::new("m"), Path::new("/t")).is_err(), "{bad}");
+        }
+        let ok = RunOptions {
+            ranks: 2,
+            hosts: Some("n1:2,n2".into()),
+            ..Default::default()
+        };
+        let a = args(&mpirun_command(&ok, Path::new("m"), Path::new("/t")).unwrap());
+        assert!(a.windows(2).any(|w| w == ["--host", "n1:2,n2"]));
+    }
+
+    #[test]
+    fn gpus_are_dealt_round_robin() {
+        let gpus: Vec<String> = ["0", "1"].map(String::from).to_vec();
+        assert_eq!(gpu_for_local_rank(&gpus, 0), Some("0"));
+        assert_eq!(gpu_for_local_rank(&gpus, 3), Some("1"));
+        assert_eq!(gpu_for_local_rank(&[], 3), None);
+    }
+}
