@@ -164,8 +164,25 @@ fn validate_hosts(hosts: &str) -> Result<()> {
     Ok(())
 }
 
-/// Starts the job and waits for it; returns `mpirun`'s exit code.
-pub fn run(opts: &RunOptions) -> Result<i32> {
+/// Starts the job: this process becomes `mpirun` (so signals sent to
+/// `tessera run`, from a timeout or Ctrl-C, reach `mpirun` and through it
+/// every rank), and `mpirun`'s exit status is the command's. Returns only
+/// when the job cannot be started.
+pub fn run(opts: &RunOptions) -> Error {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = match prepare(opts) {
+        Ok(cmd) => cmd,
+        Err(e) => return e,
+    };
+    let err = cmd.exec();
+    Error::Launch {
+        program: cmd.get_program().to_string_lossy().into_owned(),
+        reason: err.to_string(),
+    }
+}
+
+/// The `mpirun` command `tessera run` would execute.
+pub fn prepare(opts: &RunOptions) -> Result<Command> {
     let mpirun = std::env::var_os("TESSERA_MPIRUN")
         .map(PathBuf::from)
         .or_else(|| find_on_path("mpirun"))
@@ -174,12 +191,7 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
             reason: "mpirun is not on PATH: install Open MPI (`apt-get install openmpi-bin libopenmpi-dev`, or run scripts/setup.sh), or set TESSERA_MPIRUN to its path".into(),
         })?;
     let tessera = std::env::current_exe().map_err(|e| Error::io("finding the tessera binary", e))?;
-    let mut cmd = mpirun_command(opts, &mpirun, &tessera)?;
-    let status = cmd.status().map_err(|e| Error::Launch {
-        program: mpirun.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(status.code().unwrap_or(128 + 9))
+    mpirun_command(opts, &mpirun, &tessera)
 }
 
 /// The GPUs this node exposes: the `CUDA_VISIBLE_DEVICES` list if the

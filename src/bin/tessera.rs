@@ -1,1 +1,208 @@
-fn main(){}
+//! The `tessera` command: job information, the launcher, benchmarks and the
+//! runtime's self-test.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tessera::comm::bench::{self, BenchOp, BenchRow};
+use tessera::launch::{self, RunOptions};
+use tessera::{Comm, Error, Universe, info, selftest};
+
+/// SPMD programs on Open MPI with GPU offload.
+#[derive(Parser)]
+#[command(name = "tessera", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Describe every rank of the job: host, CPU, SIMD, GPU, MPI.
+    Info {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start N ranks through mpirun with the environment Tessera needs.
+    ///
+    /// Without PROGRAM it runs `tessera info`; `tessera run -n 4 bench
+    /// allreduce` runs a tessera subcommand on every rank.
+    Run {
+        /// Number of ranks.
+        #[arg(short = 'n', long = "np", value_name = "N")]
+        ranks: usize,
+        /// Open MPI hostfile (`HOST slots=N` per line).
+        #[arg(long, value_name = "FILE")]
+        hostfile: Option<PathBuf>,
+        /// Hosts and slots, e.g. node1:4,node2:4.
+        #[arg(long = "host", value_name = "H1:S1,H2:S2")]
+        hosts: Option<String>,
+        /// Allow more ranks than slots.
+        #[arg(long)]
+        oversubscribe: bool,
+        /// The program and its arguments (default: tessera info).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM ARGS")]
+        program: Vec<OsString>,
+    },
+    /// Latency and bandwidth of a Tessera call against rsmpi (run under
+    /// several ranks: `tessera run -n 2 bench p2p`).
+    Bench {
+        /// The operation to measure.
+        op: BenchOp,
+        /// Message sizes: a range of powers of two (8B..64MiB, 8B..64MiB:x4)
+        /// or a list (1KiB,1MiB).
+        #[arg(long, default_value = "8B..64MiB:x4")]
+        sizes: String,
+        /// Print one JSON object on rank 0 instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every collective on the ranks of this job against values each
+    /// rank computes independently.
+    Selftest {
+        /// Checks to run (default: all): p2p, nonblocking, broadcast, reduce,
+        /// gather, alltoall, scan, comm, grid, mismatch.
+        checks: Vec<String>,
+    },
+    /// Internal: sets this rank's GPU and runs PROGRAM (used by `tessera run`).
+    #[command(hide = true)]
+    RankExec {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        program: Vec<OsString>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            ranks,
+            hostfile,
+            hosts,
+            oversubscribe,
+            program,
+        } => {
+            let opts = RunOptions {
+                ranks,
+                hostfile,
+                hosts,
+                oversubscribe,
+                program,
+            };
+            fail(&launch::run(&opts))
+        }
+        Command::RankExec { program } => fail(&launch::rank_exec(&program)),
+        Command::Info { json } => with_mpi(|u, w| cmd_info(u, w, json)),
+        Command::Bench { op, sizes, json } => with_mpi(|_, w| cmd_bench(w, op, &sizes, json)),
+        Command::Selftest { checks } => with_mpi(|_, w| cmd_selftest(w, &checks)),
+    }
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("tessera: {e}");
+    ExitCode::from(2)
+}
+
+/// Runs `body` inside MPI. Errors that every rank returns together finalise
+/// MPI and exit with status 2; the panic hook covers the rest.
+fn with_mpi(body: impl FnOnce(&Universe, &Comm) -> Result<u8, Error>) -> ExitCode {
+    let universe = match Universe::init() {
+        Ok(u) => u,
+        Err(e) => return fail(&e),
+    };
+    let world = universe.world();
+    let rank = world.rank();
+    let code = match body(&universe, &world) {
+        Ok(code) => code,
+        Err(e) => {
+            if rank == 0 {
+                eprintln!("tessera: {e}");
+            }
+            2
+        }
+    };
+    drop(world);
+    drop(universe);
+    ExitCode::from(code)
+}
+
+fn cmd_info(universe: &Universe, world: &Comm, json: bool) -> Result<u8, Error> {
+    if let Some(job) = info::gather_job_info(universe, world, 0)? {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&job).expect("JobInfo serialises"));
+        } else {
+            print!("{}", info::render_table(&job));
+        }
+    }
+    Ok(0)
+}
+
+fn cmd_bench(world: &Comm, op: BenchOp, sizes: &str, json: bool) -> Result<u8, Error> {
+    let sizes = bench::parse_sizes(sizes)?;
+    let rows = bench::run(world, op, &sizes)?;
+    if world.rank() != 0 {
+        return Ok(0);
+    }
+    if json {
+        #[derive(serde::Serialize)]
+        struct Report<'a> {
+            op: BenchOp,
+            ranks: usize,
+            results: &'a [BenchRow],
+        }
+        let report = Report {
+            op,
+            ranks: world.size(),
+            results: &rows,
+        };
+        println!("{}", serde_json::to_string(&report).expect("report serialises"));
+    } else {
+        println!(
+            "{op:?} on {} ranks (µs per call, median of batches; ratio = tessera / rsmpi)",
+            world.size()
+        );
+        println!(
+            "{:>10} {:>12} {:>12} {:>12} {:>9} {:>9} {:>10}",
+            "bytes", "tessera", "unchecked", "rsmpi", "ratio", "ratio-u", "GB/s"
+        );
+        for r in &rows {
+            println!(
+                "{:>10} {:>12.2} {:>12.2} {:>12.2} {:>9.3} {:>9.3} {:>10.3}",
+                r.bytes,
+                r.tessera_us,
+                r.tessera_unchecked_us,
+                r.rsmpi_us,
+                r.tessera_us / r.rsmpi_us,
+                r.tessera_unchecked_us / r.rsmpi_us,
+                r.tessera_gbps
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn cmd_selftest(world: &Comm, names: &[String]) -> Result<u8, Error> {
+    let report = selftest::run(world, names)?;
+    let failed = report.iter().filter(|(_, f)| !f.is_empty()).count();
+    if world.rank() == 0 {
+        for (name, failures) in &report {
+            if failures.is_empty() {
+                println!("selftest {name} ... ok");
+            } else {
+                println!("selftest {name} ... FAILED");
+                for (rank, message) in failures {
+                    println!("    rank {rank}: {message}");
+                }
+            }
+        }
+        println!(
+            "selftest on {} ranks: {} checks ok, {failed} failed",
+            world.size(),
+            report.len() - failed
+        );
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}

@@ -6,7 +6,7 @@
 //! `check.rs`); the `v` forms learn every rank's count from the same
 //! exchange, so their receive buffers are sized for the caller.
 
-use std::os::raw::{c_int, c_void};
+use std::os::raw::c_int;
 
 use bytemuck::Pod;
 use mpi::ffi;
@@ -14,7 +14,8 @@ use mpi::ffi;
 use super::Comm;
 use super::check::{Signature, Table, agree, hash_counts};
 use super::datatype::{
-    ReduceOp, Reducible, check_reduction, counts_and_displs, element_datatype, to_count,
+    ReduceOp, Reducible, check_reduction, counts_and_displs, element_datatype, recv_ptr, send_ptr,
+    to_count,
 };
 use crate::error::{Error, Result};
 
@@ -54,14 +55,6 @@ impl<T> Varying<T> {
     pub fn parts(&self) -> impl Iterator<Item = &[T]> {
         (0..self.counts.len()).map(move |r| self.part(r))
     }
-}
-
-fn ptr<T>(s: &[T]) -> *const c_void {
-    s.as_ptr() as *const c_void
-}
-
-fn ptr_mut<T>(s: &mut [T]) -> *mut c_void {
-    s.as_mut_ptr() as *mut c_void
 }
 
 impl Comm {
@@ -107,7 +100,7 @@ impl Comm {
         // unchecked).
         unsafe {
             ffi::MPI_Bcast(
-                ptr_mut(buf),
+                recv_ptr(buf),
                 count,
                 element_datatype::<T>(),
                 root as c_int,
@@ -178,8 +171,8 @@ impl Comm {
         // `count` elements; elsewhere the receive buffer is not used.
         unsafe {
             ffi::MPI_Reduce(
-                ptr(send),
-                ptr_mut(&mut recv),
+                send_ptr(send),
+                recv_ptr(&mut recv),
                 count,
                 T::mpi_datatype(),
                 op.raw(),
@@ -229,8 +222,8 @@ impl Comm {
         // agree across ranks (checked, or the caller's promise).
         unsafe {
             ffi::MPI_Allreduce(
-                ptr(send),
-                ptr_mut(recv),
+                send_ptr(send),
+                recv_ptr(recv),
                 count,
                 T::mpi_datatype(),
                 op.raw(),
@@ -269,10 +262,10 @@ impl Comm {
         // `count` elements per rank.
         unsafe {
             ffi::MPI_Gather(
-                ptr(send),
+                send_ptr(send),
                 count,
                 element_datatype::<T>(),
-                ptr_mut(&mut recv),
+                recv_ptr(&mut recv),
                 count,
                 element_datatype::<T>(),
                 root as c_int,
@@ -307,10 +300,10 @@ impl Comm {
         // the sum of the counts, laid out by the displacements `d`.
         unsafe {
             ffi::MPI_Gatherv(
-                ptr(send),
+                send_ptr(send),
                 send.len() as c_int,
                 element_datatype::<T>(),
-                ptr_mut(&mut recv),
+                recv_ptr(&mut recv),
                 c.as_ptr(),
                 d.as_ptr(),
                 element_datatype::<T>(),
@@ -355,10 +348,10 @@ impl Comm {
         // rank's `recv` holds `count` elements.
         unsafe {
             ffi::MPI_Scatter(
-                ptr(send),
+                send_ptr(send),
                 count,
                 element_datatype::<T>(),
-                ptr_mut(&mut recv),
+                recv_ptr(&mut recv),
                 count,
                 element_datatype::<T>(),
                 root as c_int,
@@ -401,11 +394,11 @@ impl Comm {
         // `d`; every rank's `recv` holds exactly its count.
         unsafe {
             ffi::MPI_Scatterv(
-                ptr(send),
+                send_ptr(send),
                 c.as_ptr(),
                 d.as_ptr(),
                 element_datatype::<T>(),
-                ptr_mut(&mut recv),
+                recv_ptr(&mut recv),
                 mine as c_int,
                 element_datatype::<T>(),
                 root as c_int,
@@ -426,10 +419,10 @@ impl Comm {
         // SAFETY: `send` holds `count` elements; `recv` holds `count` per rank.
         unsafe {
             ffi::MPI_Allgather(
-                ptr(send),
+                send_ptr(send),
                 count,
                 element_datatype::<T>(),
-                ptr_mut(&mut recv),
+                recv_ptr(&mut recv),
                 count,
                 element_datatype::<T>(),
                 self.as_raw(),
@@ -451,10 +444,10 @@ impl Comm {
         // laid out by `d`.
         unsafe {
             ffi::MPI_Allgatherv(
-                ptr(send),
+                send_ptr(send),
                 send.len() as c_int,
                 element_datatype::<T>(),
-                ptr_mut(&mut recv),
+                recv_ptr(&mut recv),
                 c.as_ptr(),
                 d.as_ptr(),
                 element_datatype::<T>(),
@@ -502,10 +495,10 @@ impl Comm {
         // SAFETY: both buffers hold `count` elements per rank.
         unsafe {
             ffi::MPI_Alltoall(
-                ptr(send),
+                send_ptr(send),
                 count,
                 element_datatype::<T>(),
-                ptr_mut(recv),
+                recv_ptr(recv),
                 count,
                 element_datatype::<T>(),
                 self.as_raw(),
@@ -531,11 +524,11 @@ impl Comm {
         // is what rank r sends here.
         unsafe {
             ffi::MPI_Alltoallv(
-                ptr(send),
+                send_ptr(send),
                 sc.as_ptr(),
                 sd.as_ptr(),
                 element_datatype::<T>(),
-                ptr_mut(&mut recv),
+                recv_ptr(&mut recv),
                 rc.as_ptr(),
                 rd.as_ptr(),
                 element_datatype::<T>(),
@@ -581,8 +574,8 @@ impl Comm {
         unsafe {
             if exclusive {
                 ffi::MPI_Exscan(
-                    ptr(send),
-                    ptr_mut(&mut recv),
+                    send_ptr(send),
+                    recv_ptr(&mut recv),
                     count,
                     T::mpi_datatype(),
                     op.raw(),
@@ -590,8 +583,8 @@ impl Comm {
                 );
             } else {
                 ffi::MPI_Scan(
-                    ptr(send),
-                    ptr_mut(&mut recv),
+                    send_ptr(send),
+                    recv_ptr(&mut recv),
                     count,
                     T::mpi_datatype(),
                     op.raw(),
@@ -630,8 +623,8 @@ impl Comm {
         // count; the counts agree across ranks.
         unsafe {
             ffi::MPI_Reduce_scatter(
-                ptr(send),
-                ptr_mut(&mut recv),
+                send_ptr(send),
+                recv_ptr(&mut recv),
                 c.as_ptr(),
                 T::mpi_datatype(),
                 op.raw(),
@@ -666,8 +659,8 @@ impl Comm {
         // SAFETY: `send` holds `count` elements per rank; `recv` holds `count`.
         unsafe {
             ffi::MPI_Reduce_scatter_block(
-                ptr(send),
-                ptr_mut(&mut recv),
+                send_ptr(send),
+                recv_ptr(&mut recv),
                 count,
                 T::mpi_datatype(),
                 op.raw(),

@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::os::raw::c_int;
+use std::os::raw::{c_int, c_void};
 
 use mpi::ffi;
 
@@ -20,8 +20,9 @@ use crate::error::{Error, Result};
 /// A reduction operation for reduce, all-reduce, scan and reduce-scatter.
 ///
 /// `LogicalAnd`, `LogicalOr` and `LogicalXor` treat non-zero as true and give
-/// 0 or 1; they and the bitwise operations are defined for integers only
-/// (MPI 4.1 §6.9.2).
+/// 0 or 1 wherever two values are combined; as in MPI, a communicator of one
+/// rank returns its input unchanged. They and the bitwise operations are
+/// defined for integers only (MPI 4.1 §6.9.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReduceOp {
     /// Sum (`MPI_SUM`).
@@ -265,6 +266,31 @@ pub(crate) fn element_datatype<T: bytemuck::Pod>() -> ffi::MPI_Datatype {
         });
         ffi::MPI_Datatype(handle as *mut ffi::ompi_datatype_t)
     })
+}
+
+/// Stands in for the address of an empty buffer. An empty Rust slice's
+/// pointer is a dangling, aligned address such as `0x1`, and Open MPI reads
+/// `(void *) 1` as `MPI_IN_PLACE`: an empty `&[u8]` would turn a gather into
+/// an in-place one. MPI never reads or writes a buffer of count 0, so any real
+/// address will do.
+static EMPTY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The address MPI gets for a send buffer.
+pub(crate) fn send_ptr<T>(s: &[T]) -> *const c_void {
+    if s.is_empty() {
+        EMPTY.as_ptr() as *const c_void
+    } else {
+        s.as_ptr() as *const c_void
+    }
+}
+
+/// The address MPI gets for a receive buffer.
+pub(crate) fn recv_ptr<T>(s: &mut [T]) -> *mut c_void {
+    if s.is_empty() {
+        EMPTY.as_ptr() as *mut c_void
+    } else {
+        s.as_mut_ptr() as *mut c_void
+    }
 }
 
 /// Converts an element count to MPI's `int`, or says why it cannot be.

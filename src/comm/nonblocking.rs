@@ -13,14 +13,17 @@
 //! collective is posted; the transfer itself overlaps with whatever the
 //! caller does until `wait`.
 
-use std::os::raw::{c_int, c_void};
+use std::os::raw::c_int;
 
 use bytemuck::Pod;
 use mpi::ffi;
 
 use super::check::Signature;
 use super::collective::{Varying, check_counts};
-use super::datatype::{ReduceOp, Reducible, check_reduction, counts_and_displs, element_datatype, to_count};
+use super::datatype::{
+    ReduceOp, Reducible, check_reduction, counts_and_displs, element_datatype, recv_ptr, send_ptr,
+    to_count,
+};
 use super::p2p::{Source, Status, empty_status};
 use super::Comm;
 use crate::error::{Error, Result};
@@ -113,7 +116,7 @@ impl Comm {
         // does not move its buffer.
         unsafe {
             ffi::MPI_Isend(
-                data.as_ptr() as *const c_void,
+                send_ptr(&data),
                 count,
                 element_datatype::<T>(),
                 dest,
@@ -145,7 +148,7 @@ impl Comm {
         // request completes.
         unsafe {
             ffi::MPI_Irecv(
-                buf.as_mut_ptr() as *mut c_void,
+                recv_ptr(&mut buf),
                 count,
                 element_datatype::<T>(),
                 source,
@@ -186,7 +189,7 @@ impl Comm {
         // SAFETY: `buf` is owned by the finish closure until completion.
         unsafe {
             ffi::MPI_Ibcast(
-                buf.as_mut_ptr() as *mut c_void,
+                recv_ptr(&mut buf),
                 count,
                 element_datatype::<T>(),
                 root as c_int,
@@ -215,8 +218,8 @@ impl Comm {
         // completion; both hold `count` elements.
         unsafe {
             ffi::MPI_Iallreduce(
-                send.as_ptr() as *const c_void,
-                recv.as_mut_ptr() as *mut c_void,
+                send_ptr(&send),
+                recv_ptr(&mut recv),
                 count,
                 T::mpi_datatype(),
                 op.raw(),
@@ -257,10 +260,10 @@ impl Comm {
         // completion and hold `count` elements per rank.
         unsafe {
             ffi::MPI_Ialltoall(
-                send.as_ptr() as *const c_void,
+                send_ptr(&send),
                 count,
                 element_datatype::<T>(),
-                recv.as_mut_ptr() as *mut c_void,
+                recv_ptr(&mut recv),
                 count,
                 element_datatype::<T>(),
                 self.as_raw(),
@@ -296,11 +299,11 @@ impl Comm {
         // the finish closure until completion, and describe the buffers.
         unsafe {
             ffi::MPI_Ialltoallv(
-                send.as_ptr() as *const c_void,
+                send_ptr(&send),
                 sc.as_ptr(),
                 sd.as_ptr(),
                 element_datatype::<T>(),
-                recv.as_mut_ptr() as *mut c_void,
+                recv_ptr(&mut recv),
                 rc.as_ptr(),
                 rd.as_ptr(),
                 element_datatype::<T>(),

@@ -8,13 +8,13 @@
 //! sender is never left hanging.
 
 use std::mem::MaybeUninit;
-use std::os::raw::{c_int, c_void};
+use std::os::raw::c_int;
 
 use bytemuck::Pod;
 use mpi::ffi;
 
 use super::Comm;
-use super::datatype::{element_datatype, to_count};
+use super::datatype::{element_datatype, recv_ptr, send_ptr, to_count};
 use crate::error::{Error, Result};
 
 /// Matches a message with any tag, in receives.
@@ -99,7 +99,7 @@ impl Comm {
         // whose extent is size_of::<T>().
         unsafe {
             ffi::MPI_Send(
-                data.as_ptr() as *const c_void,
+                send_ptr(&data),
                 count,
                 element_datatype::<T>(),
                 dest,
@@ -207,7 +207,7 @@ impl Comm {
         // which every caller does before returning.
         unsafe {
             ffi::MPI_Isend(
-                send.as_ptr() as *const c_void,
+                send_ptr(&send),
                 count,
                 element_datatype::<T>(),
                 dest,
@@ -246,7 +246,7 @@ impl Comm {
                 ffi::MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut bytes);
                 let mut scratch = vec![0u8; bytes.max(0) as usize];
                 ffi::MPI_Mrecv(
-                    scratch.as_mut_ptr() as *mut c_void,
+                    recv_ptr(&mut scratch),
                     bytes.max(0),
                     ffi::RSMPI_UINT8_T,
                     &mut message,
@@ -276,7 +276,7 @@ impl Comm {
         // buf.len() elements (checked by the callers); `buf` is valid for them.
         unsafe {
             ffi::MPI_Mrecv(
-                buf.as_mut_ptr() as *mut c_void,
+                recv_ptr(buf),
                 count,
                 element_datatype::<T>(),
                 message,
