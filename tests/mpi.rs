@@ -1,0 +1,289 @@
+//! Integration tests that launch real `mpirun` jobs (through `tessera run`,
+//! which becomes `mpirun`) at several rank counts.
+//!
+//! Every job is bounded by a timeout: a hang is a failure, never a stuck CI.
+//! Jobs run one at a time so that oversubscribed runs on small machines do
+//! not compete with each other.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_JOB_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn tessera() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tessera"))
+}
+
+/// An example binary; `cargo test` builds the examples next to the binaries.
+fn example(name: &str) -> String {
+    let path = tessera()
+        .parent()
+        .expect("binary directory")
+        .join("examples")
+        .join(name);
+    assert!(path.is_file(), "example {} was not built", path.display());
+    path.to_string_lossy().into_owned()
+}
+
+struct Job {
+    output: Output,
+    elapsed: Duration,
+}
+
+impl Job {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+    fn assert_ok(&self, what: &str) {
+        assert!(
+            self.output.status.success(),
+            "{what} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        );
+    }
+}
+
+/// Runs `tessera run -n N ARGS...`, killing it after `TIMEOUT`.
+fn run(ranks: usize, args: &[&str], envs: &[(&str, &str)]) -> Job {
+    let _guard = ONE_JOB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cmd = Command::new(tessera());
+    cmd.arg("run").arg("-n").arg(ranks.to_string()).args(args);
+    cmd.envs(envs.iter().copied());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("spawn tessera run");
+    // Read the pipes on threads so a chatty job cannot block on a full pipe.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).ok();
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).ok();
+        v
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            // `tessera run` became mpirun: SIGTERM makes it kill every rank.
+            // SAFETY: signalling our own child process.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            std::thread::sleep(Duration::from_secs(5));
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`tessera run -n {ranks} {}` hung for more than {TIMEOUT:?}",
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    };
+    Job {
+        output,
+        elapsed: start.elapsed(),
+    }
+}
+
+#[test]
+fn selftest_passes_at_one_to_four_ranks() {
+    for ranks in 1..=4 {
+        let job = run(ranks, &["selftest"], &[]);
+        job.assert_ok(&format!("selftest at {ranks} ranks"));
+        let out = job.stdout();
+        assert!(
+            out.contains(&format!("selftest on {ranks} ranks: 10 checks ok, 0 failed")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn selftest_passes_with_checks_turned_off() {
+    let job = run(3, &["selftest", "reduce", "gather", "alltoall"], &[("TESSERA_UNCHECKED", "1")]);
+    job.assert_ok("unchecked selftest");
+    assert!(job.stdout().contains("3 checks ok, 0 failed"), "{}", job.stdout());
+}
+
+#[test]
+fn process_grids_form_for_one_to_twelve_ranks() {
+    // 1..=4 are covered by the full self-test; primes 5, 7, 11 give 1 x P.
+    for ranks in 5..=12 {
+        let job = run(ranks, &["selftest", "grid", "comm"], &[]);
+        job.assert_ok(&format!("grid at {ranks} ranks"));
+        assert!(job.stdout().contains("2 checks ok, 0 failed"), "{}", job.stdout());
+    }
+}
+
+#[test]
+fn length_mismatch_is_an_error_on_every_rank_not_a_hang() {
+    // The mismatch check asserts, on every rank, that the call returned the
+    // error naming the ranks that disagree, and that the ranks are still in
+    // step afterwards.
+    for ranks in [2, 3, 5] {
+        let job = run(ranks, &["selftest", "mismatch"], &[]);
+        job.assert_ok(&format!("mismatch at {ranks} ranks"));
+        assert!(job.stdout().contains("selftest mismatch ... ok"), "{}", job.stdout());
+    }
+}
+
+#[test]
+fn hello_ranks_prints_every_rank_in_order() {
+    for ranks in 1..=4 {
+        let job = run(ranks, &[&example("hello_ranks")], &[]);
+        job.assert_ok("hello_ranks");
+        let lines: Vec<String> = job.stdout().lines().map(String::from).collect();
+        assert_eq!(lines.len(), ranks, "{lines:?}");
+        for (r, line) in lines.iter().enumerate() {
+            assert!(
+                line.starts_with(&format!("hello from rank {r} of {ranks} on ")),
+                "{line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ring_token_sums_the_ranks() {
+    for ranks in 1..=4 {
+        let job = run(ranks, &[&example("ring"), "3"], &[]);
+        job.assert_ok("ring");
+        let sum = 3 * ranks * (ranks - 1) / 2;
+        assert!(
+            job.stdout()
+                .contains(&format!("token {sum} after 3 laps, as expected")),
+            "{}",
+            job.stdout()
+        );
+    }
+}
+
+#[test]
+fn allreduce_example_checks_every_element() {
+    for ranks in 1..=4 {
+        let job = run(ranks, &[&example("allreduce"), "10000"], &[]);
+        job.assert_ok("allreduce");
+        assert!(
+            job.stdout().contains(&format!(
+                "allreduce of 10000 u64 over {ranks} ranks: sum, min and max correct on every rank"
+            )),
+            "{}",
+            job.stdout()
+        );
+    }
+}
+
+#[test]
+fn a_panicking_rank_takes_the_job_down_with_its_number() {
+    let job = run(3, &[&example("fail_fast"), "panic", "1"], &[]);
+    assert_ne!(job.code(), Some(0), "the job succeeded");
+    let err = job.stderr();
+    assert!(
+        err.contains("rank 1 on ") && err.contains("panicked: rank 1 gives up on purpose"),
+        "{err}"
+    );
+    assert!(!job.stdout().contains("reached the all-reduce"), "{}", job.stdout());
+    // Bounded by TIMEOUT anyway; this says how long it took if it regresses.
+    eprintln!("panic job ended after {:?}", job.elapsed);
+}
+
+#[test]
+fn an_error_on_one_rank_takes_the_job_down() {
+    let job = run(4, &[&example("fail_fast"), "error", "2"], &[]);
+    assert_ne!(job.code(), Some(0), "the job succeeded");
+    let err = job.stderr();
+    assert!(
+        err.contains("rank 2 on ") && err.contains("error: fail_fast: rank 2 returns an error"),
+        "{err}"
+    );
+    let ok = run(2, &[&example("fail_fast"), "none"], &[]);
+    ok.assert_ok("fail_fast none");
+    assert!(ok.stdout().contains("all 2 ranks reached the all-reduce"));
+}
+
+#[test]
+fn info_json_describes_every_rank() {
+    let job = run(2, &["info", "--json"], &[]);
+    job.assert_ok("info --json");
+    let v: serde_json::Value = serde_json::from_str(&job.stdout()).expect("info prints JSON");
+    assert_eq!(v["ranks"], 2);
+    assert!(v["mpi_library"].as_str().unwrap_or("").contains("Open MPI"));
+    let ranks = v["rank_info"].as_array().expect("rank_info");
+    assert_eq!(ranks.len(), 2);
+    for (r, info) in ranks.iter().enumerate() {
+        assert_eq!(info["rank"], r);
+        assert!(!info["host"].as_str().unwrap_or("").is_empty());
+        assert!(info["cpu_model"].is_string() && info["simd"].is_array());
+        // Without a GPU the device is the CPU and the reason is given.
+        if info["gpu"].is_null() {
+            assert_eq!(info["device"], "cpu");
+            assert!(info["gpu_absent_reason"].is_string());
+        }
+    }
+    let mut locals: Vec<u64> = ranks.iter().map(|i| i["local_rank"].as_u64().unwrap()).collect();
+    locals.sort();
+    assert_eq!(locals, vec![0, 1], "both ranks run on this node");
+    // The table form names the same ranks.
+    let table = run(2, &["info"], &[]);
+    table.assert_ok("info");
+    assert!(table.stdout().contains("MPI library: Open MPI"), "{}", table.stdout());
+}
+
+#[test]
+fn bench_json_has_a_row_per_size() {
+    for op in ["allreduce", "bcast", "alltoall", "p2p"] {
+        let job = run(2, &["bench", op, "--sizes", "8B..1KiB:x8", "--json"], &[]);
+        job.assert_ok(&format!("bench {op}"));
+        let v: serde_json::Value = serde_json::from_str(job.stdout().trim()).expect("bench JSON");
+        assert_eq!(v["op"], op);
+        assert_eq!(v["ranks"], 2);
+        let results = v["results"].as_array().expect("results");
+        let sizes: Vec<u64> = results.iter().map(|r| r["bytes"].as_u64().unwrap()).collect();
+        assert_eq!(sizes, vec![8, 64, 512]);
+        for r in results {
+            for key in ["tessera_us", "tessera_unchecked_us", "rsmpi_us", "tessera_gbps"] {
+                let x = r[key].as_f64().unwrap_or(-1.0);
+                assert!(x.is_finite() && x > 0.0, "{op} {key} = {x}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_requests_fail_with_a_reason() {
+    let job = run(1, &["bench", "p2p", "--sizes", "8B"], &[]);
+    assert_eq!(job.code(), Some(2));
+    assert!(job.stderr().contains("needs at least 2 ranks"), "{}", job.stderr());
+    let job = run(2, &["bench", "allreduce", "--sizes", "8Q"], &[]);
+    assert_eq!(job.code(), Some(2));
+    assert!(job.stderr().contains("bad --sizes value"), "{}", job.stderr());
+    let job = run(2, &["selftest", "nonsense"], &[]);
+    assert_ne!(job.code(), Some(0));
+    assert!(job.stderr().contains("unknown check `nonsense`"), "{}", job.stderr());
+    let job = run(2, &["/nonexistent/program"], &[]);
+    assert_ne!(job.code(), Some(0));
+    assert!(job.stderr().contains("cannot launch /nonexistent/program"), "{}", job.stderr());
+}
