@@ -44,7 +44,10 @@ fn main() {
                     message: format!("token {} after {laps} laps, expected {expected}", token[0]),
                 });
             }
-            println!("ring of {size} ranks: token {} after {laps} laps, as expected", token[0]);
+            println!(
+                "ring of {size} ranks: token {} after {laps} laps, as expected",
+                token[0]
+            );
         }
         Ok(())
     });

@@ -68,7 +68,17 @@ pub fn simd_features() -> Vec<String> {
                 if std::arch::is_x86_feature_detected!($f) { found.push($f); }
             )*};
         }
-        probe!("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16");
+        probe!(
+            "sse4.2",
+            "avx",
+            "avx2",
+            "fma",
+            "avx512f",
+            "avx512bw",
+            "avx512vl",
+            "avx512vnni",
+            "avx512bf16"
+        );
     }
     #[cfg(target_arch = "aarch64")]
     {
@@ -154,7 +164,15 @@ pub fn render_table(job: &JobInfo) -> String {
     let first_line = job.mpi_library.lines().next().unwrap_or("");
     let mut out = format!("MPI library: {first_line}\nranks: {}\n", job.ranks);
     let header = [
-        "rank", "host", "local", "cpus", "cpu", "simd", "gpu", "device", "cuda-aware",
+        "rank",
+        "host",
+        "local",
+        "cpus",
+        "cpu",
+        "simd",
+        "gpu",
+        "device",
+        "cuda-aware",
     ];
     let rows: Vec<[String; 9]> = job
         .rank_info

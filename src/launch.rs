@@ -190,7 +190,8 @@ pub fn prepare(opts: &RunOptions) -> Result<Command> {
             program: "mpirun".into(),
             reason: "mpirun is not on PATH: install Open MPI (`apt-get install openmpi-bin libopenmpi-dev`, or run scripts/setup.sh), or set TESSERA_MPIRUN to its path".into(),
         })?;
-    let tessera = std::env::current_exe().map_err(|e| Error::io("finding the tessera binary", e))?;
+    let tessera =
+        std::env::current_exe().map_err(|e| Error::io("finding the tessera binary", e))?;
     mpirun_command(opts, &mpirun, &tessera)
 }
 
@@ -278,7 +279,10 @@ mod tests {
         let a = args(&cmd);
         assert_eq!(&a[..2], &["-n", "3"]);
         let tail = &a[a.len() - 6..];
-        assert_eq!(tail, &["/bin/tessera", "rank-exec", "--", "./app", "a b", "$HOME"]);
+        assert_eq!(
+            tail,
+            &["/bin/tessera", "rank-exec", "--", "./app", "a b", "$HOME"]
+        );
     }
 
     #[test]
@@ -305,7 +309,10 @@ mod tests {
             ..Default::default()
         };
         let cmd = mpirun_command(&many, Path::new("m"), Path::new("/t")).unwrap();
-        assert_eq!(env(&cmd, "OMPI_MCA_rmaps_base_oversubscribe").as_deref(), Some("1"));
+        assert_eq!(
+            env(&cmd, "OMPI_MCA_rmaps_base_oversubscribe").as_deref(),
+            Some("1")
+        );
         let one = RunOptions {
             ranks: 1,
             ..Default::default()
@@ -335,7 +342,10 @@ mod tests {
                 hosts: Some(bad.into()),
                 ..Default::default()
             };
-            assert!(mpirun_command(&o, Path::new("m"), Path::new("/t")).is_err(), "{bad}");
+            assert!(
+                mpirun_command(&o, Path::new("m"), Path::new("/t")).is_err(),
+                "{bad}"
+            );
         }
         let ok = RunOptions {
             ranks: 2,

@@ -9,6 +9,9 @@
 use crate::comm::{Comm, ProcessGrid, ReduceOp, Source, square_ish_factors};
 use crate::error::Error;
 
+/// A check's name and the `(rank, message)` of every rank where it failed.
+pub type CheckReport = (String, Vec<(usize, String)>);
+
 /// A check's verdict on one rank.
 pub type Outcome = std::result::Result<(), String>;
 
@@ -24,23 +27,63 @@ pub struct Check {
 /// Every check, in the order they run.
 pub fn checks() -> Vec<Check> {
     vec![
-        Check { name: "p2p", about: "send, receive, sendrecv, short buffers, any-source", run: p2p },
-        Check { name: "nonblocking", about: "isend/irecv, ibroadcast, iall_reduce, iall_to_all(v)", run: nonblocking },
-        Check { name: "broadcast", about: "broadcast and broadcast_vec from every root", run: broadcast },
-        Check { name: "reduce", about: "reduce and all-reduce, every operation, ints and floats", run: reduce },
-        Check { name: "gather", about: "gather, scatter, all-gather and their v forms with empty ranks", run: gather },
-        Check { name: "alltoall", about: "all-to-all and all-to-all-v with empty blocks", run: alltoall },
-        Check { name: "scan", about: "scan, exclusive scan, reduce-scatter", run: scan },
-        Check { name: "comm", about: "split, split_shared, dup, unchecked", run: comm_ops },
-        Check { name: "grid", about: "process grids and their row/column communicators", run: grid },
-        Check { name: "mismatch", about: "disagreeing arguments give an error on every rank, no hang", run: mismatch },
+        Check {
+            name: "p2p",
+            about: "send, receive, sendrecv, short buffers, any-source",
+            run: p2p,
+        },
+        Check {
+            name: "nonblocking",
+            about: "isend/irecv, ibroadcast, iall_reduce, iall_to_all(v)",
+            run: nonblocking,
+        },
+        Check {
+            name: "broadcast",
+            about: "broadcast and broadcast_vec from every root",
+            run: broadcast,
+        },
+        Check {
+            name: "reduce",
+            about: "reduce and all-reduce, every operation, ints and floats",
+            run: reduce,
+        },
+        Check {
+            name: "gather",
+            about: "gather, scatter, all-gather and their v forms with empty ranks",
+            run: gather,
+        },
+        Check {
+            name: "alltoall",
+            about: "all-to-all and all-to-all-v with empty blocks",
+            run: alltoall,
+        },
+        Check {
+            name: "scan",
+            about: "scan, exclusive scan, reduce-scatter",
+            run: scan,
+        },
+        Check {
+            name: "comm",
+            about: "split, split_shared, dup, unchecked",
+            run: comm_ops,
+        },
+        Check {
+            name: "grid",
+            about: "process grids and their row/column communicators",
+            run: grid,
+        },
+        Check {
+            name: "mismatch",
+            about: "disagreeing arguments give an error on every rank, no hang",
+            run: mismatch,
+        },
     ]
 }
 
 /// Runs the named checks (all when `names` is empty) on every rank of `comm`.
 /// Collective. Returns `(name, failures)` per check, where failures lists
 /// `(rank, message)` for the ranks that failed; the same on every rank.
-pub fn run(comm: &Comm, names: &[String]) -> crate::Result<Vec<(String, Vec<(usize, String)>)>> {
+pub fn run(comm: &Comm, names: &[String]) -> crate::Result<Vec<CheckReport>> {
     let all = checks();
     for n in names {
         if !all.iter().any(|c| c.name == n) {
@@ -52,7 +95,10 @@ pub fn run(comm: &Comm, names: &[String]) -> crate::Result<Vec<(String, Vec<(usi
         }
     }
     let mut report = Vec::new();
-    for check in all.iter().filter(|c| names.is_empty() || names.iter().any(|n| n == c.name)) {
+    for check in all
+        .iter()
+        .filter(|c| names.is_empty() || names.iter().any(|n| n == c.name))
+    {
         // Run on the checked communicator, then (for data checks) unchecked.
         let mut outcome = (check.run)(comm);
         // Whether to go on is decided together, so that no rank starts the
@@ -100,14 +146,25 @@ fn p2p(c: &Comm) -> Outcome {
     let (next, prev) = ((r + 1) % p, (r + p - 1) % p);
     // Ring: every rank sends r+1 values to the next and receives prev+1.
     let send: Vec<i64> = (0..=r).map(|i| f(r, i)).collect();
-    let (got, st) = c.sendrecv_vec::<i64, i64>(&send, next, 3, prev, 3).map_err(err)?;
+    let (got, st) = c
+        .sendrecv_vec::<i64, i64>(&send, next, 3, prev, 3)
+        .map_err(err)?;
     let want: Vec<i64> = (0..=prev).map(|i| f(prev, i)).collect();
-    ensure!(got == want, "ring sendrecv_vec from {prev}: got {got:?}, want {want:?}");
-    ensure!(st.source == prev && st.tag == 3 && st.count == prev + 1, "status {st:?}");
+    ensure!(
+        got == want,
+        "ring sendrecv_vec from {prev}: got {got:?}, want {want:?}"
+    );
+    ensure!(
+        st.source == prev && st.tag == 3 && st.count == prev + 1,
+        "status {st:?}"
+    );
     // Fixed buffer, longer than the message.
     let mut buf = vec![0i64; p + 2];
     let st = c.sendrecv(&send, next, 4, &mut buf, prev, 4).map_err(err)?;
-    ensure!(st.count == prev + 1 && buf[..st.count] == want[..], "sendrecv into buffer: {buf:?}");
+    ensure!(
+        st.count == prev + 1 && buf[..st.count] == want[..],
+        "sendrecv into buffer: {buf:?}"
+    );
     if p >= 2 {
         // A buffer too small is an error, and the message is consumed.
         if r == 0 {
@@ -116,8 +173,17 @@ fn p2p(c: &Comm) -> Outcome {
         } else if r == 1 {
             let mut small = [0u32; 2];
             match c.receive_into(&mut small, 0, 9) {
-                Err(Error::BufferTooSmall { needed: 3, got: 2, source_rank: 0, .. }) => {}
-                other => return Err(format!("short buffer: expected BufferTooSmall, got {other:?}")),
+                Err(Error::BufferTooSmall {
+                    needed: 3,
+                    got: 2,
+                    source_rank: 0,
+                    ..
+                }) => {}
+                other => {
+                    return Err(format!(
+                        "short buffer: expected BufferTooSmall, got {other:?}"
+                    ));
+                }
             }
             let (v, _) = c.receive_vec::<u32>(0, 10).map_err(err)?;
             ensure!(v == [7], "message after a refused one: {v:?}");
@@ -127,15 +193,25 @@ fn p2p(c: &Comm) -> Outcome {
             let mut seen = vec![false; p];
             for _ in 1..p {
                 let (v, st) = c.receive_vec::<u64>(Source::Any, 11).map_err(err)?;
-                ensure!(v == [st.source as u64 * 10], "any-source value {v:?} from {}", st.source);
+                ensure!(
+                    v == [st.source as u64 * 10],
+                    "any-source value {v:?} from {}",
+                    st.source
+                );
                 seen[st.source] = true;
             }
-            ensure!(seen[1..].iter().all(|&s| s), "any-source missed a rank: {seen:?}");
+            ensure!(
+                seen[1..].iter().all(|&s| s),
+                "any-source missed a rank: {seen:?}"
+            );
         } else {
             c.send(&[r as u64 * 10], 0, 11).map_err(err)?;
         }
     }
-    ensure!(c.send(&[1u8], p, 0).is_err(), "send to rank {p} of {p} was accepted");
+    ensure!(
+        c.send(&[1u8], p, 0).is_err(),
+        "send to rank {p} of {p} was accepted"
+    );
     ensure!(c.send(&[1u8], 0, -5).is_err(), "negative tag was accepted");
     Ok(())
 }
@@ -151,14 +227,23 @@ fn nonblocking(c: &Comm) -> Outcome {
         std::hint::spin_loop();
     }
     let (got, st) = recv.wait();
-    ensure!(got == [f(prev, 0), f(prev, 1)] && st.source == prev, "irecv got {got:?} {st:?}");
+    ensure!(
+        got == [f(prev, 0), f(prev, 1)] && st.source == prev,
+        "irecv got {got:?} {st:?}"
+    );
 
     let root = p - 1;
-    let buf = if r == root { vec![f(root, 0); 5] } else { vec![0; 5] };
+    let buf = if r == root {
+        vec![f(root, 0); 5]
+    } else {
+        vec![0; 5]
+    };
     let got = c.ibroadcast(buf, root).map_err(err)?.wait();
     ensure!(got == vec![f(root, 0); 5], "ibroadcast got {got:?}");
 
-    let req = c.iall_reduce(vec![r as i64, 1], ReduceOp::Sum).map_err(err)?;
+    let req = c
+        .iall_reduce(vec![r as i64, 1], ReduceOp::Sum)
+        .map_err(err)?;
     let got = req.wait();
     let want = [(p * (p - 1) / 2) as i64, p as i64];
     ensure!(got == want, "iall_reduce got {got:?}, want {want:?}");
@@ -169,11 +254,21 @@ fn nonblocking(c: &Comm) -> Outcome {
     ensure!(got == want, "iall_to_all got {got:?}, want {want:?}");
 
     let counts: Vec<usize> = (0..p).map(|d| (r + d) % 3).collect();
-    let send: Vec<i64> = counts.iter().enumerate().flat_map(|(d, &n)| (0..n).map(move |i| (r * 100 + d * 10 + i) as i64)).collect();
+    let send: Vec<i64> = counts
+        .iter()
+        .enumerate()
+        .flat_map(|(d, &n)| (0..n).map(move |i| (r * 100 + d * 10 + i) as i64))
+        .collect();
     let got = c.iall_to_all_v(send, &counts).map_err(err)?.wait();
     for s in 0..p {
-        let want: Vec<i64> = (0..(s + r) % 3).map(|i| (s * 100 + r * 10 + i) as i64).collect();
-        ensure!(got.part(s) == want, "iall_to_all_v part from {s}: {:?}, want {want:?}", got.part(s));
+        let want: Vec<i64> = (0..(s + r) % 3)
+            .map(|i| (s * 100 + r * 10 + i) as i64)
+            .collect();
+        ensure!(
+            got.part(s) == want,
+            "iall_to_all_v part from {s}: {:?}, want {want:?}",
+            got.part(s)
+        );
     }
     // A request dropped without wait completes in its destructor.
     let dropped = c.iall_reduce(vec![1u32], ReduceOp::Sum).map_err(err)?;
@@ -184,15 +279,26 @@ fn nonblocking(c: &Comm) -> Outcome {
 fn broadcast(c: &Comm) -> Outcome {
     let (r, p) = (c.rank(), c.size());
     for root in 0..p {
-        let mut buf: Vec<f64> = if r == root { (0..7).map(|i| f(root, i) as f64 * 0.5).collect() } else { vec![f64::NAN; 7] };
+        let mut buf: Vec<f64> = if r == root {
+            (0..7).map(|i| f(root, i) as f64 * 0.5).collect()
+        } else {
+            vec![f64::NAN; 7]
+        };
         c.broadcast(&mut buf, root).map_err(err)?;
         let want: Vec<f64> = (0..7).map(|i| f(root, i) as f64 * 0.5).collect();
         ensure!(buf == want, "broadcast from {root}: {buf:?}");
     }
     let root = p / 2;
-    let data: Vec<u16> = if r == root { (0..(root as u16 + 3)).collect() } else { Vec::new() };
+    let data: Vec<u16> = if r == root {
+        (0..(root as u16 + 3)).collect()
+    } else {
+        Vec::new()
+    };
     let got = c.broadcast_vec(&data, root).map_err(err)?;
-    ensure!(got == (0..(root as u16 + 3)).collect::<Vec<_>>(), "broadcast_vec from {root}: {got:?}");
+    ensure!(
+        got == (0..(root as u16 + 3)).collect::<Vec<_>>(),
+        "broadcast_vec from {root}: {got:?}"
+    );
     let empty = c.broadcast_vec::<u64>(&[], 0).map_err(err)?;
     ensure!(empty.is_empty(), "empty broadcast_vec gave {empty:?}");
     Ok(())
@@ -201,25 +307,61 @@ fn broadcast(c: &Comm) -> Outcome {
 fn reduce(c: &Comm) -> Outcome {
     let (r, p) = (c.rank(), c.size());
     let n = 9;
-    for op in [ReduceOp::Sum, ReduceOp::Min, ReduceOp::Max, ReduceOp::Product] {
+    for op in [
+        ReduceOp::Sum,
+        ReduceOp::Min,
+        ReduceOp::Max,
+        ReduceOp::Product,
+    ] {
         // Small values keep the product exact in both types.
-        let val = |rank: usize, i: usize| ((rank + i) % 3) as i64 - 1 + if op == ReduceOp::Product { 2 } else { f(rank, i) };
+        let val = |rank: usize, i: usize| {
+            ((rank + i) % 3) as i64 - 1
+                + if op == ReduceOp::Product {
+                    2
+                } else {
+                    f(rank, i)
+                }
+        };
         let mine: Vec<i64> = (0..n).map(|i| val(r, i)).collect();
-        let want: Vec<i64> = (0..n).map(|i| (1..p).fold(val(0, i), |acc, s| op.apply(acc, val(s, i)))).collect();
+        let want: Vec<i64> = (0..n)
+            .map(|i| (1..p).fold(val(0, i), |acc, s| op.apply(acc, val(s, i))))
+            .collect();
         let got = c.all_reduce(&mine, op).map_err(err)?;
         ensure!(got == want, "all_reduce {op:?} i64: {got:?}, want {want:?}");
         let mine_f: Vec<f64> = mine.iter().map(|&x| x as f64).collect();
         let want_f: Vec<f64> = want.iter().map(|&x| x as f64).collect();
         let got = c.all_reduce(&mine_f, op).map_err(err)?;
-        ensure!(got == want_f, "all_reduce {op:?} f64: {got:?}, want {want_f:?}");
+        ensure!(
+            got == want_f,
+            "all_reduce {op:?} f64: {got:?}, want {want_f:?}"
+        );
         let root = (p - 1) / 2;
         let got = c.reduce(&mine, op, root).map_err(err)?;
-        ensure!(got.as_deref() == (r == root).then_some(&want[..]), "reduce {op:?} to {root}: {got:?}");
+        ensure!(
+            got.as_deref() == (r == root).then_some(&want[..]),
+            "reduce {op:?} to {root}: {got:?}"
+        );
     }
-    for op in [ReduceOp::BitAnd, ReduceOp::BitOr, ReduceOp::BitXor, ReduceOp::LogicalAnd, ReduceOp::LogicalOr, ReduceOp::LogicalXor] {
-        let val = |rank: usize, i: usize| ((rank * 0x9e37 + i * 0x79b9) as u32) & (if i % 2 == 0 { 0xff } else { 1 << (rank % 4) });
+    for op in [
+        ReduceOp::BitAnd,
+        ReduceOp::BitOr,
+        ReduceOp::BitXor,
+        ReduceOp::LogicalAnd,
+        ReduceOp::LogicalOr,
+        ReduceOp::LogicalXor,
+    ] {
+        let val = |rank: usize, i: usize| {
+            ((rank * 0x9e37 + i * 0x79b9) as u32)
+                & (if i.is_multiple_of(2) {
+                    0xff
+                } else {
+                    1 << (rank % 4)
+                })
+        };
         let mine: Vec<u32> = (0..n).map(|i| val(r, i)).collect();
-        let want: Vec<u32> = (0..n).map(|i| (1..p).fold(val(0, i), |acc, s| op.apply(acc, val(s, i)))).collect();
+        let want: Vec<u32> = (0..n)
+            .map(|i| (1..p).fold(val(0, i), |acc, s| op.apply(acc, val(s, i))))
+            .collect();
         let mut got = mine.clone();
         c.all_reduce_in_place(&mut got, op).map_err(err)?;
         ensure!(got == want, "all_reduce {op:?} u32: {got:?}, want {want:?}");
@@ -230,11 +372,22 @@ fn reduce(c: &Comm) -> Outcome {
     let got = c.all_reduce(&x, ReduceOp::Sum).map_err(err)?;
     for (i, g) in got.iter().enumerate() {
         let exact: f64 = (0..p).map(|s| 1.0 / (1.0 + f(s, i).abs() as f64)).sum();
-        let abs_sum: f64 = (0..p).map(|s| (1.0 / (1.0 + f(s, i).abs() as f64)).abs()).sum();
+        let abs_sum: f64 = (0..p)
+            .map(|s| (1.0 / (1.0 + f(s, i).abs() as f64)).abs())
+            .sum();
         let tol = (p as f64) * f64::EPSILON * abs_sum;
-        ensure!((g - exact).abs() <= tol, "float sum at {i}: {g} vs {exact} (tol {tol:e})");
+        ensure!(
+            (g - exact).abs().le(&tol),
+            "float sum at {i}: {g} vs {exact} (tol {tol:e})"
+        );
     }
-    ensure!(matches!(c.all_reduce(&[1.0f32], ReduceOp::BitXor), Err(Error::UnsupportedReduction { .. })), "BitXor on f32 was accepted");
+    ensure!(
+        matches!(
+            c.all_reduce(&[1.0f32], ReduceOp::BitXor),
+            Err(Error::UnsupportedReduction { .. })
+        ),
+        "BitXor on f32 was accepted"
+    );
     Ok(())
 }
 
@@ -244,7 +397,10 @@ fn gather(c: &Comm) -> Outcome {
     let mine = [f(r, 0), f(r, 1), f(r, 2)];
     let got = c.gather(&mine, root).map_err(err)?;
     let want: Vec<i64> = (0..p).flat_map(|s| [f(s, 0), f(s, 1), f(s, 2)]).collect();
-    ensure!(got.as_deref() == (r == root).then_some(&want[..]), "gather to {root}: {got:?}");
+    ensure!(
+        got.as_deref() == (r == root).then_some(&want[..]),
+        "gather to {root}: {got:?}"
+    );
     let got = c.all_gather(&mine).map_err(err)?;
     ensure!(got == want, "all_gather: {got:?}");
 
@@ -252,12 +408,20 @@ fn gather(c: &Comm) -> Outcome {
     let part = |s: usize| (0..s % 3).map(|i| f(s, i)).collect::<Vec<i64>>();
     let got = c.all_gather_v(&part(r)).map_err(err)?;
     for s in 0..p {
-        ensure!(got.part(s) == part(s), "all_gather_v part {s}: {:?}", got.part(s));
+        ensure!(
+            got.part(s) == part(s),
+            "all_gather_v part {s}: {:?}",
+            got.part(s)
+        );
     }
     let got = c.gather_v(&part(r), 0).map_err(err)?;
     if r == 0 {
         let v = got.ok_or("gather_v gave the root nothing")?;
-        ensure!(v.counts == (0..p).map(|s| s % 3).collect::<Vec<_>>(), "gather_v counts {:?}", v.counts);
+        ensure!(
+            v.counts == (0..p).map(|s| s % 3).collect::<Vec<_>>(),
+            "gather_v counts {:?}",
+            v.counts
+        );
         for s in 0..p {
             ensure!(v.part(s) == part(s), "gather_v part {s}: {:?}", v.part(s));
         }
@@ -269,8 +433,12 @@ fn gather(c: &Comm) -> Outcome {
     let got = c.scatter(if r == 0 { &all } else { &[] }, 0).map_err(err)?;
     ensure!(got == [f(r, 0), f(r, 1)], "scatter: {got:?}");
     let counts: Vec<usize> = (0..p).map(|s| (s + 1) % 3).collect();
-    let all: Vec<i64> = (0..p).flat_map(|s| (0..(s + 1) % 3).map(move |i| f(s, i))).collect();
-    let got = c.scatter_v(if r == root { &all } else { &[] }, &counts, root).map_err(err)?;
+    let all: Vec<i64> = (0..p)
+        .flat_map(|s| (0..(s + 1) % 3).map(move |i| f(s, i)))
+        .collect();
+    let got = c
+        .scatter_v(if r == root { &all } else { &[] }, &counts, root)
+        .map_err(err)?;
     let want: Vec<i64> = (0..(r + 1) % 3).map(|i| f(r, i)).collect();
     ensure!(got == want, "scatter_v: {got:?}, want {want:?}");
     Ok(())
@@ -279,17 +447,27 @@ fn gather(c: &Comm) -> Outcome {
 fn alltoall(c: &Comm) -> Outcome {
     let (r, p) = (c.rank(), c.size());
     let code = |s: usize, d: usize, i: usize| (s * 10_000 + d * 100 + i) as u32;
-    let send: Vec<u32> = (0..p).flat_map(|d| (0..3).map(move |i| code(r, d, i))).collect();
+    let send: Vec<u32> = (0..p)
+        .flat_map(|d| (0..3).map(move |i| code(r, d, i)))
+        .collect();
     let got = c.all_to_all(&send).map_err(err)?;
-    let want: Vec<u32> = (0..p).flat_map(|s| (0..3).map(move |i| code(s, r, i))).collect();
+    let want: Vec<u32> = (0..p)
+        .flat_map(|s| (0..3).map(move |i| code(s, r, i)))
+        .collect();
     ensure!(got == want, "all_to_all: {got:?}");
     let n = |s: usize, d: usize| (s * 7 + d * 3) % 4; // zero for some pairs
     let counts: Vec<usize> = (0..p).map(|d| n(r, d)).collect();
-    let send: Vec<u32> = (0..p).flat_map(|d| (0..n(r, d)).map(move |i| code(r, d, i))).collect();
+    let send: Vec<u32> = (0..p)
+        .flat_map(|d| (0..n(r, d)).map(move |i| code(r, d, i)))
+        .collect();
     let got = c.all_to_all_v(&send, &counts).map_err(err)?;
     for s in 0..p {
         let want: Vec<u32> = (0..n(s, r)).map(|i| code(s, r, i)).collect();
-        ensure!(got.part(s) == want, "all_to_all_v from {s}: {:?}, want {want:?}", got.part(s));
+        ensure!(
+            got.part(s) == want,
+            "all_to_all_v from {s}: {:?}, want {want:?}",
+            got.part(s)
+        );
     }
     Ok(())
 }
@@ -298,10 +476,16 @@ fn scan(c: &Comm) -> Outcome {
     let (r, p) = (c.rank(), c.size());
     let mine = [f(r, 0), (r + 1) as i64];
     let got = c.scan(&mine, ReduceOp::Sum).map_err(err)?;
-    let want = [(0..=r).map(|s| f(s, 0)).sum::<i64>(), ((r + 1) * (r + 2) / 2) as i64];
+    let want = [
+        (0..=r).map(|s| f(s, 0)).sum::<i64>(),
+        ((r + 1) * (r + 2) / 2) as i64,
+    ];
     ensure!(got == want, "scan: {got:?}, want {want:?}");
     let got = c.exclusive_scan(&mine, ReduceOp::Sum).map_err(err)?;
-    let want = [(0..r).map(|s| f(s, 0)).sum::<i64>(), (r * (r + 1) / 2) as i64];
+    let want = [
+        (0..r).map(|s| f(s, 0)).sum::<i64>(),
+        (r * (r + 1) / 2) as i64,
+    ];
     ensure!(got == want, "exclusive_scan: {got:?}, want {want:?}");
     let got = c.exclusive_scan(&[r as i32], ReduceOp::Max).map_err(err)?;
     let want = if r == 0 { i32::MIN } else { r as i32 - 1 };
@@ -310,36 +494,70 @@ fn scan(c: &Comm) -> Outcome {
     let counts: Vec<usize> = (0..p).map(|s| s % 3).collect();
     let total: usize = counts.iter().sum();
     let send: Vec<i64> = (0..total).map(|i| f(r, i)).collect();
-    let got = c.reduce_scatter(&send, &counts, ReduceOp::Sum).map_err(err)?;
+    let got = c
+        .reduce_scatter(&send, &counts, ReduceOp::Sum)
+        .map_err(err)?;
     let start: usize = counts[..r].iter().sum();
-    let want: Vec<i64> = (start..start + counts[r]).map(|i| (0..p).map(|s| f(s, i)).sum()).collect();
+    let want: Vec<i64> = (start..start + counts[r])
+        .map(|i| (0..p).map(|s| f(s, i)).sum())
+        .collect();
     ensure!(got == want, "reduce_scatter: {got:?}, want {want:?}");
     let send: Vec<i64> = (0..2 * p).map(|i| f(r, i)).collect();
     let got = c.reduce_scatter_block(&send, ReduceOp::Max).map_err(err)?;
-    let want: Vec<i64> = (2 * r..2 * r + 2).map(|i| (0..p).map(|s| f(s, i)).max().unwrap_or(0)).collect();
+    let want: Vec<i64> = (2 * r..2 * r + 2)
+        .map(|i| (0..p).map(|s| f(s, i)).max().unwrap_or(0))
+        .collect();
     ensure!(got == want, "reduce_scatter_block: {got:?}, want {want:?}");
     Ok(())
 }
 
 fn comm_ops(c: &Comm) -> Outcome {
     let (r, p) = (c.rank(), c.size());
-    let half = c.split(Some((r % 2) as u32), -(r as i32)).map_err(err)?.ok_or("split gave None")?;
+    let half = c
+        .split(Some((r % 2) as u32), -(r as i32))
+        .map_err(err)?
+        .ok_or("split gave None")?;
     let want_size = (p + 1 - r % 2) / 2;
-    ensure!(half.size() == want_size, "split size {} want {want_size}", half.size());
+    ensure!(
+        half.size() == want_size,
+        "split size {} want {want_size}",
+        half.size()
+    );
     // key = -rank reverses the order within each colour.
     let members = half.all_gather(&[r as u64]).map_err(err)?;
     let mut want: Vec<u64> = (0..p as u64).filter(|s| s % 2 == r as u64 % 2).collect();
     want.reverse();
     ensure!(members == want, "split members {members:?} want {want:?}");
-    let none = c.split(if r == 0 { None } else { Some(0) }, 0).map_err(err)?;
+    let none = c
+        .split(if r == 0 { None } else { Some(0) }, 0)
+        .map_err(err)?;
     ensure!(none.is_none() == (r == 0), "split with None");
     let local = c.split_shared();
     // Node-local communicators partition the job.
-    let leaders = c.all_reduce(&[if local.rank() == 0 { local.size() as u64 } else { 0 }], ReduceOp::Sum).map_err(err)?;
-    ensure!(leaders[0] == p as u64, "node-local sizes add up to {} of {p}", leaders[0]);
+    let leaders = c
+        .all_reduce(
+            &[if local.rank() == 0 {
+                local.size() as u64
+            } else {
+                0
+            }],
+            ReduceOp::Sum,
+        )
+        .map_err(err)?;
+    ensure!(
+        leaders[0] == p as u64,
+        "node-local sizes add up to {} of {p}",
+        leaders[0]
+    );
     let d = c.dup();
-    ensure!(d.size() == p && d.rank() == r && d.is_checked() == c.is_checked(), "dup differs");
-    ensure!(!c.unchecked().is_checked() && c.checked().is_checked(), "check flags");
+    ensure!(
+        d.size() == p && d.rank() == r && d.is_checked() == c.is_checked(),
+        "dup differs"
+    );
+    ensure!(
+        !c.unchecked().is_checked() && c.checked().is_checked(),
+        "check flags"
+    );
     // Messages on a duplicate never match the original's.
     if p >= 2 && r < 2 {
         let other = 1 - r;
@@ -349,7 +567,10 @@ fn comm_ops(c: &Comm) -> Outcome {
         let (b, _) = d.receive_vec::<u8>(other, 0).map_err(err)?;
         on_dup.wait();
         on_orig.wait();
-        ensure!(a == [2] && b == [1], "dup messages crossed: orig {a:?} dup {b:?}");
+        ensure!(
+            a == [2] && b == [1],
+            "dup messages crossed: orig {a:?} dup {b:?}"
+        );
     }
     Ok(())
 }
@@ -358,14 +579,34 @@ fn grid(c: &Comm) -> Outcome {
     let (r, p) = (c.rank(), c.size());
     let g = ProcessGrid::square_ish(c).map_err(err)?;
     let (rows, cols) = square_ish_factors(p);
-    ensure!(g.rows() == rows && g.cols() == cols && rows * cols == p, "grid {}x{} for {p}", g.rows(), g.cols());
-    ensure!(g.row() == r / cols && g.col() == r % cols && g.rank_at(g.row(), g.col()) == r, "grid position");
-    ensure!(g.row_comm().size() == cols && g.col_comm().size() == rows, "row/col sizes");
-    ensure!(g.row_comm().rank() == g.col() && g.col_comm().rank() == g.row(), "row/col ranks");
-    let row_sum = g.row_comm().all_reduce(&[r as u64], ReduceOp::Sum).map_err(err)?[0];
+    ensure!(
+        g.rows() == rows && g.cols() == cols && rows * cols == p,
+        "grid {}x{} for {p}",
+        g.rows(),
+        g.cols()
+    );
+    ensure!(
+        g.row() == r / cols && g.col() == r % cols && g.rank_at(g.row(), g.col()) == r,
+        "grid position"
+    );
+    ensure!(
+        g.row_comm().size() == cols && g.col_comm().size() == rows,
+        "row/col sizes"
+    );
+    ensure!(
+        g.row_comm().rank() == g.col() && g.col_comm().rank() == g.row(),
+        "row/col ranks"
+    );
+    let row_sum = g
+        .row_comm()
+        .all_reduce(&[r as u64], ReduceOp::Sum)
+        .map_err(err)?[0];
     let want: u64 = (0..cols).map(|j| (g.row() * cols + j) as u64).sum();
     ensure!(row_sum == want, "row sum {row_sum} want {want}");
-    let col_sum = g.col_comm().all_reduce(&[r as u64], ReduceOp::Sum).map_err(err)?[0];
+    let col_sum = g
+        .col_comm()
+        .all_reduce(&[r as u64], ReduceOp::Sum)
+        .map_err(err)?[0];
     let want: u64 = (0..rows).map(|i| (i * cols + g.col()) as u64).sum();
     ensure!(col_sum == want, "column sum {col_sum} want {want}");
     match ProcessGrid::new(c, p + 1, 1) {
@@ -373,7 +614,10 @@ fn grid(c: &Comm) -> Outcome {
         other => return Err(format!("a {}x1 grid of {p} ranks: {other:?}", p + 1)),
     }
     let g2 = ProcessGrid::new(c, 1, p).map_err(err)?;
-    ensure!(g2.row_comm().size() == p && g2.col_comm().size() == 1, "1 x p grid");
+    ensure!(
+        g2.row_comm().size() == p && g2.col_comm().size() == 1,
+        "1 x p grid"
+    );
     Ok(())
 }
 
@@ -382,25 +626,67 @@ fn mismatch(c: &Comm) -> Outcome {
     let c = &c.checked();
     // Out-of-range root: the same error on every rank.
     let e = c.broadcast(&mut [0u8; 4], p).unwrap_err().to_string();
-    ensure!(e.contains(&format!("root {p} is not a rank")), "bad root: {e}");
-    ensure!(matches!(c.all_reduce(&[1.0f64], ReduceOp::BitAnd), Err(Error::UnsupportedReduction { .. })), "BitAnd on f64 accepted");
+    ensure!(
+        e.contains(&format!("root {p} is not a rank")),
+        "bad root: {e}"
+    );
+    ensure!(
+        matches!(
+            c.all_reduce(&[1.0f64], ReduceOp::BitAnd),
+            Err(Error::UnsupportedReduction { .. })
+        ),
+        "BitAnd on f64 accepted"
+    );
     if p >= 2 {
         // Rank 1 passes a longer buffer.
         let len = if r == 1 { 5 } else { 4 };
         let e = c.all_reduce(&vec![1i32; len], ReduceOp::Sum).unwrap_err();
         let msg = e.to_string();
-        ensure!(matches!(e, Error::Disagreement { what: "the element count", .. }), "length mismatch: {msg}");
-        ensure!(msg.contains("5 on rank 1") && msg.contains("4 on rank"), "length mismatch names ranks: {msg}");
+        ensure!(
+            matches!(
+                e,
+                Error::Disagreement {
+                    what: "the element count",
+                    ..
+                }
+            ),
+            "length mismatch: {msg}"
+        );
+        ensure!(
+            msg.contains("5 on rank 1") && msg.contains("4 on rank"),
+            "length mismatch names ranks: {msg}"
+        );
         // Different roots.
         let mut buf = [0u8; 3];
-        let msg = c.broadcast(&mut buf, if r == 0 { 0 } else { 1 }).unwrap_err().to_string();
-        ensure!(msg.contains("the root rank") && msg.contains("0 on rank 0"), "root mismatch: {msg}");
+        let msg = c
+            .broadcast(&mut buf, if r == 0 { 0 } else { 1 })
+            .unwrap_err()
+            .to_string();
+        ensure!(
+            msg.contains("the root rank") && msg.contains("0 on rank 0"),
+            "root mismatch: {msg}"
+        );
         // Different element types of different sizes.
-        let msg = if r == 0 { c.all_gather(&[1u32]).map(drop) } else { c.all_gather(&[1u64]).map(drop) }.unwrap_err().to_string();
+        let msg = if r == 0 {
+            c.all_gather(&[1u32]).map(drop)
+        } else {
+            c.all_gather(&[1u64]).map(drop)
+        }
+        .unwrap_err()
+        .to_string();
         ensure!(msg.contains("element size"), "type mismatch: {msg}");
         // Different collectives.
-        let msg = if r == 0 { c.barrier() } else { c.all_reduce(&[1u8], ReduceOp::Sum).map(drop) }.unwrap_err().to_string();
-        ensure!(msg.contains("which collective") && msg.contains("barrier on rank 0"), "call mismatch: {msg}");
+        let msg = if r == 0 {
+            c.barrier()
+        } else {
+            c.all_reduce(&[1u8], ReduceOp::Sum).map(drop)
+        }
+        .unwrap_err()
+        .to_string();
+        ensure!(
+            msg.contains("which collective") && msg.contains("barrier on rank 0"),
+            "call mismatch: {msg}"
+        );
         // Counts that do not add up, on the root only.
         let res = c.scatter_v(&vec![1u8; p + 1], &vec![1; p], 0);
         match (r, res) {
@@ -415,8 +701,14 @@ fn mismatch(c: &Comm) -> Outcome {
             counts[0] = 0;
             counts[p - 1] = 2;
         }
-        let msg = c.reduce_scatter(&vec![1i64; p], &counts, ReduceOp::Sum).unwrap_err().to_string();
-        ensure!(msg.contains("counts array"), "reduce_scatter counts mismatch: {msg}");
+        let msg = c
+            .reduce_scatter(&vec![1i64; p], &counts, ReduceOp::Sum)
+            .unwrap_err()
+            .to_string();
+        ensure!(
+            msg.contains("counts array"),
+            "reduce_scatter counts mismatch: {msg}"
+        );
     }
     // After all that, the ranks are still in step.
     let sum = c.all_reduce(&[1u64], ReduceOp::Sum).map_err(err)?;

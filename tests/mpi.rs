@@ -115,7 +115,9 @@ fn selftest_passes_at_one_to_four_ranks() {
         job.assert_ok(&format!("selftest at {ranks} ranks"));
         let out = job.stdout();
         assert!(
-            out.contains(&format!("selftest on {ranks} ranks: 10 checks ok, 0 failed")),
+            out.contains(&format!(
+                "selftest on {ranks} ranks: 10 checks ok, 0 failed"
+            )),
             "{out}"
         );
     }
@@ -123,9 +125,17 @@ fn selftest_passes_at_one_to_four_ranks() {
 
 #[test]
 fn selftest_passes_with_checks_turned_off() {
-    let job = run(3, &["selftest", "reduce", "gather", "alltoall"], &[("TESSERA_UNCHECKED", "1")]);
+    let job = run(
+        3,
+        &["selftest", "reduce", "gather", "alltoall"],
+        &[("TESSERA_UNCHECKED", "1")],
+    );
     job.assert_ok("unchecked selftest");
-    assert!(job.stdout().contains("3 checks ok, 0 failed"), "{}", job.stdout());
+    assert!(
+        job.stdout().contains("3 checks ok, 0 failed"),
+        "{}",
+        job.stdout()
+    );
 }
 
 #[test]
@@ -134,7 +144,11 @@ fn process_grids_form_for_one_to_twelve_ranks() {
     for ranks in 5..=12 {
         let job = run(ranks, &["selftest", "grid", "comm"], &[]);
         job.assert_ok(&format!("grid at {ranks} ranks"));
-        assert!(job.stdout().contains("2 checks ok, 0 failed"), "{}", job.stdout());
+        assert!(
+            job.stdout().contains("2 checks ok, 0 failed"),
+            "{}",
+            job.stdout()
+        );
     }
 }
 
@@ -146,7 +160,11 @@ fn length_mismatch_is_an_error_on_every_rank_not_a_hang() {
     for ranks in [2, 3, 5] {
         let job = run(ranks, &["selftest", "mismatch"], &[]);
         job.assert_ok(&format!("mismatch at {ranks} ranks"));
-        assert!(job.stdout().contains("selftest mismatch ... ok"), "{}", job.stdout());
+        assert!(
+            job.stdout().contains("selftest mismatch ... ok"),
+            "{}",
+            job.stdout()
+        );
     }
 }
 
@@ -205,7 +223,11 @@ fn a_panicking_rank_takes_the_job_down_with_its_number() {
         err.contains("rank 1 on ") && err.contains("panicked: rank 1 gives up on purpose"),
         "{err}"
     );
-    assert!(!job.stdout().contains("reached the all-reduce"), "{}", job.stdout());
+    assert!(
+        !job.stdout().contains("reached the all-reduce"),
+        "{}",
+        job.stdout()
+    );
     // Bounded by TIMEOUT anyway; this says how long it took if it regresses.
     eprintln!("panic job ended after {:?}", job.elapsed);
 }
@@ -243,13 +265,20 @@ fn info_json_describes_every_rank() {
             assert!(info["gpu_absent_reason"].is_string());
         }
     }
-    let mut locals: Vec<u64> = ranks.iter().map(|i| i["local_rank"].as_u64().unwrap()).collect();
+    let mut locals: Vec<u64> = ranks
+        .iter()
+        .map(|i| i["local_rank"].as_u64().unwrap())
+        .collect();
     locals.sort();
     assert_eq!(locals, vec![0, 1], "both ranks run on this node");
     // The table form names the same ranks.
     let table = run(2, &["info"], &[]);
     table.assert_ok("info");
-    assert!(table.stdout().contains("MPI library: Open MPI"), "{}", table.stdout());
+    assert!(
+        table.stdout().contains("MPI library: Open MPI"),
+        "{}",
+        table.stdout()
+    );
 }
 
 #[test]
@@ -261,10 +290,18 @@ fn bench_json_has_a_row_per_size() {
         assert_eq!(v["op"], op);
         assert_eq!(v["ranks"], 2);
         let results = v["results"].as_array().expect("results");
-        let sizes: Vec<u64> = results.iter().map(|r| r["bytes"].as_u64().unwrap()).collect();
+        let sizes: Vec<u64> = results
+            .iter()
+            .map(|r| r["bytes"].as_u64().unwrap())
+            .collect();
         assert_eq!(sizes, vec![8, 64, 512]);
         for r in results {
-            for key in ["tessera_us", "tessera_unchecked_us", "rsmpi_us", "tessera_gbps"] {
+            for key in [
+                "tessera_us",
+                "tessera_unchecked_us",
+                "rsmpi_us",
+                "tessera_gbps",
+            ] {
                 let x = r[key].as_f64().unwrap_or(-1.0);
                 assert!(x.is_finite() && x > 0.0, "{op} {key} = {x}");
             }
@@ -276,14 +313,30 @@ fn bench_json_has_a_row_per_size() {
 fn bad_requests_fail_with_a_reason() {
     let job = run(1, &["bench", "p2p", "--sizes", "8B"], &[]);
     assert_eq!(job.code(), Some(2));
-    assert!(job.stderr().contains("needs at least 2 ranks"), "{}", job.stderr());
+    assert!(
+        job.stderr().contains("needs at least 2 ranks"),
+        "{}",
+        job.stderr()
+    );
     let job = run(2, &["bench", "allreduce", "--sizes", "8Q"], &[]);
     assert_eq!(job.code(), Some(2));
-    assert!(job.stderr().contains("bad --sizes value"), "{}", job.stderr());
+    assert!(
+        job.stderr().contains("bad --sizes value"),
+        "{}",
+        job.stderr()
+    );
     let job = run(2, &["selftest", "nonsense"], &[]);
     assert_ne!(job.code(), Some(0));
-    assert!(job.stderr().contains("unknown check `nonsense`"), "{}", job.stderr());
+    assert!(
+        job.stderr().contains("unknown check `nonsense`"),
+        "{}",
+        job.stderr()
+    );
     let job = run(2, &["/nonexistent/program"], &[]);
     assert_ne!(job.code(), Some(0));
-    assert!(job.stderr().contains("cannot launch /nonexistent/program"), "{}", job.stderr());
+    assert!(
+        job.stderr().contains("cannot launch /nonexistent/program"),
+        "{}",
+        job.stderr()
+    );
 }

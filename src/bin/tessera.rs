@@ -44,7 +44,11 @@ enum Command {
         #[arg(long)]
         oversubscribe: bool,
         /// The program and its arguments (default: tessera info).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM ARGS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PROGRAM ARGS"
+        )]
         program: Vec<OsString>,
     },
     /// Latency and bandwidth of a Tessera call against rsmpi (run under
@@ -132,7 +136,10 @@ fn with_mpi(body: impl FnOnce(&Universe, &Comm) -> Result<u8, Error>) -> ExitCod
 fn cmd_info(universe: &Universe, world: &Comm, json: bool) -> Result<u8, Error> {
     if let Some(job) = info::gather_job_info(universe, world, 0)? {
         if json {
-            println!("{}", serde_json::to_string_pretty(&job).expect("JobInfo serialises"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&job).expect("JobInfo serialises")
+            );
         } else {
             print!("{}", info::render_table(&job));
         }
@@ -158,7 +165,10 @@ fn cmd_bench(world: &Comm, op: BenchOp, sizes: &str, json: bool) -> Result<u8, E
             ranks: world.size(),
             results: &rows,
         };
-        println!("{}", serde_json::to_string(&report).expect("report serialises"));
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serialises")
+        );
     } else {
         println!(
             "{op:?} on {} ranks (µs per call, median of batches; ratio = tessera / rsmpi)",

@@ -54,7 +54,8 @@ const BATCH_SECONDS: f64 = 0.01;
 pub fn run(comm: &Comm, op: BenchOp, sizes: &[usize]) -> Result<Vec<BenchRow>> {
     if op == BenchOp::P2p && comm.size() < 2 {
         return Err(Error::Usage(
-            "the p2p benchmark needs at least 2 ranks: run it as `tessera run -n 2 bench p2p`".into(),
+            "the p2p benchmark needs at least 2 ranks: run it as `tessera run -n 2 bench p2p`"
+                .into(),
         ));
     }
     let mut rows = Vec::with_capacity(sizes.len());
@@ -162,9 +163,11 @@ impl Bufs {
             (BenchOp::Allreduce, 0 | 1) => {
                 comm.all_reduce_into(&self.floats, &mut self.floats_out, ReduceOp::Sum)?
             }
-            (BenchOp::Allreduce, _) => {
-                raw.all_reduce_into(&self.floats[..], &mut self.floats_out[..], SystemOperation::sum())
-            }
+            (BenchOp::Allreduce, _) => raw.all_reduce_into(
+                &self.floats[..],
+                &mut self.floats_out[..],
+                SystemOperation::sum(),
+            ),
             (BenchOp::Bcast, 0 | 1) => comm.broadcast(&mut self.bytes, 0)?,
             (BenchOp::Bcast, _) => raw.process_at_rank(0).broadcast_into(&mut self.bytes[..]),
             (BenchOp::Alltoall, 0 | 1) => comm.all_to_all_into(&self.bytes, &mut self.bytes_out)?,
@@ -191,9 +194,14 @@ pub fn parse_sizes(spec: &str) -> Result<Vec<usize>> {
             ),
             None => (rest, 2),
         };
-        let (lo, hi) = (parse_size(lo).map_err(|e| bad(&e))?, parse_size(hi).map_err(|e| bad(&e))?);
+        let (lo, hi) = (
+            parse_size(lo).map_err(|e| bad(&e))?,
+            parse_size(hi).map_err(|e| bad(&e))?,
+        );
         if lo == 0 || lo > hi {
-            return Err(bad("the range must go from a positive size up to a larger one"));
+            return Err(bad(
+                "the range must go from a positive size up to a larger one",
+            ));
         }
         if step < 2 {
             return Err(bad("the step must be at least 2"));
@@ -202,7 +210,9 @@ pub fn parse_sizes(spec: &str) -> Result<Vec<usize>> {
         let mut s = lo;
         while s <= hi {
             sizes.push(s);
-            s = s.checked_mul(step).ok_or_else(|| bad("the range overflows"))?;
+            s = s
+                .checked_mul(step)
+                .ok_or_else(|| bad("the range overflows"))?;
         }
         Ok(sizes)
     } else {
@@ -228,7 +238,8 @@ pub fn parse_size(s: &str) -> std::result::Result<usize, String> {
         "g" | "gb" | "gib" => 1 << 30,
         other => return Err(format!("unknown unit `{other}` in `{s}`")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 #[cfg(test)]
@@ -246,7 +257,10 @@ mod tests {
         assert_eq!(r.first(), Some(&8));
         assert_eq!(r.last(), Some(&(64 << 20)));
         assert_eq!(r.len(), 24);
-        assert_eq!(parse_sizes("1KiB..1MiB:x4").unwrap(), vec![1024, 4096, 16384, 65536, 262144, 1048576]);
+        assert_eq!(
+            parse_sizes("1KiB..1MiB:x4").unwrap(),
+            vec![1024, 4096, 16384, 65536, 262144, 1048576]
+        );
         assert_eq!(parse_sizes("1KiB, 100").unwrap(), vec![1024, 100]);
         assert!(parse_sizes("64MiB..8B").is_err());
         assert!(parse_sizes("8B..1KiB:x1").is_err());

@@ -179,14 +179,19 @@ pub(crate) fn agree(comm: &Comm, sig: Signature, local: Result<()>) -> Result<Ta
         });
     }
     compare(&table, 0, sig.op, "which collective was called", |v| {
-        OPS.get(v as usize).copied().unwrap_or("an unknown call").to_string()
+        OPS.get(v as usize)
+            .copied()
+            .unwrap_or("an unknown call")
+            .to_string()
     })?;
     compare(&table, 1, sig.op, "the root rank", |v| v.to_string())?;
     compare(&table, 2, sig.op, "the element count", |v| v.to_string())?;
     compare(&table, 3, sig.op, "the element size in bytes", |v| {
         v.to_string()
     })?;
-    compare(&table, 4, sig.op, "the element type", |v| dtype_name(v).into())?;
+    compare(&table, 4, sig.op, "the element type", |v| {
+        dtype_name(v).into()
+    })?;
     compare(&table, 5, sig.op, "the reduction operation", |v| {
         super::ReduceOp::ALL
             .get((v - 1) as usize)

@@ -90,10 +90,7 @@ impl Comm {
         let local = self
             .check_root(OP, root)
             .and_then(|_| to_count(OP, buf.len()).map(drop));
-        self.prepare(
-            Signature::new::<T>(OP).root(root).count(buf.len()),
-            local,
-        )?;
+        self.prepare(Signature::new::<T>(OP).root(root).count(buf.len()), local)?;
         let count = to_count(OP, buf.len())?;
         // SAFETY: `buf` is valid for `count` elements on every rank (the
         // lengths agree: checked above, or the caller's promise when
@@ -160,7 +157,10 @@ impl Comm {
         let local = check_reduction::<T>(OP, op)
             .and_then(|_| self.check_root(OP, root))
             .and_then(|_| to_count(OP, send.len()).map(drop));
-        self.prepare(self.reduction_signature::<T>(OP, send.len(), op).root(root), local)?;
+        self.prepare(
+            self.reduction_signature::<T>(OP, send.len(), op).root(root),
+            local,
+        )?;
         let count = to_count(OP, send.len())?;
         let mut recv = if self.rank() == root {
             vec![T::zeroed(); send.len()]
@@ -247,10 +247,7 @@ impl Comm {
         let local = self
             .check_root(OP, root)
             .and_then(|_| to_count(OP, send.len()).map(drop));
-        self.prepare(
-            Signature::new::<T>(OP).root(root).count(send.len()),
-            local,
-        )?;
+        self.prepare(Signature::new::<T>(OP).root(root).count(send.len()), local)?;
         let count = to_count(OP, send.len())?;
         let is_root = self.rank() == root;
         let mut recv = if is_root {
@@ -322,7 +319,7 @@ impl Comm {
         let size = self.size();
         let is_root = self.rank() == root;
         let local = self.check_root(OP, root).and_then(|_| {
-            if is_root && send.len() % size != 0 {
+            if is_root && !send.len().is_multiple_of(size) {
                 return Err(Error::invalid(
                     OP,
                     format!(
@@ -470,7 +467,7 @@ impl Comm {
     pub fn all_to_all_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
         const OP: &str = "all_to_all";
         let size = self.size();
-        let local = if send.len() % size != 0 {
+        let local = if !send.len().is_multiple_of(size) {
             Err(Error::invalid(
                 OP,
                 format!(
@@ -566,7 +563,8 @@ impl Comm {
         op: ReduceOp,
         exclusive: bool,
     ) -> Result<Vec<T>> {
-        let local = check_reduction::<T>(name, op).and_then(|_| to_count(name, send.len()).map(drop));
+        let local =
+            check_reduction::<T>(name, op).and_then(|_| to_count(name, send.len()).map(drop));
         self.prepare(self.reduction_signature::<T>(name, send.len(), op), local)?;
         let count = to_count(name, send.len())?;
         let mut recv = vec![T::identity(op); send.len()];
@@ -641,7 +639,7 @@ impl Comm {
         const OP: &str = "reduce_scatter_block";
         let size = self.size();
         let local = check_reduction::<T>(OP, op).and_then(|_| {
-            if send.len() % size != 0 {
+            if !send.len().is_multiple_of(size) {
                 Err(Error::invalid(
                     OP,
                     format!(
@@ -672,7 +670,12 @@ impl Comm {
 }
 
 /// Checks that `counts` has one entry per rank and sums to `len`.
-pub(crate) fn check_counts(op: &'static str, counts: &[usize], size: usize, len: usize) -> Result<()> {
+pub(crate) fn check_counts(
+    op: &'static str,
+    counts: &[usize],
+    size: usize,
+    len: usize,
+) -> Result<()> {
     if counts.len() != size {
         return Err(Error::invalid(
             op,
@@ -686,7 +689,9 @@ pub(crate) fn check_counts(op: &'static str, counts: &[usize], size: usize, len:
     if sum != len {
         return Err(Error::invalid(
             op,
-            format!("the counts add up to {sum} but the buffer holds {len} elements: make them agree"),
+            format!(
+                "the counts add up to {sum} but the buffer holds {len} elements: make them agree"
+            ),
         ));
     }
     Ok(())

@@ -334,7 +334,12 @@ mod tests {
                 assert_eq!(op.apply(id, v), expected, "{op:?} identity for {v}");
             }
         }
-        for op in [ReduceOp::Sum, ReduceOp::Product, ReduceOp::Min, ReduceOp::Max] {
+        for op in [
+            ReduceOp::Sum,
+            ReduceOp::Product,
+            ReduceOp::Min,
+            ReduceOp::Max,
+        ] {
             for v in [-2.5f64, 0.0, 3.0, 1e300] {
                 assert_eq!(op.apply(f64::identity(op), v), v, "{op:?} identity for {v}");
             }

@@ -19,7 +19,7 @@ pub fn square_ish_factors(p: usize) -> (usize, usize) {
     while (rows + 1) * (rows + 1) <= p {
         rows += 1;
     }
-    while p % rows != 0 {
+    while !p.is_multiple_of(rows) {
         rows -= 1;
     }
     (rows, p / rows)

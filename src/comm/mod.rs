@@ -75,8 +75,8 @@ impl Universe {
         if mpi::environment::is_initialized() {
             return Err(Error::AlreadyInitialized);
         }
-        let (universe, _level) =
-            mpi::initialize_with_threading(mpi::Threading::Funneled).ok_or(Error::AlreadyInitialized)?;
+        let (universe, _level) = mpi::initialize_with_threading(mpi::Threading::Funneled)
+            .ok_or(Error::AlreadyInitialized)?;
         let world = universe.world();
         let world_rank = world.rank() as usize;
         let host = mpi::environment::processor_name().unwrap_or_else(|_| "unknown-host".into());
@@ -201,12 +201,13 @@ impl Comm {
     /// the same `color` form a new communicator, ordered by `key` and then by
     /// their rank here. Ranks that pass `None` get `None`.
     pub fn split(&self, color: Option<u32>, key: i32) -> Result<Option<Comm>> {
-        let color = match color {
-            None => Color::undefined(),
-            Some(c) => Color::with_value(i32::try_from(c).map_err(|_| {
-                Error::invalid("split", format!("color {c} is above 2147483647"))
-            })?),
-        };
+        let color =
+            match color {
+                None => Color::undefined(),
+                Some(c) => Color::with_value(i32::try_from(c).map_err(|_| {
+                    Error::invalid("split", format!("color {c} is above 2147483647"))
+                })?),
+            };
         Ok(self
             .raw
             .split_by_color_with_key(color, key)

@@ -18,6 +18,7 @@ use std::os::raw::c_int;
 use bytemuck::Pod;
 use mpi::ffi;
 
+use super::Comm;
 use super::check::Signature;
 use super::collective::{Varying, check_counts};
 use super::datatype::{
@@ -25,7 +26,6 @@ use super::datatype::{
     to_count,
 };
 use super::p2p::{Source, Status, empty_status};
-use super::Comm;
 use crate::error::{Error, Result};
 
 type Finish<R> = Box<dyn FnOnce(&ffi::MPI_Status) -> R>;
@@ -241,7 +241,7 @@ impl Comm {
     pub fn iall_to_all<T: Pod>(&self, send: Vec<T>) -> Result<Request<Vec<T>>> {
         const OP: &str = "iall_to_all";
         let size = self.size();
-        let local = if send.len() % size != 0 {
+        let local = if !send.len().is_multiple_of(size) {
             Err(Error::invalid(
                 OP,
                 format!(

@@ -99,7 +99,7 @@ impl Comm {
         // whose extent is size_of::<T>().
         unsafe {
             ffi::MPI_Send(
-                send_ptr(&data),
+                send_ptr(data),
                 count,
                 element_datatype::<T>(),
                 dest,
@@ -207,7 +207,7 @@ impl Comm {
         // which every caller does before returning.
         unsafe {
             ffi::MPI_Isend(
-                send_ptr(&send),
+                send_ptr(send),
                 count,
                 element_datatype::<T>(),
                 dest,

@@ -58,10 +58,12 @@ pub fn probe_gpus() -> std::result::Result<Vec<GpuInfo>, String> {
         let dev = result::device::get(ordinal).map_err(|e| err("cuDeviceGet", e))?;
         let name = result::device::get_name(dev).map_err(|e| err("cuDeviceGetName", e))?;
         // SAFETY: `dev` is a valid device handle returned by cuDeviceGet.
-        let memory = unsafe { result::device::total_mem(dev) }.map_err(|e| err("cuDeviceTotalMem", e))?;
+        let memory =
+            unsafe { result::device::total_mem(dev) }.map_err(|e| err("cuDeviceTotalMem", e))?;
         let attr = |a| {
             // SAFETY: `dev` is a valid device handle; `a` is a valid attribute.
-            unsafe { result::device::get_attribute(dev, a) }.map_err(|e| err("cuDeviceGetAttribute", e))
+            unsafe { result::device::get_attribute(dev, a) }
+                .map_err(|e| err("cuDeviceGetAttribute", e))
         };
         let major = attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
         let minor = attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;

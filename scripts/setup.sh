@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what Tessera needs where it is missing, then builds it in release
+# mode. Safe to run again: it installs nothing that is already there.
+#
+#   Open MPI 4.1 (mpirun, mpicc, headers)  apt: openmpi-bin libopenmpi-dev
+#   libclang (rsmpi generates its bindings) apt: libclang-dev
+#   pkg-config                              apt: pkg-config
+#   Rust (cargo)                            https://rustup.rs
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+missing=()
+command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
+command -v mpicc >/dev/null 2>&1 || missing+=(libopenmpi-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+has_libclang() {
+    ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* \
+        /usr/lib/aarch64-linux-gnu/libclang*.so* >/dev/null 2>&1
+}
+has_libclang || missing+=(libclang-dev)
+
+if ((${#missing[@]})); then
+    say "installing ${missing[*]}"
+    if ! command -v apt-get >/dev/null 2>&1; then
+        die "apt-get not found: install ${missing[*]} (Open MPI 4.1 and libclang) with your package manager, then run this again"
+    fi
+    if [[ $(id -u) -eq 0 ]]; then
+        SUDO=()
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        SUDO=(sudo -n)
+    else
+        die "need root to install ${missing[*]}: run 'sudo apt-get install ${missing[*]}', or run this script as root"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -qq || die "apt-get update failed: check the network and /etc/apt/sources.list"
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || die "apt-get install ${missing[*]} failed"
+else
+    say "Open MPI, libclang and pkg-config are installed"
+fi
+
+command -v mpirun >/dev/null 2>&1 || die "mpirun is still missing after the install"
+say "$(mpirun --version 2>/dev/null | head -n1)"
+
+if ! command -v cargo >/dev/null 2>&1; then
+    [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 \
+    || die "cargo not found: install Rust 1.89 or newer (https://rustup.rs), then run this again"
+say "$(cargo --version)"
+
+say "building (release): the tessera binary and the examples"
+cargo build --release --locked --bins --examples
+say "built target/release/tessera"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Everything CI runs: set-up, formatting, lints, unit and integration tests
+# (which launch real mpirun jobs at 1 to 12 ranks), and the self-test of the
+# release build at several rank counts. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/setup.sh
+
+# Let mpirun run as root (containers, CI) and start more ranks than cores.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "cargo test (unit, doc and mpirun integration tests)"
+cargo test --locked
+
+step "self-test of the release build at 2, 3 and 4 ranks"
+for ranks in 2 3 4; do
+    timeout 300 target/release/tessera run -n "$ranks" selftest
+done
+
+echo
+echo "scripts/test.sh: all checks passed"
