@@ -45,9 +45,9 @@ pub enum Error {
     },
 
     /// A receive buffer is smaller than the incoming message. The message was
-    /// received and discarded, so the sender does not hang.
+    /// consumed (its data truncated), so the sender does not hang.
     #[error(
-        "{op}: the message from rank {source_rank} (tag {tag}) holds {needed} elements but the receive buffer holds {got}: pass a buffer of at least {needed} elements, or use receive_vec"
+        "{op}: the message from rank {source_rank} (tag {tag}) is longer than the receive buffer of {got} elements: pass a buffer as long as the longest message, or use receive_vec"
     )]
     BufferTooSmall {
         /// The receive call.
@@ -56,10 +56,21 @@ pub enum Error {
         source_rank: usize,
         /// The message tag.
         tag: i32,
-        /// Elements in the incoming message.
-        needed: usize,
         /// Elements in the buffer that was passed.
         got: usize,
+    },
+
+    /// An MPI call failed (a lost peer, an exhausted resource). The
+    /// communicator's state is undefined afterwards: end the job
+    /// ([`crate::spmd`] does).
+    #[error("{call} failed: {message} (MPI error class {class})")]
+    Mpi {
+        /// The MPI function.
+        call: &'static str,
+        /// MPI's error class.
+        class: i32,
+        /// MPI's description of the error.
+        message: String,
     },
 
     /// A count exceeds what one MPI call can carry (2^31 - 1 elements).

@@ -174,9 +174,9 @@ fn p2p(c: &Comm) -> Outcome {
             let mut small = [0u32; 2];
             match c.receive_into(&mut small, 0, 9) {
                 Err(Error::BufferTooSmall {
-                    needed: 3,
                     got: 2,
                     source_rank: 0,
+                    tag: 9,
                     ..
                 }) => {}
                 other => {
@@ -221,12 +221,12 @@ fn nonblocking(c: &Comm) -> Outcome {
     let (next, prev) = ((r + 1) % p, (r + p - 1) % p);
     let mut recv = c.irecv::<i64>(16, prev, 5).map_err(err)?;
     let send = c.isend(vec![f(r, 0), f(r, 1)], next, 5).map_err(err)?;
-    let back = send.wait();
+    let back = send.wait().map_err(err)?;
     ensure!(back == [f(r, 0), f(r, 1)], "isend returned {back:?}");
-    while !recv.test() {
+    while !recv.test().map_err(err)? {
         std::hint::spin_loop();
     }
-    let (got, st) = recv.wait();
+    let (got, st) = recv.wait().map_err(err)?;
     ensure!(
         got == [f(prev, 0), f(prev, 1)] && st.source == prev,
         "irecv got {got:?} {st:?}"
@@ -238,18 +238,18 @@ fn nonblocking(c: &Comm) -> Outcome {
     } else {
         vec![0; 5]
     };
-    let got = c.ibroadcast(buf, root).map_err(err)?.wait();
+    let got = c.ibroadcast(buf, root).map_err(err)?.wait().map_err(err)?;
     ensure!(got == vec![f(root, 0); 5], "ibroadcast got {got:?}");
 
     let req = c
         .iall_reduce(vec![r as i64, 1], ReduceOp::Sum)
         .map_err(err)?;
-    let got = req.wait();
+    let got = req.wait().map_err(err)?;
     let want = [(p * (p - 1) / 2) as i64, p as i64];
     ensure!(got == want, "iall_reduce got {got:?}, want {want:?}");
 
     let send: Vec<i64> = (0..p).map(|d| (r * 100 + d) as i64).collect();
-    let got = c.iall_to_all(send).map_err(err)?.wait();
+    let got = c.iall_to_all(send).map_err(err)?.wait().map_err(err)?;
     let want: Vec<i64> = (0..p).map(|s| (s * 100 + r) as i64).collect();
     ensure!(got == want, "iall_to_all got {got:?}, want {want:?}");
 
@@ -259,7 +259,11 @@ fn nonblocking(c: &Comm) -> Outcome {
         .enumerate()
         .flat_map(|(d, &n)| (0..n).map(move |i| (r * 100 + d * 10 + i) as i64))
         .collect();
-    let got = c.iall_to_all_v(send, &counts).map_err(err)?.wait();
+    let got = c
+        .iall_to_all_v(send, &counts)
+        .map_err(err)?
+        .wait()
+        .map_err(err)?;
     for s in 0..p {
         let want: Vec<i64> = (0..(s + r) % 3)
             .map(|i| (s * 100 + r * 10 + i) as i64)
@@ -565,8 +569,8 @@ fn comm_ops(c: &Comm) -> Outcome {
         let on_orig = c.isend(vec![2u8], other, 0).map_err(err)?;
         let (a, _) = c.receive_vec::<u8>(other, 0).map_err(err)?;
         let (b, _) = d.receive_vec::<u8>(other, 0).map_err(err)?;
-        on_dup.wait();
-        on_orig.wait();
+        on_dup.wait().map_err(err)?;
+        on_orig.wait().map_err(err)?;
         ensure!(
             a == [2] && b == [1],
             "dup messages crossed: orig {a:?} dup {b:?}"

@@ -2,12 +2,18 @@
 //!
 //! MPI requires that every rank of a communicator make the same collective
 //! calls with matching arguments; when they do not, the job hangs or memory is
-//! overwritten. Before such a call Tessera gathers a small signature of the
-//! call from every rank (one `MPI_Allgather` of a few integers) and compares
-//! them. When they disagree, every rank returns the same
-//! [`Error::Disagreement`] naming the ranks and the values they gave, and no
-//! data moves. A rank whose own arguments are invalid returns its own message;
-//! the others return an error naming it. Either way no rank is left waiting.
+//! overwritten. Before such a call each rank describes the call in a small
+//! signature (which call, root, count, element size and type, reduction, a
+//! hash of a counts array, and whether its own arguments are valid), and the
+//! ranks compare signatures with one `MPI_Allreduce` of 18 integers: the
+//! element-wise maximum of the signature and of its negation gives every
+//! field's maximum and minimum, and a field agrees exactly when the two are
+//! equal. That costs O(log P) time whatever the rank count. Only when
+//! something disagrees (the rare case) do the ranks gather every signature
+//! (`MPI_Allgather`) to say who gave what: every rank then returns the same
+//! [`Error::Disagreement`] naming the ranks and their values, and no data
+//! moves. A rank whose own arguments are invalid returns its own message; the
+//! others return an error naming it. Either way no rank is left waiting.
 
 use std::os::raw::{c_int, c_void};
 
@@ -17,7 +23,7 @@ use super::Comm;
 use crate::error::{Error, Result};
 
 /// Field not compared between ranks.
-pub(crate) const ANY: i64 = i64::MIN;
+pub(crate) const ANY: i64 = -1;
 
 /// Names of the checked calls; a call's index here is exchanged between ranks.
 const OPS: &[&str] = &[
@@ -144,11 +150,53 @@ pub(crate) fn hash_counts(counts: &[usize]) -> i64 {
     (h >> 1) as i64
 }
 
-/// Gathers every rank's signature and checks that they agree.
+/// Fields compared between ranks (the rest travel without being compared).
+const COMPARED: usize = 7;
+/// Index of the local-error flag.
+const LOCAL_ERROR: usize = FIELDS;
+
+/// Checks that every rank's signature agrees with one small all-reduce,
+/// gathering the details only when something disagrees.
 ///
 /// `local` is this rank's own validation of its arguments: an error there is
 /// returned on this rank, and the others learn which rank failed.
-pub(crate) fn agree(comm: &Comm, sig: Signature, local: Result<()>) -> Result<Table> {
+pub(crate) fn agree(comm: &Comm, sig: Signature, local: Result<()>) -> Result<()> {
+    let mine = sig.encode(local.is_err());
+    let mut both = [0i64; 2 * (FIELDS + 1)];
+    for (i, &v) in mine.iter().enumerate() {
+        both[i] = v;
+        // Every field is >= -1, so the negation cannot overflow.
+        both[FIELDS + 1 + i] = -v;
+    }
+    let mut reduced = [0i64; 2 * (FIELDS + 1)];
+    // SAFETY: both arrays hold 2 * (FIELDS + 1) i64 values.
+    unsafe {
+        mpi!(MPI_Allreduce(
+            both.as_ptr() as *const c_void,
+            reduced.as_mut_ptr() as *mut c_void,
+            (2 * (FIELDS + 1)) as c_int,
+            ffi::RSMPI_INT64_T,
+            ffi::RSMPI_MAX,
+            comm.as_raw(),
+        ))?;
+    }
+    let max = |i: usize| reduced[i];
+    let min = |i: usize| -reduced[FIELDS + 1 + i];
+    let agreed = max(LOCAL_ERROR) == 0 && (0..COMPARED).all(|i| max(i) == min(i));
+    if agreed {
+        return local;
+    }
+    // Something disagrees: gather every signature to say who gave what.
+    agree_gather(comm, sig, local).map(drop)
+}
+
+/// Gathers every rank's signature and checks that they agree. The table
+/// carries each rank's `own` value, which the variable-count collectives need
+/// anyway, so for them the check costs nothing extra.
+///
+/// `local` is this rank's own validation of its arguments: an error there is
+/// returned on this rank, and the others learn which rank failed.
+pub(crate) fn agree_gather(comm: &Comm, sig: Signature, local: Result<()>) -> Result<Table> {
     let mine = sig.encode(local.is_err());
     let size = comm.size();
     let mut rows = vec![[0i64; FIELDS + 1]; size];
@@ -156,7 +204,7 @@ pub(crate) fn agree(comm: &Comm, sig: Signature, local: Result<()>) -> Result<Ta
     // i64 values, which is what MPI_Allgather writes with this count and
     // datatype on a communicator of `size` ranks.
     unsafe {
-        ffi::MPI_Allgather(
+        mpi!(MPI_Allgather(
             mine.as_ptr() as *const c_void,
             (FIELDS + 1) as c_int,
             ffi::RSMPI_INT64_T,
@@ -164,11 +212,13 @@ pub(crate) fn agree(comm: &Comm, sig: Signature, local: Result<()>) -> Result<Ta
             (FIELDS + 1) as c_int,
             ffi::RSMPI_INT64_T,
             comm.as_raw(),
-        );
+        ))?;
     }
     local?;
     let table = Table { rows };
-    let failed: Vec<usize> = (0..size).filter(|&r| table.rows[r][8] != 0).collect();
+    let failed: Vec<usize> = (0..size)
+        .filter(|&r| table.rows[r][LOCAL_ERROR] != 0)
+        .collect();
     if !failed.is_empty() {
         return Err(Error::Remote {
             op: sig.op,

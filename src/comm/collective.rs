@@ -9,10 +9,9 @@
 use std::os::raw::c_int;
 
 use bytemuck::Pod;
-use mpi::ffi;
 
 use super::Comm;
-use super::check::{Signature, Table, agree, hash_counts};
+use super::check::{Signature, agree, agree_gather, hash_counts};
 use super::datatype::{
     ReduceOp, Reducible, check_reduction, counts_and_displs, element_datatype, recv_ptr, send_ptr,
     to_count,
@@ -60,11 +59,11 @@ impl<T> Varying<T> {
 impl Comm {
     /// Runs the agreement check in checked mode; in unchecked mode returns the
     /// local validation result alone.
-    pub(crate) fn prepare(&self, sig: Signature, local: Result<()>) -> Result<Option<Table>> {
+    pub(crate) fn prepare(&self, sig: Signature, local: Result<()>) -> Result<()> {
         if self.checked {
-            agree(self, sig, local).map(Some)
+            agree(self, sig, local)
         } else {
-            local.map(|_| None)
+            local
         }
     }
 
@@ -77,7 +76,7 @@ impl Comm {
         } else {
             // SAFETY: a valid communicator; MPI_Barrier takes no buffers.
             unsafe {
-                ffi::MPI_Barrier(self.as_raw());
+                mpi!(MPI_Barrier(self.as_raw()))?;
             }
         }
         Ok(())
@@ -96,13 +95,13 @@ impl Comm {
         // lengths agree: checked above, or the caller's promise when
         // unchecked).
         unsafe {
-            ffi::MPI_Bcast(
+            mpi!(MPI_Bcast(
                 recv_ptr(buf),
                 count,
                 element_datatype::<T>(),
                 root as c_int,
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(())
     }
@@ -116,15 +115,10 @@ impl Comm {
         let local = self
             .check_root(OP, root)
             .and_then(|_| to_count(OP, data.len()).map(drop));
-        let sig = Signature::new::<T>(OP).root(root).own(data.len());
-        let len = match self.prepare(sig, local)? {
-            Some(table) => table.own()[root],
-            None => {
-                let mut len = [data.len() as u64];
-                self.broadcast(&mut len, root)?;
-                len[0] as usize
-            }
-        };
+        self.prepare(Signature::new::<T>(OP).root(root), local)?;
+        let mut len = [data.len() as u64];
+        self.unchecked().broadcast(&mut len, root)?;
+        let len = len[0] as usize;
         let mut out = if is_root {
             data.to_vec()
         } else {
@@ -170,7 +164,7 @@ impl Comm {
         // SAFETY: `send` holds `count` elements; on the root `recv` holds
         // `count` elements; elsewhere the receive buffer is not used.
         unsafe {
-            ffi::MPI_Reduce(
+            mpi!(MPI_Reduce(
                 send_ptr(send),
                 recv_ptr(&mut recv),
                 count,
@@ -178,7 +172,7 @@ impl Comm {
                 op.raw(),
                 root as c_int,
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok((self.rank() == root).then_some(recv))
     }
@@ -221,14 +215,14 @@ impl Comm {
         // SAFETY: both buffers hold `count` elements of T, and the lengths
         // agree across ranks (checked, or the caller's promise).
         unsafe {
-            ffi::MPI_Allreduce(
+            mpi!(MPI_Allreduce(
                 send_ptr(send),
                 recv_ptr(recv),
                 count,
                 T::mpi_datatype(),
                 op.raw(),
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(())
     }
@@ -258,7 +252,7 @@ impl Comm {
         // SAFETY: `send` holds `count` elements; on the root `recv` holds
         // `count` elements per rank.
         unsafe {
-            ffi::MPI_Gather(
+            mpi!(MPI_Gather(
                 send_ptr(send),
                 count,
                 element_datatype::<T>(),
@@ -267,7 +261,7 @@ impl Comm {
                 element_datatype::<T>(),
                 root as c_int,
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(is_root.then_some(recv))
     }
@@ -279,7 +273,7 @@ impl Comm {
         let local = self
             .check_root(OP, root)
             .and_then(|_| to_count(OP, send.len()).map(drop));
-        let table = agree(
+        let table = agree_gather(
             self,
             Signature::new::<T>(OP).root(root).own(send.len()),
             local,
@@ -296,7 +290,7 @@ impl Comm {
         // SAFETY: `send` holds counts[rank] elements; on the root `recv` holds
         // the sum of the counts, laid out by the displacements `d`.
         unsafe {
-            ffi::MPI_Gatherv(
+            mpi!(MPI_Gatherv(
                 send_ptr(send),
                 send.len() as c_int,
                 element_datatype::<T>(),
@@ -306,7 +300,7 @@ impl Comm {
                 element_datatype::<T>(),
                 root as c_int,
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(is_root.then(|| Varying::new(recv, counts)))
     }
@@ -331,20 +325,16 @@ impl Comm {
             to_count(OP, send.len() / size).map(drop)
         });
         let own = if is_root { send.len() / size } else { 0 };
-        let per_rank = match self.prepare(Signature::new::<T>(OP).root(root).own(own), local)? {
-            Some(table) => table.own()[root],
-            None => {
-                let mut n = [own as u64];
-                self.broadcast(&mut n, root)?;
-                n[0] as usize
-            }
-        };
+        self.prepare(Signature::new::<T>(OP).root(root), local)?;
+        let mut n = [own as u64];
+        self.unchecked().broadcast(&mut n, root)?;
+        let per_rank = n[0] as usize;
         let count = to_count(OP, per_rank)?;
         let mut recv = vec![T::zeroed(); per_rank];
         // SAFETY: on the root `send` holds `count` elements per rank; every
         // rank's `recv` holds `count` elements.
         unsafe {
-            ffi::MPI_Scatter(
+            mpi!(MPI_Scatter(
                 send_ptr(send),
                 count,
                 element_datatype::<T>(),
@@ -353,7 +343,7 @@ impl Comm {
                 element_datatype::<T>(),
                 root as c_int,
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(recv)
     }
@@ -390,7 +380,7 @@ impl Comm {
         // SAFETY: on the root `send` holds sum(counts) elements laid out by
         // `d`; every rank's `recv` holds exactly its count.
         unsafe {
-            ffi::MPI_Scatterv(
+            mpi!(MPI_Scatterv(
                 send_ptr(send),
                 c.as_ptr(),
                 d.as_ptr(),
@@ -400,7 +390,7 @@ impl Comm {
                 element_datatype::<T>(),
                 root as c_int,
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(recv)
     }
@@ -415,7 +405,7 @@ impl Comm {
         let mut recv = vec![T::zeroed(); send.len() * self.size()];
         // SAFETY: `send` holds `count` elements; `recv` holds `count` per rank.
         unsafe {
-            ffi::MPI_Allgather(
+            mpi!(MPI_Allgather(
                 send_ptr(send),
                 count,
                 element_datatype::<T>(),
@@ -423,7 +413,7 @@ impl Comm {
                 count,
                 element_datatype::<T>(),
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(recv)
     }
@@ -433,14 +423,14 @@ impl Comm {
     pub fn all_gather_v<T: Pod>(&self, send: &[T]) -> Result<Varying<T>> {
         const OP: &str = "all_gather_v";
         let local = to_count(OP, send.len()).map(drop);
-        let table = agree(self, Signature::new::<T>(OP).own(send.len()), local)?;
+        let table = agree_gather(self, Signature::new::<T>(OP).own(send.len()), local)?;
         let counts = table.own();
         let (c, d) = counts_and_displs(OP, &counts)?;
         let mut recv = vec![T::zeroed(); counts.iter().sum()];
         // SAFETY: `send` holds counts[rank] elements; `recv` holds their sum,
         // laid out by `d`.
         unsafe {
-            ffi::MPI_Allgatherv(
+            mpi!(MPI_Allgatherv(
                 send_ptr(send),
                 send.len() as c_int,
                 element_datatype::<T>(),
@@ -449,7 +439,7 @@ impl Comm {
                 d.as_ptr(),
                 element_datatype::<T>(),
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(Varying::new(recv, counts))
     }
@@ -491,7 +481,7 @@ impl Comm {
         let count = to_count(OP, send.len() / size)?;
         // SAFETY: both buffers hold `count` elements per rank.
         unsafe {
-            ffi::MPI_Alltoall(
+            mpi!(MPI_Alltoall(
                 send_ptr(send),
                 count,
                 element_datatype::<T>(),
@@ -499,7 +489,7 @@ impl Comm {
                 count,
                 element_datatype::<T>(),
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(())
     }
@@ -520,7 +510,7 @@ impl Comm {
         // `recv` holds sum(recv_counts) laid out by `rd`, and recv_counts[r]
         // is what rank r sends here.
         unsafe {
-            ffi::MPI_Alltoallv(
+            mpi!(MPI_Alltoallv(
                 send_ptr(send),
                 sc.as_ptr(),
                 sd.as_ptr(),
@@ -530,7 +520,7 @@ impl Comm {
                 rd.as_ptr(),
                 element_datatype::<T>(),
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(Varying::new(recv, recv_counts))
     }
@@ -571,23 +561,23 @@ impl Comm {
         // SAFETY: both buffers hold `count` elements of T.
         unsafe {
             if exclusive {
-                ffi::MPI_Exscan(
+                mpi!(MPI_Exscan(
                     send_ptr(send),
                     recv_ptr(&mut recv),
                     count,
                     T::mpi_datatype(),
                     op.raw(),
                     self.as_raw(),
-                );
+                ))?;
             } else {
-                ffi::MPI_Scan(
+                mpi!(MPI_Scan(
                     send_ptr(send),
                     recv_ptr(&mut recv),
                     count,
                     T::mpi_datatype(),
                     op.raw(),
                     self.as_raw(),
-                );
+                ))?;
             }
         }
         if exclusive && self.rank() == 0 {
@@ -620,14 +610,14 @@ impl Comm {
         // SAFETY: `send` holds sum(counts) elements; `recv` holds this rank's
         // count; the counts agree across ranks.
         unsafe {
-            ffi::MPI_Reduce_scatter(
+            mpi!(MPI_Reduce_scatter(
                 send_ptr(send),
                 recv_ptr(&mut recv),
                 c.as_ptr(),
                 T::mpi_datatype(),
                 op.raw(),
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(recv)
     }
@@ -656,14 +646,14 @@ impl Comm {
         let mut recv = vec![T::zeroed(); send.len() / size];
         // SAFETY: `send` holds `count` elements per rank; `recv` holds `count`.
         unsafe {
-            ffi::MPI_Reduce_scatter_block(
+            mpi!(MPI_Reduce_scatter_block(
                 send_ptr(send),
                 recv_ptr(&mut recv),
                 count,
                 T::mpi_datatype(),
                 op.raw(),
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(recv)
     }

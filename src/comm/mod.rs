@@ -19,6 +19,14 @@
 //! });
 //! ```
 
+/// Calls an MPI function through `mpi::ffi` and turns its return code into a
+/// `Result`, naming the function on failure. Use inside an `unsafe` block.
+macro_rules! mpi {
+    ($f:ident ( $($arg:expr),* $(,)? )) => {
+        $crate::comm::check(stringify!($f), mpi::ffi::$f($($arg),*))
+    };
+}
+
 mod abort;
 pub mod bench;
 mod check;
@@ -28,6 +36,7 @@ mod grid;
 mod nonblocking;
 mod p2p;
 
+use std::os::raw::{c_char, c_int};
 use std::rc::Rc;
 
 use mpi::ffi;
@@ -47,9 +56,62 @@ use crate::error::{Error, Result};
 /// every communicator of the job (`TESSERA_UNCHECKED=1`).
 pub const UNCHECKED_ENV: &str = "TESSERA_UNCHECKED";
 
+/// Turns an MPI return code into a `Result`.
+pub(crate) fn check(call: &'static str, rc: c_int) -> Result<()> {
+    if rc == ffi::MPI_SUCCESS as c_int {
+        Ok(())
+    } else {
+        Err(mpi_error(call, rc))
+    }
+}
+
+/// The error class of an MPI return code (`MPI_Error_class`).
+pub(crate) fn error_class(rc: c_int) -> c_int {
+    if rc == ffi::MPI_SUCCESS as c_int {
+        return rc;
+    }
+    let mut class: c_int = rc;
+    // SAFETY: a valid out-pointer; MPI_Error_class accepts any error code.
+    unsafe {
+        ffi::MPI_Error_class(rc, &mut class);
+    }
+    class
+}
+
+fn mpi_error(call: &'static str, rc: c_int) -> Error {
+    let mut text = vec![0 as c_char; ffi::MPI_MAX_ERROR_STRING as usize + 1];
+    let mut len: c_int = 0;
+    // SAFETY: `text` holds MPI_MAX_ERROR_STRING + 1 characters, as
+    // MPI_Error_string requires.
+    unsafe {
+        ffi::MPI_Error_string(rc, text.as_mut_ptr(), &mut len);
+    }
+    let bytes: Vec<u8> = text[..len.clamp(0, text.len() as c_int) as usize]
+        .iter()
+        .map(|&c| c as u8)
+        .collect();
+    Error::Mpi {
+        call,
+        class: error_class(rc),
+        message: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// Makes MPI errors on `comm` return codes instead of aborting, so Tessera
+/// can turn them into errors that say what to change (a short receive
+/// buffer, for one).
+fn return_errors(comm: &SimpleCommunicator) {
+    // SAFETY: a valid communicator and a predefined error handler.
+    unsafe {
+        ffi::MPI_Comm_set_errhandler(comm.as_raw(), ffi::RSMPI_ERRORS_RETURN);
+    }
+}
+
 /// What every communicator of the process shares: MPI itself, finalised when
 /// the last communicator and the [`Universe`] are gone.
 struct Env {
+    // Field order matters: Tessera's world is freed before MPI is finalised.
+    world: Rc<SimpleCommunicator>,
     _mpi: mpi::environment::Universe,
     host: String,
     world_rank: usize,
@@ -77,12 +139,18 @@ impl Universe {
         }
         let (universe, _level) = mpi::initialize_with_threading(mpi::Threading::Funneled)
             .ok_or(Error::AlreadyInitialized)?;
-        let world = universe.world();
+        // Tessera's world is a duplicate of MPI_COMM_WORLD: its messages never
+        // match those of other libraries on MPI_COMM_WORLD, and it returns
+        // errors (see `return_errors`) without changing MPI_COMM_WORLD's
+        // handler for anyone else.
+        let world = universe.world().duplicate();
+        return_errors(&world);
         let world_rank = world.rank() as usize;
         let host = mpi::environment::processor_name().unwrap_or_else(|_| "unknown-host".into());
         abort::install_panic_hook(world_rank, host.clone());
         Ok(Universe {
             env: Rc::new(Env {
+                world: Rc::new(world),
                 _mpi: universe,
                 host,
                 world_rank,
@@ -90,14 +158,15 @@ impl Universe {
         })
     }
 
-    /// The communicator of every rank in the job (`MPI_COMM_WORLD`).
+    /// The communicator of every rank in the job (a duplicate of
+    /// `MPI_COMM_WORLD`, made once at start-up).
     ///
     /// Collective arguments are checked unless the environment variable
     /// `TESSERA_UNCHECKED` is set to `1`.
     pub fn world(&self) -> Comm {
         let unchecked = std::env::var(UNCHECKED_ENV).is_ok_and(|v| v == "1" || v == "true");
         Comm {
-            raw: Rc::new(SimpleCommunicator::world()),
+            raw: self.env.world.clone(),
             checked: !unchecked,
             env: self.env.clone(),
         }
@@ -144,6 +213,7 @@ impl std::fmt::Debug for Comm {
 
 impl Comm {
     fn wrap(&self, raw: SimpleCommunicator) -> Comm {
+        return_errors(&raw);
         Comm {
             raw: Rc::new(raw),
             checked: self.checked,
@@ -237,6 +307,10 @@ impl Comm {
     }
 
     /// The underlying rsmpi communicator, for calls Tessera does not wrap.
+    ///
+    /// Its MPI error handler is `MPI_ERRORS_RETURN` (Tessera checks every
+    /// return code); rsmpi's own calls ignore return codes, so check results
+    /// of calls made through it.
     pub fn rsmpi(&self) -> &SimpleCommunicator {
         &self.raw
     }

@@ -28,7 +28,7 @@ use super::datatype::{
 use super::p2p::{Source, Status, empty_status};
 use crate::error::{Error, Result};
 
-type Finish<R> = Box<dyn FnOnce(&ffi::MPI_Status) -> R>;
+type Finish<R> = Box<dyn FnOnce(&ffi::MPI_Status) -> Result<R>>;
 
 /// A pending non-blocking operation that owns its buffers. Call
 /// [`Request::wait`] to complete it and get the result back.
@@ -50,49 +50,51 @@ impl<R> Request<R> {
 
     /// Blocks until the operation completes (`MPI_Wait`) and returns its
     /// result.
-    pub fn wait(mut self) -> R {
-        let status = self.complete();
+    pub fn wait(mut self) -> Result<R> {
+        let status = self.complete()?;
         let finish = self.finish.take().expect("a request is finished once");
         finish(&status)
     }
 
     /// Whether the operation has completed (`MPI_Test`); never blocks. After
     /// `true`, [`Request::wait`] returns at once.
-    pub fn test(&mut self) -> bool {
+    pub fn test(&mut self) -> Result<bool> {
         if self.done.is_some() {
-            return true;
+            return Ok(true);
         }
         let mut flag: c_int = 0;
         let mut status = empty_status();
         // SAFETY: `raw` is an active request posted by this module.
         unsafe {
-            ffi::MPI_Test(&mut self.raw, &mut flag, &mut status);
+            mpi!(MPI_Test(&mut self.raw, &mut flag, &mut status))?;
         }
         if flag != 0 {
             self.done = Some(status);
         }
-        flag != 0
+        Ok(flag != 0)
     }
 
-    fn complete(&mut self) -> ffi::MPI_Status {
+    fn complete(&mut self) -> Result<ffi::MPI_Status> {
         if let Some(status) = self.done.take() {
-            return status;
+            return Ok(status);
         }
         let mut status = empty_status();
         // SAFETY: `raw` is an active request posted by this module; the
         // buffers it uses are owned by `finish`, which is still alive.
         unsafe {
-            ffi::MPI_Wait(&mut self.raw, &mut status);
+            mpi!(MPI_Wait(&mut self.raw, &mut status))?;
         }
-        status
+        Ok(status)
     }
 }
 
 impl<R> Drop for Request<R> {
     fn drop(&mut self) {
         if self.finish.is_some() {
-            // Not waited: complete before the owned buffers are freed.
-            self.complete();
+            // Not waited: complete before the owned buffers are freed. An
+            // error here has nowhere to go; the buffers are freed either way
+            // only after MPI_Wait returned.
+            let _ = self.complete();
         }
     }
 }
@@ -115,7 +117,7 @@ impl Comm {
         // closure below and lives until the request completes; moving a Vec
         // does not move its buffer.
         unsafe {
-            ffi::MPI_Isend(
+            mpi!(MPI_Isend(
                 send_ptr(&data),
                 count,
                 element_datatype::<T>(),
@@ -123,15 +125,16 @@ impl Comm {
                 tag,
                 self.as_raw(),
                 &mut raw,
-            );
+            ))?;
         }
-        Ok(Request::new(raw, Box::new(move |_| data)))
+        Ok(Request::new(raw, Box::new(move |_| Ok(data))))
     }
 
     /// Starts receiving a message of at most `max_len` elements
     /// (`MPI_Irecv`); `wait` returns the elements that arrived and their
-    /// status. A longer message is a fatal MPI truncation error: post a
-    /// buffer as large as the largest message, or use [`Comm::receive_vec`].
+    /// status. A longer message makes `wait` return an MPI truncation error:
+    /// post a buffer as large as the largest message, or use
+    /// [`Comm::receive_vec`].
     pub fn irecv<T: Pod>(
         &self,
         max_len: usize,
@@ -147,7 +150,7 @@ impl Comm {
         // SAFETY: `buf`'s heap buffer is owned by the finish closure until the
         // request completes.
         unsafe {
-            ffi::MPI_Irecv(
+            mpi!(MPI_Irecv(
                 recv_ptr(&mut buf),
                 count,
                 element_datatype::<T>(),
@@ -155,7 +158,7 @@ impl Comm {
                 tag,
                 self.as_raw(),
                 &mut raw,
-            );
+            ))?;
         }
         Ok(Request::new(
             raw,
@@ -163,7 +166,7 @@ impl Comm {
                 let mut n: c_int = 0;
                 // SAFETY: `status` is the completed receive's status.
                 unsafe {
-                    ffi::MPI_Get_count(status, element_datatype::<T>(), &mut n);
+                    mpi!(MPI_Get_count(status, element_datatype::<T>(), &mut n))?;
                 }
                 buf.truncate(n.max(0) as usize);
                 let st = Status {
@@ -171,7 +174,7 @@ impl Comm {
                     tag: status.MPI_TAG,
                     count: buf.len(),
                 };
-                (buf, st)
+                Ok((buf, st))
             }),
         ))
     }
@@ -188,16 +191,16 @@ impl Comm {
         let mut raw = null_request();
         // SAFETY: `buf` is owned by the finish closure until completion.
         unsafe {
-            ffi::MPI_Ibcast(
+            mpi!(MPI_Ibcast(
                 recv_ptr(&mut buf),
                 count,
                 element_datatype::<T>(),
                 root as c_int,
                 self.as_raw(),
                 &mut raw,
-            );
+            ))?;
         }
-        Ok(Request::new(raw, Box::new(move |_| buf)))
+        Ok(Request::new(raw, Box::new(move |_| Ok(buf))))
     }
 
     /// Starts an all-reduce of `send` (`MPI_Iallreduce`); `wait` returns the
@@ -217,7 +220,7 @@ impl Comm {
         // SAFETY: `send` and `recv` are owned by the finish closure until
         // completion; both hold `count` elements.
         unsafe {
-            ffi::MPI_Iallreduce(
+            mpi!(MPI_Iallreduce(
                 send_ptr(&send),
                 recv_ptr(&mut recv),
                 count,
@@ -225,13 +228,13 @@ impl Comm {
                 op.raw(),
                 self.as_raw(),
                 &mut raw,
-            );
+            ))?;
         }
         Ok(Request::new(
             raw,
             Box::new(move |_| {
                 drop(send);
-                recv
+                Ok(recv)
             }),
         ))
     }
@@ -259,7 +262,7 @@ impl Comm {
         // SAFETY: both buffers are owned by the finish closure until
         // completion and hold `count` elements per rank.
         unsafe {
-            ffi::MPI_Ialltoall(
+            mpi!(MPI_Ialltoall(
                 send_ptr(&send),
                 count,
                 element_datatype::<T>(),
@@ -268,13 +271,13 @@ impl Comm {
                 element_datatype::<T>(),
                 self.as_raw(),
                 &mut raw,
-            );
+            ))?;
         }
         Ok(Request::new(
             raw,
             Box::new(move |_| {
                 drop(send);
-                recv
+                Ok(recv)
             }),
         ))
     }
@@ -298,7 +301,7 @@ impl Comm {
         // SAFETY: the buffers and the count/displacement arrays are owned by
         // the finish closure until completion, and describe the buffers.
         unsafe {
-            ffi::MPI_Ialltoallv(
+            mpi!(MPI_Ialltoallv(
                 send_ptr(&send),
                 sc.as_ptr(),
                 sd.as_ptr(),
@@ -309,13 +312,13 @@ impl Comm {
                 element_datatype::<T>(),
                 self.as_raw(),
                 &mut raw,
-            );
+            ))?;
         }
         Ok(Request::new(
             raw,
             Box::new(move |_| {
                 drop((send, sc, sd, rc, rd));
-                Varying::new(recv, recv_counts)
+                Ok(Varying::new(recv, recv_counts))
             }),
         ))
     }

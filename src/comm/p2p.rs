@@ -1,11 +1,11 @@
 //! Typed point-to-point messages (MPI 4.1 chapter 3).
 //!
-//! Any [`bytemuck::Pod`] element type travels; the receiver learns the length
-//! of the message from the message itself. A receive into a buffer that is
-//! too small returns [`Error::BufferTooSmall`] instead of MPI's fatal
-//! truncation error: Tessera probes the message first (`MPI_Mprobe`), and if
-//! it does not fit receives it into scratch space and discards it, so the
-//! sender is never left hanging.
+//! Any [`bytemuck::Pod`] element type travels; `receive_vec` learns the length
+//! of the message from the message itself (`MPI_Mprobe`). A receive into a
+//! buffer that is too small returns [`Error::BufferTooSmall`] instead of
+//! ending the job: Tessera's communicators return MPI errors rather than
+//! abort on them, and the truncated message is consumed, so the sender is
+//! never left hanging.
 
 use std::mem::MaybeUninit;
 use std::os::raw::c_int;
@@ -13,8 +13,8 @@ use std::os::raw::c_int;
 use bytemuck::Pod;
 use mpi::ffi;
 
-use super::Comm;
 use super::datatype::{element_datatype, recv_ptr, send_ptr, to_count};
+use super::{Comm, check, error_class};
 use crate::error::{Error, Result};
 
 /// Matches a message with any tag, in receives.
@@ -98,21 +98,22 @@ impl Comm {
         // SAFETY: `data` is valid for `count` elements of the element datatype,
         // whose extent is size_of::<T>().
         unsafe {
-            ffi::MPI_Send(
+            mpi!(MPI_Send(
                 send_ptr(data),
                 count,
                 element_datatype::<T>(),
                 dest,
                 tag,
                 self.as_raw(),
-            );
+            ))?;
         }
         Ok(())
     }
 
-    /// Receives a message into `buf` (`MPI_Mprobe` + `MPI_Mrecv`). The message
-    /// may be shorter than `buf`; [`Status::count`] says how many elements
-    /// arrived. A longer one is an [`Error::BufferTooSmall`].
+    /// Receives a message into `buf` (`MPI_Recv`). The message may be
+    /// shorter than `buf`; [`Status::count`] says how many elements arrived.
+    /// A longer one is an [`Error::BufferTooSmall`] (the message is consumed,
+    /// so the sender never hangs).
     pub fn receive_into<T: Pod>(
         &self,
         buf: &mut [T],
@@ -120,37 +121,118 @@ impl Comm {
         tag: i32,
     ) -> Result<Status> {
         const OP: &str = "receive_into";
-        let (mut message, status, count) = self.probe_message::<T>(OP, source.into(), tag)?;
-        if count > buf.len() {
-            let mut scratch = vec![T::zeroed(); count];
-            self.receive_message(&mut message, &mut scratch)?;
-            return Err(Error::BufferTooSmall {
-                op: OP,
-                source_rank: status.MPI_SOURCE as usize,
-                tag: status.MPI_TAG,
-                needed: count,
-                got: buf.len(),
-            });
-        }
-        self.receive_message(&mut message, &mut buf[..count])
+        let source = self.raw_source(OP, source.into())?;
+        let tag = self.raw_tag(OP, tag, true)?;
+        let count = to_count(OP, buf.len())?;
+        let mut status = empty_status();
+        // SAFETY: `buf` is valid for `count` elements; MPI writes at most that.
+        let rc = unsafe {
+            ffi::MPI_Recv(
+                recv_ptr(buf),
+                count,
+                element_datatype::<T>(),
+                source,
+                tag,
+                self.as_raw(),
+                &mut status,
+            )
+        };
+        self.finish_receive::<T>(OP, rc, &status, buf.len())
     }
 
-    /// Receives a message into a new vector of the message's length.
+    /// Turns a receive's return code and status into a [`Status`], or into
+    /// the error that says what to change.
+    fn finish_receive<T: Pod>(
+        &self,
+        op: &'static str,
+        rc: c_int,
+        status: &ffi::MPI_Status,
+        capacity: usize,
+    ) -> Result<Status> {
+        if error_class(rc) == ffi::MPI_ERR_TRUNCATE as c_int {
+            return Err(Error::BufferTooSmall {
+                op,
+                source_rank: status.MPI_SOURCE as usize,
+                tag: status.MPI_TAG,
+                got: capacity,
+            });
+        }
+        check("MPI_Recv", rc)?;
+        let count = received_count::<T>(op, status)?;
+        Ok(Status {
+            source: status.MPI_SOURCE as usize,
+            tag: status.MPI_TAG,
+            count,
+        })
+    }
+
+    /// Receives a message into a new vector of the message's length
+    /// (`MPI_Mprobe`, then `MPI_Mrecv` of exactly that length).
     pub fn receive_vec<T: Pod>(
         &self,
         source: impl Into<Source>,
         tag: i32,
     ) -> Result<(Vec<T>, Status)> {
-        let (mut message, _, count) = self.probe_message::<T>("receive_vec", source.into(), tag)?;
+        const OP: &str = "receive_vec";
+        let source = self.raw_source(OP, source.into())?;
+        let tag = self.raw_tag(OP, tag, true)?;
+        // SAFETY: a constant initialised by the MPI library.
+        let mut message = unsafe { ffi::RSMPI_MESSAGE_NULL };
+        let mut status = empty_status();
+        // SAFETY: valid out-pointers; MPI_Mprobe matches (and removes from the
+        // queue) one message, which is received below through `message`.
+        unsafe {
+            mpi!(MPI_Mprobe(
+                source,
+                tag,
+                self.as_raw(),
+                &mut message,
+                &mut status
+            ))?;
+        }
+        let count = match received_count::<T>(OP, &status) {
+            Ok(count) => count,
+            Err(e) => {
+                // Consume the message before refusing it.
+                let mut bytes: c_int = 0;
+                // SAFETY: valid pointers; `scratch` holds `bytes` bytes.
+                unsafe {
+                    mpi!(MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut bytes))?;
+                    let mut scratch = vec![0u8; bytes.max(0) as usize];
+                    mpi!(MPI_Mrecv(
+                        recv_ptr(&mut scratch),
+                        bytes.max(0),
+                        ffi::RSMPI_UINT8_T,
+                        &mut message,
+                        &mut status,
+                    ))?;
+                }
+                return Err(e);
+            }
+        };
         let mut buf = vec![T::zeroed(); count];
-        let status = self.receive_message(&mut message, &mut buf)?;
+        // SAFETY: `message` holds exactly `count` elements; `buf` holds them.
+        unsafe {
+            mpi!(MPI_Mrecv(
+                recv_ptr(&mut buf),
+                count as c_int,
+                element_datatype::<T>(),
+                &mut message,
+                &mut status,
+            ))?;
+        }
+        let status = Status {
+            source: status.MPI_SOURCE as usize,
+            tag: status.MPI_TAG,
+            count,
+        };
         Ok((buf, status))
     }
 
     /// Sends `send` to `dest` and receives into `recv` from `source` at the
-    /// same time, so that pairs and rings of ranks exchange without deadlock
-    /// (the semantics of `MPI_Sendrecv`, built from `MPI_Isend` and a probed
-    /// receive so that a short buffer is an error, not a crash).
+    /// same time (`MPI_Sendrecv`), so that pairs and rings of ranks exchange
+    /// without deadlock. A message longer than `recv` is an
+    /// [`Error::BufferTooSmall`].
     #[allow(clippy::too_many_arguments)]
     pub fn sendrecv<T: Pod, U: Pod>(
         &self,
@@ -161,13 +243,33 @@ impl Comm {
         source: impl Into<Source>,
         recv_tag: i32,
     ) -> Result<Status> {
-        let source = source.into();
-        self.raw_source("sendrecv", source)?;
-        self.raw_tag("sendrecv", recv_tag, true)?;
-        let request = self.post_send("sendrecv", send, dest, send_tag)?;
-        let received = self.receive_into(recv, source, recv_tag);
-        request.wait_raw();
-        received
+        const OP: &str = "sendrecv";
+        let dest = self.check_peer(OP, "destination", dest)?;
+        let send_tag = self.raw_tag(OP, send_tag, false)?;
+        let source = self.raw_source(OP, source.into())?;
+        let recv_tag = self.raw_tag(OP, recv_tag, true)?;
+        let send_count = to_count(OP, send.len())?;
+        let recv_count = to_count(OP, recv.len())?;
+        let mut status = empty_status();
+        // SAFETY: `send` holds `send_count` elements and `recv` holds
+        // `recv_count`; MPI writes at most that many.
+        let rc = unsafe {
+            ffi::MPI_Sendrecv(
+                send_ptr(send),
+                send_count,
+                element_datatype::<T>(),
+                dest,
+                send_tag,
+                recv_ptr(recv),
+                recv_count,
+                element_datatype::<U>(),
+                source,
+                recv_tag,
+                self.as_raw(),
+                &mut status,
+            )
+        };
+        self.finish_receive::<U>(OP, rc, &status, recv.len())
     }
 
     /// Like [`Comm::sendrecv`], receiving into a new vector of the incoming
@@ -180,12 +282,13 @@ impl Comm {
         source: impl Into<Source>,
         recv_tag: i32,
     ) -> Result<(Vec<U>, Status)> {
+        const OP: &str = "sendrecv_vec";
         let source = source.into();
-        self.raw_source("sendrecv_vec", source)?;
-        self.raw_tag("sendrecv_vec", recv_tag, true)?;
-        let request = self.post_send("sendrecv_vec", send, dest, send_tag)?;
+        self.raw_source(OP, source)?;
+        self.raw_tag(OP, recv_tag, true)?;
+        let request = self.post_send(OP, send, dest, send_tag)?;
         let received = self.receive_vec(source, recv_tag);
-        request.wait_raw();
+        request.wait_raw()?;
         received
     }
 
@@ -206,7 +309,7 @@ impl Comm {
         // SAFETY: `send` stays borrowed until the caller waits on the request,
         // which every caller does before returning.
         unsafe {
-            ffi::MPI_Isend(
+            mpi!(MPI_Isend(
                 send_ptr(send),
                 count,
                 element_datatype::<T>(),
@@ -214,80 +317,9 @@ impl Comm {
                 tag,
                 self.as_raw(),
                 &mut raw,
-            );
+            ))?;
         }
         Ok(RawRequest(raw))
-    }
-
-    fn probe_message<T: Pod>(
-        &self,
-        op: &'static str,
-        source: Source,
-        tag: i32,
-    ) -> Result<(ffi::MPI_Message, ffi::MPI_Status, usize)> {
-        let source = self.raw_source(op, source)?;
-        let tag = self.raw_tag(op, tag, true)?;
-        // SAFETY: a constant initialised by the MPI library.
-        let mut message = unsafe { ffi::RSMPI_MESSAGE_NULL };
-        let mut status = empty_status();
-        let mut count: c_int = 0;
-        // SAFETY: valid out-pointers; MPI_Mprobe matches (and removes from the
-        // queue) one message, which is received below through `message`.
-        unsafe {
-            ffi::MPI_Mprobe(source, tag, self.as_raw(), &mut message, &mut status);
-            ffi::MPI_Get_count(&status, element_datatype::<T>(), &mut count);
-        }
-        // SAFETY: a constant initialised by the MPI library.
-        if count == unsafe { ffi::RSMPI_UNDEFINED } || count < 0 {
-            // Not a whole number of elements: receive the bytes and refuse.
-            let mut bytes: c_int = 0;
-            // SAFETY: valid pointers; `scratch` holds `bytes` bytes.
-            unsafe {
-                ffi::MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut bytes);
-                let mut scratch = vec![0u8; bytes.max(0) as usize];
-                ffi::MPI_Mrecv(
-                    recv_ptr(&mut scratch),
-                    bytes.max(0),
-                    ffi::RSMPI_UINT8_T,
-                    &mut message,
-                    &mut status,
-                );
-            }
-            return Err(Error::invalid(
-                op,
-                format!(
-                    "the message from rank {} holds {bytes} bytes, not a whole number of {}-byte elements: send and receive the same element type",
-                    status.MPI_SOURCE,
-                    std::mem::size_of::<T>()
-                ),
-            ));
-        }
-        Ok((message, status, count as usize))
-    }
-
-    fn receive_message<T: Pod>(
-        &self,
-        message: &mut ffi::MPI_Message,
-        buf: &mut [T],
-    ) -> Result<Status> {
-        let mut status = empty_status();
-        let count = buf.len() as c_int;
-        // SAFETY: `message` was matched by MPI_Mprobe and holds exactly
-        // buf.len() elements (checked by the callers); `buf` is valid for them.
-        unsafe {
-            ffi::MPI_Mrecv(
-                recv_ptr(buf),
-                count,
-                element_datatype::<T>(),
-                message,
-                &mut status,
-            );
-        }
-        Ok(Status {
-            source: status.MPI_SOURCE as usize,
-            tag: status.MPI_TAG,
-            count: buf.len(),
-        })
     }
 }
 
@@ -295,11 +327,35 @@ impl Comm {
 pub(crate) struct RawRequest(pub(crate) ffi::MPI_Request);
 
 impl RawRequest {
-    pub(crate) fn wait_raw(mut self) {
+    pub(crate) fn wait_raw(mut self) -> Result<()> {
         let mut status = empty_status();
         // SAFETY: a request posted by this module and not yet completed.
-        unsafe {
-            ffi::MPI_Wait(&mut self.0, &mut status);
-        }
+        unsafe { mpi!(MPI_Wait(&mut self.0, &mut status)) }
     }
+}
+
+/// The number of `T` elements a completed receive delivered.
+fn received_count<T: Pod>(op: &'static str, status: &ffi::MPI_Status) -> Result<usize> {
+    let mut count: c_int = 0;
+    // SAFETY: `status` is the status of a completed receive or probe.
+    unsafe {
+        mpi!(MPI_Get_count(status, element_datatype::<T>(), &mut count))?;
+    }
+    // SAFETY: a constant initialised by the MPI library.
+    if count == unsafe { ffi::RSMPI_UNDEFINED } || count < 0 {
+        let mut bytes: c_int = 0;
+        // SAFETY: as above.
+        unsafe {
+            mpi!(MPI_Get_count(status, ffi::RSMPI_UINT8_T, &mut bytes))?;
+        }
+        return Err(Error::invalid(
+            op,
+            format!(
+                "the message from rank {} holds {bytes} bytes, not a whole number of {}-byte elements: send and receive the same element type",
+                status.MPI_SOURCE,
+                std::mem::size_of::<T>()
+            ),
+        ));
+    }
+    Ok(count as usize)
 }
