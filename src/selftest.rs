@@ -617,6 +617,18 @@ fn grid(c: &Comm) -> Outcome {
         Err(Error::GridShape { ranks, .. }) if ranks == p => {}
         other => return Err(format!("a {}x1 grid of {p} ranks: {other:?}", p + 1)),
     }
+    if p >= 2 {
+        // Ranks that ask for different shapes get an error, not a hang.
+        let (rows, cols) = if r == 0 { (1, p) } else { (p, 1) };
+        match ProcessGrid::new(c, rows, cols) {
+            Err(Error::Disagreement { .. }) if c.is_checked() => {}
+            Err(e) if c.is_checked() => return Err(format!("grid shapes that disagree: {e}")),
+            Ok(_) if c.is_checked() => return Err("grid shapes that disagree were accepted".into()),
+            // Unchecked: both shapes are valid, and MPI itself is consistent.
+            Ok(_) => {}
+            Err(e) => return Err(format!("unchecked grid: {e}")),
+        }
+    }
     let g2 = ProcessGrid::new(c, 1, p).map_err(err)?;
     ensure!(
         g2.row_comm().size() == p && g2.col_comm().size() == 1,

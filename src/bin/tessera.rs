@@ -185,8 +185,8 @@ fn cmd_bench(world: &Comm, op: BenchOp, sizes: &str, json: bool) -> Result<u8, E
                 r.tessera_us,
                 r.tessera_unchecked_us,
                 r.rsmpi_us,
-                r.tessera_us / r.rsmpi_us,
-                r.tessera_unchecked_us / r.rsmpi_us,
+                r.ratio_vs_rsmpi,
+                r.unchecked_ratio_vs_rsmpi,
                 r.tessera_gbps
             );
         }

@@ -42,6 +42,10 @@ pub struct BenchRow {
     pub rsmpi_us: f64,
     /// Payload GB/s of the checked Tessera call.
     pub tessera_gbps: f64,
+    /// `tessera_us / rsmpi_us`: what the checked call adds (1.0 = nothing).
+    pub ratio_vs_rsmpi: f64,
+    /// `tessera_unchecked_us / rsmpi_us`: what the typed wrapper alone adds.
+    pub unchecked_ratio_vs_rsmpi: f64,
 }
 
 /// Batches per variant and size; the median is reported.
@@ -93,6 +97,8 @@ pub fn run(comm: &Comm, op: BenchOp, sizes: &[usize]) -> Result<Vec<BenchRow>> {
             tessera_unchecked_us: tu * scale * 1e6,
             rsmpi_us: tr * scale * 1e6,
             tessera_gbps: bytes as f64 / (t * scale) / 1e9,
+            ratio_vs_rsmpi: t / tr,
+            unchecked_ratio_vs_rsmpi: tu / tr,
         });
     }
     Ok(rows)

@@ -48,6 +48,7 @@ const OPS: &[&str] = &[
     "iall_reduce",
     "iall_to_all",
     "iall_to_all_v",
+    "process_grid",
 ];
 
 const FIELDS: usize = 8;

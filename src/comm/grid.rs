@@ -3,6 +3,7 @@
 //! SUMMA and block-distributed matrices use).
 
 use super::Comm;
+use super::check::Signature;
 use crate::error::{Error, Result};
 
 /// Factors `p` into `(rows, cols)` with `rows * cols == p`, `rows <= cols`,
@@ -42,14 +43,23 @@ impl ProcessGrid {
     /// `rows * cols == comm.size()`.
     pub fn new(comm: &Comm, rows: usize, cols: usize) -> Result<ProcessGrid> {
         let size = comm.size();
-        if rows == 0 || cols == 0 || rows.checked_mul(cols) != Some(size) {
-            return Err(Error::GridShape {
+        let local = if rows == 0 || cols == 0 || rows.checked_mul(cols) != Some(size) {
+            Err(Error::GridShape {
                 ranks: size,
                 rows,
                 cols,
                 want: rows.saturating_mul(cols),
-            });
-        }
+            })
+        } else {
+            Ok(())
+        };
+        // Ranks that asked for different shapes would otherwise hang below.
+        comm.prepare(
+            Signature::new::<u8>("process_grid")
+                .count(rows)
+                .extra(cols as i64),
+            local,
+        )?;
         // A private copy, so grid traffic never matches the caller's messages.
         let comm = comm.dup();
         let rank = comm.rank();
