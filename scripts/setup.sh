@@ -17,8 +17,14 @@ command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
 command -v mpicc >/dev/null 2>&1 || missing+=(libopenmpi-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 has_libclang() {
-    ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* \
-        /usr/lib/aarch64-linux-gnu/libclang*.so* >/dev/null 2>&1
+    # bindgen needs libclang and clang's own headers, which come with the -dev
+    # package; the runtime library alone is not enough.
+    if command -v dpkg-query >/dev/null 2>&1; then
+        dpkg-query -W -f='${Status}\n' libclang-dev 'libclang-*-dev' 2>/dev/null \
+            | grep -q 'install ok installed'
+    else
+        ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1
+    fi
 }
 has_libclang || missing+=(libclang-dev)
 
