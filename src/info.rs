@@ -161,7 +161,7 @@ pub fn gather_job_info(universe: &Universe, comm: &Comm, root: usize) -> Result<
 
 /// The job description as a table, one row per rank.
 pub fn render_table(job: &JobInfo) -> String {
-    let first_line = job.mpi_library.lines().next().unwrap_or("");
+    let first_line = job.mpi_library.lines().next().unwrap_or("").trim();
     let mut out = format!("MPI library: {first_line}\nranks: {}\n", job.ranks);
     let header = [
         "rank",

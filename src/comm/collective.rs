@@ -196,20 +196,7 @@ impl Comm {
         const OP: &str = "all_reduce";
         let local = check_reduction::<T>(OP, op)
             .and_then(|_| to_count(OP, send.len()).map(drop))
-            .and_then(|_| {
-                if recv.len() == send.len() {
-                    Ok(())
-                } else {
-                    Err(Error::invalid(
-                        OP,
-                        format!(
-                            "the receive buffer holds {} elements and the send buffer {}: make them the same length",
-                            recv.len(),
-                            send.len()
-                        ),
-                    ))
-                }
-            });
+            .and_then(|_| same_length(OP, send.len(), recv.len()));
         self.prepare(self.reduction_signature::<T>(OP, send.len(), op), local)?;
         let count = to_count(OP, send.len())?;
         // SAFETY: both buffers hold `count` elements of T, and the lengths
@@ -456,29 +443,10 @@ impl Comm {
     /// as `send`.
     pub fn all_to_all_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
         const OP: &str = "all_to_all";
-        let size = self.size();
-        let local = if !send.len().is_multiple_of(size) {
-            Err(Error::invalid(
-                OP,
-                format!(
-                    "{} elements do not split into {size} equal parts: pass a multiple of the rank count or use all_to_all_v",
-                    send.len()
-                ),
-            ))
-        } else if recv.len() != send.len() {
-            Err(Error::invalid(
-                OP,
-                format!(
-                    "the receive buffer holds {} elements and the send buffer {}: make them the same length",
-                    recv.len(),
-                    send.len()
-                ),
-            ))
-        } else {
-            to_count(OP, send.len() / size).map(drop)
-        };
+        let local = equal_parts(OP, send.len(), self.size(), "all_to_all_v")
+            .and_then(|_| same_length(OP, send.len(), recv.len()));
         self.prepare(Signature::new::<T>(OP).count(send.len()), local)?;
-        let count = to_count(OP, send.len() / size)?;
+        let count = equal_parts(OP, send.len(), self.size(), "all_to_all_v")?;
         // SAFETY: both buffers hold `count` elements per rank.
         unsafe {
             mpi!(MPI_Alltoall(
@@ -498,31 +466,25 @@ impl Comm {
     /// and returns what every rank sent here (`MPI_Alltoallv`). The receive
     /// counts are exchanged for you.
     pub fn all_to_all_v<T: Pod>(&self, send: &[T], send_counts: &[usize]) -> Result<Varying<T>> {
-        const OP: &str = "all_to_all_v";
-        let local = check_counts(OP, send_counts, self.size(), send.len())
-            .and_then(|_| counts_and_displs(OP, send_counts).map(drop));
-        self.prepare(Signature::new::<T>(OP), local)?;
-        let recv_counts = self.exchange_counts(send_counts)?;
-        let (sc, sd) = counts_and_displs(OP, send_counts)?;
-        let (rc, rd) = counts_and_displs(OP, &recv_counts)?;
-        let mut recv = vec![T::zeroed(); recv_counts.iter().sum()];
-        // SAFETY: `send` holds sum(send_counts) elements laid out by `sd`;
-        // `recv` holds sum(recv_counts) laid out by `rd`, and recv_counts[r]
-        // is what rank r sends here.
+        let plan = self.plan_all_to_all_v::<T>("all_to_all_v", send.len(), send_counts)?;
+        let mut recv = vec![T::zeroed(); plan.recv_counts.iter().sum()];
+        // SAFETY: `send` holds sum(send_counts) elements laid out by the send
+        // displacements; `recv` holds sum(recv_counts) laid out by the receive
+        // displacements, and recv_counts[r] is what rank r sends here.
         unsafe {
             mpi!(MPI_Alltoallv(
                 send_ptr(send),
-                sc.as_ptr(),
-                sd.as_ptr(),
+                plan.send_counts.as_ptr(),
+                plan.send_displs.as_ptr(),
                 element_datatype::<T>(),
                 recv_ptr(&mut recv),
-                rc.as_ptr(),
-                rd.as_ptr(),
+                plan.recv_counts_raw.as_ptr(),
+                plan.recv_displs.as_ptr(),
                 element_datatype::<T>(),
                 self.as_raw(),
             ))?;
         }
-        Ok(Varying::new(recv, recv_counts))
+        Ok(Varying::new(recv, plan.recv_counts))
     }
 
     /// Every rank's count for this rank, from every rank's `send_counts`.
@@ -627,23 +589,11 @@ impl Comm {
     /// (`MPI_Reduce_scatter_block`).
     pub fn reduce_scatter_block<T: Reducible>(&self, send: &[T], op: ReduceOp) -> Result<Vec<T>> {
         const OP: &str = "reduce_scatter_block";
-        let size = self.size();
-        let local = check_reduction::<T>(OP, op).and_then(|_| {
-            if !send.len().is_multiple_of(size) {
-                Err(Error::invalid(
-                    OP,
-                    format!(
-                        "{} elements do not split into {size} equal blocks: pass a multiple of the rank count or use reduce_scatter",
-                        send.len()
-                    ),
-                ))
-            } else {
-                to_count(OP, send.len() / size).map(drop)
-            }
-        });
+        let local = check_reduction::<T>(OP, op)
+            .and_then(|_| equal_parts(OP, send.len(), self.size(), "reduce_scatter").map(drop));
         self.prepare(self.reduction_signature::<T>(OP, send.len(), op), local)?;
-        let count = to_count(OP, send.len() / size)?;
-        let mut recv = vec![T::zeroed(); send.len() / size];
+        let count = equal_parts(OP, send.len(), self.size(), "reduce_scatter")?;
+        let mut recv = vec![T::zeroed(); count as usize];
         // SAFETY: `send` holds `count` elements per rank; `recv` holds `count`.
         unsafe {
             mpi!(MPI_Reduce_scatter_block(
@@ -656,6 +606,74 @@ impl Comm {
             ))?;
         }
         Ok(recv)
+    }
+}
+
+/// Checks that `len` elements split into `size` equal parts and returns the
+/// part's length as an MPI count; `alternative` names the call to use
+/// otherwise.
+pub(crate) fn equal_parts(
+    op: &'static str,
+    len: usize,
+    size: usize,
+    alternative: &str,
+) -> Result<c_int> {
+    if !len.is_multiple_of(size) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "{len} elements do not split into {size} equal parts: pass a multiple of the rank count or use {alternative}"
+            ),
+        ));
+    }
+    to_count(op, len / size)
+}
+
+/// Checks that a receive buffer is as long as the send buffer.
+pub(crate) fn same_length(op: &'static str, send: usize, recv: usize) -> Result<()> {
+    if send != recv {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "the receive buffer holds {recv} elements and the send buffer {send}: make them the same length"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What an all-to-all-v needs besides its buffers: both sides' counts and
+/// displacements, as MPI wants them.
+pub(crate) struct AllToAllV {
+    pub recv_counts: Vec<usize>,
+    pub send_counts: Vec<c_int>,
+    pub send_displs: Vec<c_int>,
+    pub recv_counts_raw: Vec<c_int>,
+    pub recv_displs: Vec<c_int>,
+}
+
+impl Comm {
+    /// Validates the send counts, checks the ranks agree (checked mode) and
+    /// exchanges the counts, for the blocking and non-blocking all-to-all-v.
+    pub(crate) fn plan_all_to_all_v<T: Pod>(
+        &self,
+        op: &'static str,
+        send_len: usize,
+        send_counts: &[usize],
+    ) -> Result<AllToAllV> {
+        let local = check_counts(op, send_counts, self.size(), send_len)
+            .and_then(|_| counts_and_displs(op, send_counts).map(drop));
+        self.prepare(Signature::new::<T>(op), local)?;
+        let recv_counts = self.exchange_counts(send_counts)?;
+        let (send_counts, send_displs) = counts_and_displs(op, send_counts)?;
+        let (recv_counts_raw, recv_displs) = counts_and_displs(op, &recv_counts)?;
+        Ok(AllToAllV {
+            recv_counts,
+            send_counts,
+            send_displs,
+            recv_counts_raw,
+            recv_displs,
+        })
     }
 }
 

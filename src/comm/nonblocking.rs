@@ -20,13 +20,12 @@ use mpi::ffi;
 
 use super::Comm;
 use super::check::Signature;
-use super::collective::{Varying, check_counts};
+use super::collective::{Varying, equal_parts};
 use super::datatype::{
-    ReduceOp, Reducible, check_reduction, counts_and_displs, element_datatype, recv_ptr, send_ptr,
-    to_count,
+    ReduceOp, Reducible, check_reduction, element_datatype, recv_ptr, send_ptr, to_count,
 };
 use super::p2p::{Source, Status, empty_status};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 type Finish<R> = Box<dyn FnOnce(&ffi::MPI_Status) -> Result<R>>;
 
@@ -243,20 +242,9 @@ impl Comm {
     /// the parts received, in rank order.
     pub fn iall_to_all<T: Pod>(&self, send: Vec<T>) -> Result<Request<Vec<T>>> {
         const OP: &str = "iall_to_all";
-        let size = self.size();
-        let local = if !send.len().is_multiple_of(size) {
-            Err(Error::invalid(
-                OP,
-                format!(
-                    "{} elements do not split into {size} equal parts: pass a multiple of the rank count or use iall_to_all_v",
-                    send.len()
-                ),
-            ))
-        } else {
-            to_count(OP, send.len() / size).map(drop)
-        };
+        let local = equal_parts(OP, send.len(), self.size(), "iall_to_all_v").map(drop);
         self.prepare(Signature::new::<T>(OP).count(send.len()), local)?;
-        let count = to_count(OP, send.len() / size)?;
+        let count = equal_parts(OP, send.len(), self.size(), "iall_to_all_v")?;
         let mut recv = vec![T::zeroed(); send.len()];
         let mut raw = null_request();
         // SAFETY: both buffers are owned by the finish closure until
@@ -289,26 +277,20 @@ impl Comm {
         send: Vec<T>,
         send_counts: &[usize],
     ) -> Result<Request<Varying<T>>> {
-        const OP: &str = "iall_to_all_v";
-        let local = check_counts(OP, send_counts, self.size(), send.len())
-            .and_then(|_| counts_and_displs(OP, send_counts).map(drop));
-        self.prepare(Signature::new::<T>(OP), local)?;
-        let recv_counts = self.exchange_counts(send_counts)?;
-        let (sc, sd) = counts_and_displs(OP, send_counts)?;
-        let (rc, rd) = counts_and_displs(OP, &recv_counts)?;
-        let mut recv = vec![T::zeroed(); recv_counts.iter().sum()];
+        let plan = self.plan_all_to_all_v::<T>("iall_to_all_v", send.len(), send_counts)?;
+        let mut recv = vec![T::zeroed(); plan.recv_counts.iter().sum()];
         let mut raw = null_request();
         // SAFETY: the buffers and the count/displacement arrays are owned by
         // the finish closure until completion, and describe the buffers.
         unsafe {
             mpi!(MPI_Ialltoallv(
                 send_ptr(&send),
-                sc.as_ptr(),
-                sd.as_ptr(),
+                plan.send_counts.as_ptr(),
+                plan.send_displs.as_ptr(),
                 element_datatype::<T>(),
                 recv_ptr(&mut recv),
-                rc.as_ptr(),
-                rd.as_ptr(),
+                plan.recv_counts_raw.as_ptr(),
+                plan.recv_displs.as_ptr(),
                 element_datatype::<T>(),
                 self.as_raw(),
                 &mut raw,
@@ -317,7 +299,11 @@ impl Comm {
         Ok(Request::new(
             raw,
             Box::new(move |_| {
-                drop((send, sc, sd, rc, rd));
+                // The plan's count arrays stay alive until here, as MPI
+                // requires for a non-blocking all-to-all-v.
+                let recv_counts = plan.recv_counts;
+                drop((send, plan.send_counts, plan.send_displs));
+                drop((plan.recv_counts_raw, plan.recv_displs));
                 Ok(Varying::new(recv, recv_counts))
             }),
         ))
