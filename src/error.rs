@@ -169,6 +169,26 @@ impl Error {
         }
     }
 
+    /// The same error again, for a request that reports one failure twice
+    /// (from `test`, then from `wait`).
+    pub(crate) fn replay(&self) -> Self {
+        match self {
+            Error::Mpi {
+                call,
+                class,
+                message,
+            } => Error::Mpi {
+                call,
+                class: *class,
+                message: message.clone(),
+            },
+            other => Error::Remote {
+                op: "request",
+                message: other.to_string(),
+            },
+        }
+    }
+
     /// Shorthand for an [`Error::Io`] with context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {

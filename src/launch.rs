@@ -33,31 +33,65 @@ pub struct RunOptions {
     pub program: Vec<OsString>,
 }
 
-/// Physical cores of this machine (Open MPI's default slot count), from
-/// `/proc/cpuinfo`, or the logical CPU count where that cannot be read.
+/// The cores this process may run on, counted as Open MPI counts slots by
+/// default: distinct physical cores (hardware threads of one core count
+/// once) among the CPUs in this process's affinity mask.
 pub fn physical_cores() -> usize {
-    let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let allowed = allowed_cpus();
+    let logical = allowed.as_ref().map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |cpus| cpus.len().max(1),
+    );
     let Ok(text) = std::fs::read_to_string("/proc/cpuinfo") else {
         return logical;
     };
+    let cores = cores_from_cpuinfo(&text, allowed.as_deref());
+    if cores == 0 { logical } else { cores }
+}
+
+/// Distinct (package, core) pairs among the processors `allowed` (all when
+/// `None`) in a `/proc/cpuinfo` text.
+fn cores_from_cpuinfo(text: &str, allowed: Option<&[usize]>) -> usize {
     let mut cores = std::collections::HashSet::new();
-    let mut physical = String::new();
-    for line in text.lines() {
-        if let Some((k, v)) = line.split_once(':') {
-            match k.trim() {
-                "physical id" => physical = v.trim().to_string(),
-                "core id" => {
-                    cores.insert((physical.clone(), v.trim().to_string()));
+    for block in text.split("\n\n") {
+        let mut processor = None;
+        let mut package = None;
+        let mut core = None;
+        for line in block.lines() {
+            if let Some((k, v)) = line.split_once(':') {
+                let v = v.trim();
+                match k.trim() {
+                    "processor" => processor = v.parse::<usize>().ok(),
+                    "physical id" => package = Some(v.to_string()),
+                    "core id" => core = Some(v.to_string()),
+                    _ => {}
                 }
-                _ => {}
             }
         }
+        if let (Some(p), Some(core)) = (processor, core)
+            && allowed.is_none_or(|a| a.contains(&p))
+        {
+            cores.insert((package.unwrap_or_default(), core));
+        }
     }
-    if cores.is_empty() {
-        logical
-    } else {
-        cores.len().min(logical)
+    cores.len()
+}
+
+/// The CPUs in this process's affinity mask (`sched_getaffinity`).
+fn allowed_cpus() -> Option<Vec<usize>> {
+    // SAFETY: cpu_set_t is a plain bit set; all-zero is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return None;
     }
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE and `set` is initialised.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect();
+    (!cpus.is_empty()).then_some(cpus)
 }
 
 /// Finds `name` on `PATH`.
@@ -123,16 +157,16 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         cmd.arg("-x").arg(name);
     }
     cmd.arg(tessera).arg("rank-exec").arg("--");
-    match opts.program.first().and_then(|p| p.to_str()) {
+    match opts.program.first() {
         None => {
             cmd.arg(tessera).arg("info");
         }
-        Some("run") => {
+        Some(first) if first == "run" => {
             return Err(Error::Usage(
                 "`tessera run ... run` would start jobs inside a job: name a program or a tessera subcommand (info, bench, selftest)".into(),
             ));
         }
-        Some(first) if OWN_SUBCOMMANDS.contains(&first) => {
+        Some(first) if OWN_SUBCOMMANDS.iter().any(|s| first == *s) => {
             cmd.arg(tessera).args(&opts.program);
         }
         Some(_) => {
@@ -196,7 +230,9 @@ pub fn prepare(opts: &RunOptions) -> Result<Command> {
 }
 
 /// The GPUs this node exposes: the `CUDA_VISIBLE_DEVICES` list if the
-/// scheduler set one, else the `/dev/nvidiaN` device files.
+/// scheduler set one, else CUDA ordinals `0..N` for the N `/dev/nvidiaN`
+/// device files (the file numbers themselves are not CUDA ordinals: a
+/// container that exposes only `/dev/nvidia3` sees it as device 0).
 pub fn node_gpus() -> Vec<String> {
     if let Ok(list) = std::env::var("CUDA_VISIBLE_DEVICES") {
         return list
@@ -206,17 +242,18 @@ pub fn node_gpus() -> Vec<String> {
             .map(String::from)
             .collect();
     }
-    let mut ids: Vec<usize> = std::fs::read_dir("/dev")
+    let count = std::fs::read_dir("/dev")
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            name.strip_prefix("nvidia")?.parse::<usize>().ok()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("nvidia"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         })
-        .collect();
-    ids.sort_unstable();
-    ids.into_iter().map(|i| i.to_string()).collect()
+        .count();
+    (0..count).map(|i| i.to_string()).collect()
 }
 
 /// The GPU for node-local rank `local_rank` among `gpus`.
@@ -354,6 +391,42 @@ mod tests {
         };
         let a = args(&mpirun_command(&ok, Path::new("m"), Path::new("/t")).unwrap());
         assert!(a.windows(2).any(|w| w == ["--host", "n1:2,n2"]));
+    }
+
+    #[test]
+    fn cores_count_once_per_physical_core_within_the_affinity_mask() {
+        // Two packages, two cores each, two hardware threads per core.
+        let mut text = String::new();
+        let mut p = 0;
+        for package in 0..2 {
+            for core in 0..2 {
+                for _thread in 0..2 {
+                    text += &format!(
+                        "processor\t: {p}\nphysical id\t: {package}\ncore id\t: {core}\n\n"
+                    );
+                    p += 1;
+                }
+            }
+        }
+        assert_eq!(cores_from_cpuinfo(&text, None), 4);
+        // Processors 0 and 1 are the two threads of one core.
+        assert_eq!(cores_from_cpuinfo(&text, Some(&[0, 1])), 1);
+        assert_eq!(cores_from_cpuinfo(&text, Some(&[0, 2, 4])), 3);
+        assert!(physical_cores() >= 1);
+    }
+
+    #[test]
+    fn non_utf8_program_names_pass_through() {
+        use std::os::unix::ffi::OsStringExt;
+        let name = OsString::from_vec(vec![b'.', b'/', 0xff, b'x']);
+        let opts = RunOptions {
+            ranks: 2,
+            program: vec![name.clone(), "arg".into()],
+            ..Default::default()
+        };
+        let cmd = mpirun_command(&opts, Path::new("m"), Path::new("/t")).unwrap();
+        let a: Vec<OsString> = cmd.get_args().map(OsString::from).collect();
+        assert_eq!(&a[a.len() - 2..], &[name, OsString::from("arg")]);
     }
 
     #[test]

@@ -208,6 +208,21 @@ fn p2p(c: &Comm) -> Outcome {
             c.send(&[r as u64 * 10], 0, 11).map_err(err)?;
         }
     }
+    // A short buffer for a message from this same rank (Open MPI would
+    // truncate it silently).
+    let sent = c.isend(vec![1u64, 2, 3], r, 12).map_err(err)?;
+    let mut small = [0u64; 2];
+    let res = c.receive_into(&mut small, r, 12);
+    sent.wait().map_err(err)?;
+    ensure!(
+        matches!(res, Err(Error::BufferTooSmall { got: 2, .. })),
+        "short buffer from self: {res:?}"
+    );
+    let res = c.sendrecv(&[1u8, 2], r, 13, &mut [0u8; 1], Source::Any, 13);
+    ensure!(
+        matches!(res, Err(Error::BufferTooSmall { got: 1, .. })),
+        "short sendrecv from self: {res:?}"
+    );
     ensure!(
         c.send(&[1u8], p, 0).is_err(),
         "send to rank {p} of {p} was accepted"
@@ -274,9 +289,40 @@ fn nonblocking(c: &Comm) -> Outcome {
             got.part(s)
         );
     }
-    // A request dropped without wait completes in its destructor.
-    let dropped = c.iall_reduce(vec![1u32], ReduceOp::Sum).map_err(err)?;
-    drop(dropped);
+    // A receive dropped before it matched is cancelled: the next message
+    // with its tag goes to the next receive.
+    drop(c.irecv::<u8>(4, r, 77).map_err(err)?);
+    let sent = c.isend(vec![5u8], r, 77).map_err(err)?;
+    let (v, _) = c.receive_vec::<u8>(r, 77).map_err(err)?;
+    sent.wait().map_err(err)?;
+    ensure!(v == [5], "after a cancelled irecv: {v:?}");
+
+    // A message longer than the posted receive, from this rank (which Open
+    // MPI would truncate silently) and from the previous one (which it
+    // reports): `wait` says the buffer was too small either way.
+    for from in [r, prev] {
+        let short = c.irecv::<u32>(1, from, 78).map_err(err)?;
+        // Each rank sends to the rank that receives from it.
+        let to = if from == r { r } else { next };
+        let sent = c.isend(vec![1u32, 2, 3], to, 78).map_err(err)?;
+        let got = short.wait();
+        sent.wait().map_err(err)?;
+        match got {
+            Err(Error::BufferTooSmall { got: 1, .. }) => {}
+            Err(Error::Mpi { message, .. }) if message.contains("TRUNCATE") => {}
+            other => return Err(format!("3 elements into irecv(1) from {from}: {other:?}")),
+        }
+    }
+
+    // A message that is not a whole number of elements is refused.
+    let odd = c.irecv::<u16>(8, r, 79).map_err(err)?;
+    let sent = c.isend(vec![1u8, 2, 3], r, 79).map_err(err)?;
+    let got = odd.wait();
+    sent.wait().map_err(err)?;
+    match got {
+        Err(Error::InvalidArgument { message, .. }) if message.contains("not a whole number") => {}
+        other => return Err(format!("3 bytes as u16: {other:?}")),
+    }
     Ok(())
 }
 
@@ -710,6 +756,36 @@ fn mismatch(c: &Comm) -> Outcome {
             (0, other) => return Err(format!("root with bad counts: {other:?}")),
             (_, Err(Error::Remote { message, .. })) if message.contains("rank 0") => {}
             (_, other) => return Err(format!("non-root after root's bad counts: {other:?}")),
+        }
+        // A variable-count call against a fixed-count one, and against a
+        // barrier: the check catches both, where plain MPI would hang.
+        let res = if r == 0 {
+            c.gather_v(&[1u8], 0).map(drop)
+        } else {
+            c.gather(&[1u8], 0).map(drop)
+        };
+        let msg = res.unwrap_err().to_string();
+        ensure!(
+            msg.contains("gather_v on rank 0"),
+            "gather_v vs gather: {msg}"
+        );
+        let res = if r == 0 {
+            c.all_gather_v(&[1u8]).map(drop)
+        } else {
+            c.barrier()
+        };
+        let msg = res.unwrap_err().to_string();
+        ensure!(
+            msg.contains("which collective"),
+            "all_gather_v vs barrier: {msg}"
+        );
+        // A colour MPI cannot take, on one rank only.
+        let res = c.split(Some(if r == 0 { u32::MAX } else { 1 }), 0);
+        match (r, res) {
+            (0, Err(Error::InvalidArgument { message, .. }))
+                if message.contains("above 2147483647") => {}
+            (_, Err(Error::Remote { message, .. })) if r != 0 && message.contains("rank 0") => {}
+            (_, other) => return Err(format!("split with a bad colour on rank 0: {other:?}")),
         }
         // Reduce-scatter counts that differ between ranks.
         let mut counts = vec![1usize; p];

@@ -49,6 +49,7 @@ const OPS: &[&str] = &[
     "iall_to_all",
     "iall_to_all_v",
     "process_grid",
+    "split",
 ];
 
 const FIELDS: usize = 8;
@@ -90,11 +91,11 @@ impl Signature {
         }
     }
     pub(crate) fn root(mut self, root: usize) -> Self {
-        self.root = root as i64;
+        self.root = field(root);
         self
     }
     pub(crate) fn count(mut self, count: usize) -> Self {
-        self.count = count as i64;
+        self.count = field(count);
         self
     }
     pub(crate) fn reduction(mut self, dtype: i64, reduction: i64) -> Self {
@@ -107,7 +108,7 @@ impl Signature {
         self
     }
     pub(crate) fn own(mut self, own: usize) -> Self {
-        self.own = own as i64;
+        self.own = field(own);
         self
     }
     fn encode(&self, local_error: bool) -> [i64; FIELDS + 1] {
@@ -126,16 +127,15 @@ impl Signature {
     }
 }
 
-/// The signatures of all ranks, in rank order.
-pub(crate) struct Table {
-    rows: Vec<[i64; FIELDS + 1]>,
+/// A `usize` as a signature field: values beyond `i64::MAX` (which no real
+/// count or rank reaches) saturate, so that negating a field never overflows.
+fn field(v: usize) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-impl Table {
-    /// The per-rank `own` values.
-    pub(crate) fn own(&self) -> Vec<usize> {
-        self.rows.iter().map(|r| r[7].max(0) as usize).collect()
-    }
+/// The signatures of all ranks, in rank order.
+struct Table {
+    rows: Vec<[i64; FIELDS + 1]>,
 }
 
 /// FNV-1a hash of a counts array, for comparing arrays that must agree.
@@ -157,11 +157,15 @@ const COMPARED: usize = 7;
 const LOCAL_ERROR: usize = FIELDS;
 
 /// Checks that every rank's signature agrees with one small all-reduce,
-/// gathering the details only when something disagrees.
+/// gathering the details only when something disagrees. Returns the largest
+/// `own` value over the ranks.
+///
+/// Every checked call makes exactly this `MPI_Allreduce` first, so ranks that
+/// make different checked calls still meet in it and learn of the mismatch.
 ///
 /// `local` is this rank's own validation of its arguments: an error there is
 /// returned on this rank, and the others learn which rank failed.
-pub(crate) fn agree(comm: &Comm, sig: Signature, local: Result<()>) -> Result<()> {
+pub(crate) fn agree(comm: &Comm, sig: Signature, local: Result<()>) -> Result<i64> {
     let mine = sig.encode(local.is_err());
     let mut both = [0i64; 2 * (FIELDS + 1)];
     for (i, &v) in mine.iter().enumerate() {
@@ -185,19 +189,21 @@ pub(crate) fn agree(comm: &Comm, sig: Signature, local: Result<()>) -> Result<()
     let min = |i: usize| -reduced[FIELDS + 1 + i];
     let agreed = max(LOCAL_ERROR) == 0 && (0..COMPARED).all(|i| max(i) == min(i));
     if agreed {
-        return local;
+        return local.map(|_| max(7));
     }
-    // Something disagrees: gather every signature to say who gave what.
-    agree_gather(comm, sig, local).map(drop)
+    // Something disagrees, and every rank knows it: gather every signature to
+    // say who gave what.
+    explain(comm, sig, local)?;
+    // Not reached: `explain` finds the disagreement the all-reduce saw.
+    Err(Error::Remote {
+        op: sig.op,
+        message: "the ranks disagree on this call's arguments".into(),
+    })
 }
 
-/// Gathers every rank's signature and checks that they agree. The table
-/// carries each rank's `own` value, which the variable-count collectives need
-/// anyway, so for them the check costs nothing extra.
-///
-/// `local` is this rank's own validation of its arguments: an error there is
-/// returned on this rank, and the others learn which rank failed.
-pub(crate) fn agree_gather(comm: &Comm, sig: Signature, local: Result<()>) -> Result<Table> {
+/// Gathers every rank's signature and returns the error that says which
+/// ranks disagree about what.
+fn explain(comm: &Comm, sig: Signature, local: Result<()>) -> Result<()> {
     let mine = sig.encode(local.is_err());
     let size = comm.size();
     let mut rows = vec![[0i64; FIELDS + 1]; size];
@@ -250,7 +256,7 @@ pub(crate) fn agree_gather(comm: &Comm, sig: Signature, local: Result<()>) -> Re
             .unwrap_or_else(|| "none".into())
     })?;
     compare(&table, 6, sig.op, "the counts array", |v| format!("{v:#x}"))?;
-    Ok(table)
+    Ok(())
 }
 
 fn dtype_name(code: i64) -> &'static str {

@@ -11,7 +11,7 @@ use std::os::raw::c_int;
 use bytemuck::Pod;
 
 use super::Comm;
-use super::check::{Signature, agree, agree_gather, hash_counts};
+use super::check::{Signature, agree, hash_counts};
 use super::datatype::{
     ReduceOp, Reducible, check_reduction, counts_and_displs, element_datatype, recv_ptr, send_ptr,
     to_count,
@@ -61,10 +61,18 @@ impl Comm {
     /// local validation result alone.
     pub(crate) fn prepare(&self, sig: Signature, local: Result<()>) -> Result<()> {
         if self.checked {
-            agree(self, sig, local)
+            agree(self, sig, local).map(drop)
         } else {
             local
         }
+    }
+
+    /// Every rank's element count, for the variable-count collectives
+    /// (`MPI_Allgather` of one integer per rank, after the check).
+    fn gather_counts(&self, sig: Signature, local: Result<()>, len: usize) -> Result<Vec<usize>> {
+        self.prepare(sig, local)?;
+        let counts = self.unchecked().all_gather(&[len as u64])?;
+        Ok(counts.into_iter().map(|c| c as usize).collect())
     }
 
     /// Waits until every rank has reached this call (`MPI_Barrier`; in
@@ -260,12 +268,7 @@ impl Comm {
         let local = self
             .check_root(OP, root)
             .and_then(|_| to_count(OP, send.len()).map(drop));
-        let table = agree_gather(
-            self,
-            Signature::new::<T>(OP).root(root).own(send.len()),
-            local,
-        )?;
-        let counts = table.own();
+        let counts = self.gather_counts(Signature::new::<T>(OP).root(root), local, send.len())?;
         let is_root = self.rank() == root;
         let (c, d) = counts_and_displs(OP, &counts)?;
         let total: usize = counts.iter().sum();
@@ -410,8 +413,7 @@ impl Comm {
     pub fn all_gather_v<T: Pod>(&self, send: &[T]) -> Result<Varying<T>> {
         const OP: &str = "all_gather_v";
         let local = to_count(OP, send.len()).map(drop);
-        let table = agree_gather(self, Signature::new::<T>(OP).own(send.len()), local)?;
-        let counts = table.own();
+        let counts = self.gather_counts(Signature::new::<T>(OP), local, send.len())?;
         let (c, d) = counts_and_displs(OP, &counts)?;
         let mut recv = vec![T::zeroed(); counts.iter().sum()];
         // SAFETY: `send` holds counts[rank] elements; `recv` holds their sum,
@@ -663,10 +665,36 @@ impl Comm {
     ) -> Result<AllToAllV> {
         let local = check_counts(op, send_counts, self.size(), send_len)
             .and_then(|_| counts_and_displs(op, send_counts).map(drop));
-        self.prepare(Signature::new::<T>(op), local)?;
+        let largest_send = if self.checked {
+            agree(self, Signature::new::<T>(op).own(send_len), local)?
+        } else {
+            local?;
+            -1
+        };
         let recv_counts = self.exchange_counts(send_counts)?;
+        // Only this rank knows whether what it receives fits MPI's int
+        // displacements, so a failure must be shared before anyone goes on.
+        let received = counts_and_displs(op, &recv_counts);
+        let may_overflow = (largest_send.max(0) as u128) * (self.size() as u128) > i32::MAX as u128;
+        if !self.checked {
+            if let Err(e) = &received {
+                // Unchecked: the other ranks cannot be told; end the job
+                // rather than leave them waiting.
+                super::abort::abort_with_message(&format!("error: {e}"), 1);
+            }
+        } else if may_overflow {
+            let failed = self
+                .unchecked()
+                .all_reduce(&[received.is_err() as u8], ReduceOp::Max)?[0];
+            if failed == 1 && received.is_ok() {
+                return Err(Error::Remote {
+                    op,
+                    message: "another rank would receive more than 2147483647 elements: send less per call".into(),
+                });
+            }
+        }
+        let (recv_counts_raw, recv_displs) = received?;
         let (send_counts, send_displs) = counts_and_displs(op, send_counts)?;
-        let (recv_counts_raw, recv_displs) = counts_and_displs(op, &recv_counts)?;
         Ok(AllToAllV {
             recv_counts,
             send_counts,

@@ -248,10 +248,11 @@ impl Comm {
 
     /// The same communicator with the collective-argument checks turned off.
     ///
-    /// The checks cost one small `MPI_Allgather` per collective call (see
+    /// The checks cost one small `MPI_Allreduce` per collective call (see
     /// `tessera bench` for the figure). Without them, ranks that disagree on a
-    /// collective's arguments hang or corrupt memory, as in plain MPI. The
-    /// `v` forms exchange counts anyway and are checked either way.
+    /// collective's arguments hang or fail inside MPI, as in plain MPI; each
+    /// rank's own buffers are still described to MPI exactly, so MPI never
+    /// writes past them.
     pub fn unchecked(&self) -> Comm {
         Comm {
             checked: false,
@@ -269,19 +270,40 @@ impl Comm {
 
     /// Splits the communicator (`MPI_Comm_split`, collective): ranks that pass
     /// the same `color` form a new communicator, ordered by `key` and then by
-    /// their rank here. Ranks that pass `None` get `None`.
+    /// their rank here. Ranks that pass `None` get `None`. Colours must be at
+    /// most 2147483647 (MPI's `int`).
     pub fn split(&self, color: Option<u32>, key: i32) -> Result<Option<Comm>> {
-        let color =
-            match color {
-                None => Color::undefined(),
-                Some(c) => Color::with_value(i32::try_from(c).map_err(|_| {
-                    Error::invalid("split", format!("color {c} is above 2147483647"))
-                })?),
+        let raw_color = color.map(i32::try_from).transpose();
+        let bad_color = || {
+            Error::invalid(
+                "split",
+                format!(
+                    "color {} is above 2147483647: use a smaller colour",
+                    color.unwrap_or_default()
+                ),
+            )
+        };
+        if self.checked {
+            let local = if raw_color.is_err() {
+                Err(bad_color())
+            } else {
+                Ok(())
             };
-        Ok(self
-            .raw
-            .split_by_color_with_key(color, key)
-            .map(|raw| self.wrap(raw)))
+            check::agree(self, check::Signature::new::<u8>("split"), local)?;
+        }
+        let new = self.raw.split_by_color_with_key(
+            match raw_color {
+                Ok(Some(c)) => Color::with_value(c),
+                // An out-of-range colour (unchecked) takes part without a
+                // colour, so that the other ranks are not left waiting.
+                Ok(None) | Err(_) => Color::undefined(),
+            },
+            key,
+        );
+        if raw_color.is_err() {
+            return Err(bad_color());
+        }
+        Ok(new.map(|raw| self.wrap(raw)))
     }
 
     /// The ranks of this communicator that share this rank's node (memory),

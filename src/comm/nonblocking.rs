@@ -24,50 +24,97 @@ use super::collective::{Varying, equal_parts};
 use super::datatype::{
     ReduceOp, Reducible, check_reduction, element_datatype, recv_ptr, send_ptr, to_count,
 };
-use super::p2p::{Source, Status, empty_status};
-use crate::error::Result;
+use super::p2p::{Source, Status, empty_status, received_count};
+use crate::error::{Error, Result};
 
 type Finish<R> = Box<dyn FnOnce(&ffi::MPI_Status) -> Result<R>>;
 
+/// What a request does, which decides what dropping it unwaited does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A point-to-point receive: can be cancelled.
+    Receive,
+    /// A send or a collective: cannot be cancelled.
+    Other,
+}
+
 /// A pending non-blocking operation that owns its buffers. Call
 /// [`Request::wait`] to complete it and get the result back.
+///
+/// Dropping a request that has not completed never blocks (a job that is
+/// failing must not hang in a destructor): a pending receive is cancelled
+/// (`MPI_Cancel`); any other pending operation keeps its buffers forever
+/// (they are leaked, so MPI may still write into them safely), and MPI
+/// completes it in the background.
 #[must_use = "a request owns its buffers until it is waited: call .wait()"]
 pub struct Request<R> {
     raw: ffi::MPI_Request,
+    kind: Kind,
+    /// Set once MPI reported completion through `test`.
     done: Option<ffi::MPI_Status>,
+    /// Set when `test` saw the operation fail; `wait` returns it.
+    failed: Option<Error>,
     finish: Option<Finish<R>>,
+    /// Keeps MPI initialised while the request is pending.
+    _comm: Comm,
 }
 
 impl<R> Request<R> {
-    fn new(raw: ffi::MPI_Request, finish: Finish<R>) -> Self {
+    fn new(comm: &Comm, raw: ffi::MPI_Request, kind: Kind, finish: Finish<R>) -> Self {
         Request {
             raw,
+            kind,
             done: None,
+            failed: None,
             finish: Some(finish),
+            _comm: comm.clone(),
         }
     }
 
     /// Blocks until the operation completes (`MPI_Wait`) and returns its
     /// result.
     pub fn wait(mut self) -> Result<R> {
-        let status = self.complete()?;
+        if let Some(e) = self.failed.take() {
+            // MPI completed (and freed) the failed request: the buffers can go.
+            self.finish = None;
+            return Err(e);
+        }
+        let status = match self.complete() {
+            Ok(status) => status,
+            Err(e) => {
+                self.finish = None;
+                return Err(e);
+            }
+        };
         let finish = self.finish.take().expect("a request is finished once");
         finish(&status)
     }
 
     /// Whether the operation has completed (`MPI_Test`); never blocks. After
-    /// `true`, [`Request::wait`] returns at once.
+    /// `true`, [`Request::wait`] returns at once. An operation that failed
+    /// gives the error here and again from `wait`.
     pub fn test(&mut self) -> Result<bool> {
         if self.done.is_some() {
             return Ok(true);
         }
+        if let Some(e) = &self.failed {
+            return Err(e.replay());
+        }
         let mut flag: c_int = 0;
         let mut status = empty_status();
         // SAFETY: `raw` is an active request posted by this module.
-        unsafe {
-            mpi!(MPI_Test(&mut self.raw, &mut flag, &mut status))?;
+        let tested = unsafe { mpi!(MPI_Test(&mut self.raw, &mut flag, &mut status)) };
+        if let Err(e) = tested {
+            let again = e.replay();
+            self.failed = Some(e);
+            return Err(again);
         }
         if flag != 0 {
+            if let Err(e) = status_error("MPI_Test", &status) {
+                let again = e.replay();
+                self.failed = Some(e);
+                return Err(again);
+            }
             self.done = Some(status);
         }
         Ok(flag != 0)
@@ -83,17 +130,41 @@ impl<R> Request<R> {
         unsafe {
             mpi!(MPI_Wait(&mut self.raw, &mut status))?;
         }
+        status_error("MPI_Wait", &status)?;
         Ok(status)
     }
 }
 
+/// An error recorded in a completed request's status. Open MPI reports some
+/// failures of a completed request (a truncated receive from this same
+/// process, for one) there rather than in the return code; the field starts
+/// at zero and MPI only writes it to report an error.
+fn status_error(call: &'static str, status: &ffi::MPI_Status) -> Result<()> {
+    super::check(call, status.MPI_ERROR)
+}
+
 impl<R> Drop for Request<R> {
     fn drop(&mut self) {
-        if self.finish.is_some() {
-            // Not waited: complete before the owned buffers are freed. An
-            // error here has nowhere to go; the buffers are freed either way
-            // only after MPI_Wait returned.
-            let _ = self.complete();
+        if self.finish.is_none() || self.done.is_some() || self.failed.is_some() {
+            return;
+        }
+        if matches!(self.test(), Ok(true) | Err(_)) {
+            return;
+        }
+        match self.kind {
+            Kind::Receive => {
+                // SAFETY: `raw` is an active receive request; cancelling it
+                // and waiting completes it promptly (MPI 4.1 §3.8.4), after
+                // which the buffer it owns may be freed.
+                unsafe {
+                    let _ = mpi!(MPI_Cancel(&mut self.raw));
+                    let _ = mpi!(MPI_Wait(&mut self.raw, &mut empty_status()));
+                }
+            }
+            Kind::Other => {
+                // Cannot be cancelled and must not block: leak the buffers.
+                std::mem::forget(self.finish.take());
+            }
         }
     }
 }
@@ -126,14 +197,18 @@ impl Comm {
                 &mut raw,
             ))?;
         }
-        Ok(Request::new(raw, Box::new(move |_| Ok(data))))
+        Ok(Request::new(
+            self,
+            raw,
+            Kind::Other,
+            Box::new(move |_| Ok(data)),
+        ))
     }
 
     /// Starts receiving a message of at most `max_len` elements
     /// (`MPI_Irecv`); `wait` returns the elements that arrived and their
-    /// status. A longer message makes `wait` return an MPI truncation error:
-    /// post a buffer as large as the largest message, or use
-    /// [`Comm::receive_vec`].
+    /// status. A longer message makes `wait` (and `test`) return an error:
+    /// [`Error::BufferTooSmall`], or MPI's truncation error.
     pub fn irecv<T: Pod>(
         &self,
         max_len: usize,
@@ -143,8 +218,11 @@ impl Comm {
         const OP: &str = "irecv";
         let source = self.raw_source(OP, source.into())?;
         let tag = self.raw_tag(OP, tag, true)?;
-        let count = to_count(OP, max_len)?;
-        let mut buf = vec![T::zeroed(); max_len];
+        // One element of slack: a message that fills it is longer than
+        // `max_len`. Open MPI truncates a too-long message from this same
+        // rank silently, so the slack is how such a message is caught.
+        let count = to_count(OP, max_len + 1)?;
+        let mut buf = vec![T::zeroed(); max_len + 1];
         let mut raw = null_request();
         // SAFETY: `buf`'s heap buffer is owned by the finish closure until the
         // request completes.
@@ -160,14 +238,20 @@ impl Comm {
             ))?;
         }
         Ok(Request::new(
+            self,
             raw,
+            Kind::Receive,
             Box::new(move |status: &ffi::MPI_Status| {
-                let mut n: c_int = 0;
-                // SAFETY: `status` is the completed receive's status.
-                unsafe {
-                    mpi!(MPI_Get_count(status, element_datatype::<T>(), &mut n))?;
+                let n = received_count::<T>(OP, status)?;
+                if n > max_len {
+                    return Err(Error::BufferTooSmall {
+                        op: OP,
+                        source_rank: status.MPI_SOURCE as usize,
+                        tag: status.MPI_TAG,
+                        got: max_len,
+                    });
                 }
-                buf.truncate(n.max(0) as usize);
+                buf.truncate(n);
                 let st = Status {
                     source: status.MPI_SOURCE as usize,
                     tag: status.MPI_TAG,
@@ -199,7 +283,12 @@ impl Comm {
                 &mut raw,
             ))?;
         }
-        Ok(Request::new(raw, Box::new(move |_| Ok(buf))))
+        Ok(Request::new(
+            self,
+            raw,
+            Kind::Other,
+            Box::new(move |_| Ok(buf)),
+        ))
     }
 
     /// Starts an all-reduce of `send` (`MPI_Iallreduce`); `wait` returns the
@@ -230,7 +319,9 @@ impl Comm {
             ))?;
         }
         Ok(Request::new(
+            self,
             raw,
+            Kind::Other,
             Box::new(move |_| {
                 drop(send);
                 Ok(recv)
@@ -262,7 +353,9 @@ impl Comm {
             ))?;
         }
         Ok(Request::new(
+            self,
             raw,
+            Kind::Other,
             Box::new(move |_| {
                 drop(send);
                 Ok(recv)
@@ -297,7 +390,9 @@ impl Comm {
             ))?;
         }
         Ok(Request::new(
+            self,
             raw,
+            Kind::Other,
             Box::new(move |_| {
                 // The plan's count arrays stay alive until here, as MPI
                 // requires for a non-blocking all-to-all-v.

@@ -121,7 +121,11 @@ impl Comm {
         tag: i32,
     ) -> Result<Status> {
         const OP: &str = "receive_into";
-        let source = self.raw_source(OP, source.into())?;
+        let source = source.into();
+        if self.may_come_from_self(source) {
+            return self.receive_into_probed(OP, buf, source, tag);
+        }
+        let source = self.raw_source(OP, source)?;
         let tag = self.raw_tag(OP, tag, true)?;
         let count = to_count(OP, buf.len())?;
         let mut status = empty_status();
@@ -138,6 +142,40 @@ impl Comm {
             )
         };
         self.finish_receive::<T>(OP, rc, &status, buf.len())
+    }
+
+    /// Whether a receive from `source` may match a message this rank sent
+    /// itself. Open MPI truncates such a message silently when the buffer is
+    /// short (between two ranks it reports `MPI_ERR_TRUNCATE`), so these
+    /// receives probe the length first.
+    fn may_come_from_self(&self, source: Source) -> bool {
+        match source {
+            Source::Any => true,
+            Source::Rank(r) => r == self.rank(),
+        }
+    }
+
+    /// [`Comm::receive_into`] by `MPI_Mprobe` + `MPI_Mrecv`, which knows the
+    /// message's length before receiving it.
+    fn receive_into_probed<T: Pod>(
+        &self,
+        op: &'static str,
+        buf: &mut [T],
+        source: Source,
+        tag: i32,
+    ) -> Result<Status> {
+        let (mut message, status, count) = self.probe::<T>(op, source, tag)?;
+        if count > buf.len() {
+            let mut scratch = vec![T::zeroed(); count];
+            self.receive_probed(&mut message, &mut scratch)?;
+            return Err(Error::BufferTooSmall {
+                op,
+                source_rank: status.MPI_SOURCE as usize,
+                tag: status.MPI_TAG,
+                got: buf.len(),
+            });
+        }
+        self.receive_probed(&mut message, &mut buf[..count])
     }
 
     /// Turns a receive's return code and status into a [`Status`], or into
@@ -173,14 +211,28 @@ impl Comm {
         source: impl Into<Source>,
         tag: i32,
     ) -> Result<(Vec<T>, Status)> {
-        const OP: &str = "receive_vec";
-        let source = self.raw_source(OP, source.into())?;
-        let tag = self.raw_tag(OP, tag, true)?;
+        let (mut message, _, count) = self.probe::<T>("receive_vec", source.into(), tag)?;
+        let mut buf = vec![T::zeroed(); count];
+        let status = self.receive_probed(&mut message, &mut buf)?;
+        Ok((buf, status))
+    }
+
+    /// Matches the next message from `source` with `tag` (`MPI_Mprobe`) and
+    /// returns it with its length in elements. A message that is not a whole
+    /// number of elements is received, discarded and refused.
+    fn probe<T: Pod>(
+        &self,
+        op: &'static str,
+        source: Source,
+        tag: i32,
+    ) -> Result<(ffi::MPI_Message, ffi::MPI_Status, usize)> {
+        let source = self.raw_source(op, source)?;
+        let tag = self.raw_tag(op, tag, true)?;
         // SAFETY: a constant initialised by the MPI library.
         let mut message = unsafe { ffi::RSMPI_MESSAGE_NULL };
         let mut status = empty_status();
         // SAFETY: valid out-pointers; MPI_Mprobe matches (and removes from the
-        // queue) one message, which is received below through `message`.
+        // queue) one message, which the caller receives through `message`.
         unsafe {
             mpi!(MPI_Mprobe(
                 source,
@@ -190,10 +242,9 @@ impl Comm {
                 &mut status
             ))?;
         }
-        let count = match received_count::<T>(OP, &status) {
-            Ok(count) => count,
+        match received_count::<T>(op, &status) {
+            Ok(count) => Ok((message, status, count)),
             Err(e) => {
-                // Consume the message before refusing it.
                 let mut bytes: c_int = 0;
                 // SAFETY: valid pointers; `scratch` holds `bytes` bytes.
                 unsafe {
@@ -207,26 +258,34 @@ impl Comm {
                         &mut status,
                     ))?;
                 }
-                return Err(e);
+                Err(e)
             }
-        };
-        let mut buf = vec![T::zeroed(); count];
-        // SAFETY: `message` holds exactly `count` elements; `buf` holds them.
+        }
+    }
+
+    /// Receives a probed message of exactly `buf.len()` elements.
+    fn receive_probed<T: Pod>(
+        &self,
+        message: &mut ffi::MPI_Message,
+        buf: &mut [T],
+    ) -> Result<Status> {
+        let mut status = empty_status();
+        // SAFETY: `message` was matched by MPI_Mprobe and holds buf.len()
+        // elements (the callers checked); `buf` is valid for them.
         unsafe {
             mpi!(MPI_Mrecv(
-                recv_ptr(&mut buf),
-                count as c_int,
+                recv_ptr(buf),
+                buf.len() as c_int,
                 element_datatype::<T>(),
-                &mut message,
+                message,
                 &mut status,
             ))?;
         }
-        let status = Status {
+        Ok(Status {
             source: status.MPI_SOURCE as usize,
             tag: status.MPI_TAG,
-            count,
-        };
-        Ok((buf, status))
+            count: buf.len(),
+        })
     }
 
     /// Sends `send` to `dest` and receives into `recv` from `source` at the
@@ -244,9 +303,18 @@ impl Comm {
         recv_tag: i32,
     ) -> Result<Status> {
         const OP: &str = "sendrecv";
+        let source = source.into();
+        if self.may_come_from_self(source) {
+            self.raw_source(OP, source)?;
+            self.raw_tag(OP, recv_tag, true)?;
+            let request = self.post_send(OP, send, dest, send_tag)?;
+            let received = self.receive_into_probed(OP, recv, source, recv_tag);
+            request.wait_raw()?;
+            return received;
+        }
         let dest = self.check_peer(OP, "destination", dest)?;
         let send_tag = self.raw_tag(OP, send_tag, false)?;
-        let source = self.raw_source(OP, source.into())?;
+        let source = self.raw_source(OP, source)?;
         let recv_tag = self.raw_tag(OP, recv_tag, true)?;
         let send_count = to_count(OP, send.len())?;
         let recv_count = to_count(OP, recv.len())?;
@@ -335,7 +403,7 @@ impl RawRequest {
 }
 
 /// The number of `T` elements a completed receive delivered.
-fn received_count<T: Pod>(op: &'static str, status: &ffi::MPI_Status) -> Result<usize> {
+pub(crate) fn received_count<T: Pod>(op: &'static str, status: &ffi::MPI_Status) -> Result<usize> {
     let mut count: c_int = 0;
     // SAFETY: `status` is the status of a completed receive or probe.
     unsafe {
