@@ -112,6 +112,28 @@ pub enum Error {
         want: usize,
     },
 
+    /// Array shapes that do not fit together.
+    #[error("{op}: shapes do not conform: expected {expected}, got {got}")]
+    ShapeMismatch {
+        /// The operation.
+        op: &'static str,
+        /// What the shapes must satisfy.
+        expected: String,
+        /// The shapes that were passed.
+        got: String,
+    },
+
+    /// The operation has no implementation on the requested device yet.
+    #[error("{op} is not available on {device}: {reason}")]
+    Unsupported {
+        /// The operation.
+        op: &'static str,
+        /// The device that was asked for.
+        device: String,
+        /// Why, and what to use instead.
+        reason: String,
+    },
+
     /// A GPU was asked for where none can be used.
     #[error("no usable CUDA GPU: {reason}")]
     NoGpu {

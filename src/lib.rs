@@ -27,6 +27,7 @@ pub mod device;
 mod error;
 pub mod info;
 pub mod launch;
+pub mod ops;
 pub mod selftest;
 
 pub use comm::{Comm, Universe, spmd};

@@ -340,3 +340,46 @@ fn bad_requests_fail_with_a_reason() {
         job.stderr()
     );
 }
+
+#[test]
+fn bench_gemm_json_reports_peak_and_ratio() {
+    let out = Command::new(tessera())
+        .args([
+            "bench",
+            "gemm",
+            "--n",
+            "64,96",
+            "--dtype",
+            "f32",
+            "--json",
+            "--threads",
+            "1",
+        ])
+        .output()
+        .expect("run tessera bench gemm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench gemm JSON");
+    assert_eq!(v["dtype"], "f32");
+    assert_eq!(v["threads"], 1);
+    let peak = v["peak_gflops"].as_f64().unwrap_or(0.0);
+    assert!(peak > 0.0, "peak {peak}");
+    let rows = v["results"].as_array().expect("results");
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["n"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![64, 96]
+    );
+    for r in rows {
+        let g = r["gflops"].as_f64().unwrap_or(0.0);
+        assert!(g > 0.0 && (r["peak_fraction"].as_f64().unwrap() - g / peak).abs() < 1e-9);
+        // OpenBLAS is optional: when present, the ratio is its quotient.
+        if let Some(o) = r["openblas_gflops"].as_f64() {
+            assert!((r["ratio_vs_openblas"].as_f64().unwrap() - g / o).abs() < 1e-9);
+        }
+    }
+}

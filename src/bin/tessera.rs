@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tessera::comm::bench::{self, BenchOp, BenchRow};
 use tessera::launch::{self, RunOptions};
+use tessera::ops::bench as ops_bench;
 use tessera::{Comm, Error, Universe, info, selftest};
 
 /// SPMD programs on Open MPI with GPU offload.
@@ -51,19 +52,9 @@ enum Command {
         )]
         program: Vec<OsString>,
     },
-    /// Latency and bandwidth of a Tessera call against rsmpi (run under
-    /// several ranks: `tessera run -n 2 bench p2p`).
-    Bench {
-        /// The operation to measure.
-        op: BenchOp,
-        /// Message sizes: a range of powers of two (8B..64MiB, 8B..64MiB:x4)
-        /// or a list (1KiB,1MiB).
-        #[arg(long, default_value = "8B..64MiB:x4")]
-        sizes: String,
-        /// Print one JSON object on rank 0 instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Benchmarks, each against an anchor measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Check every collective on the ranks of this job against values each
     /// rank computes independently.
     Selftest {
@@ -77,6 +68,52 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         program: Vec<OsString>,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Ping-pong latency and bandwidth against rsmpi (`tessera run -n 2 bench p2p`).
+    P2p(CommBenchArgs),
+    /// All-reduce against rsmpi.
+    Allreduce(CommBenchArgs),
+    /// Broadcast against rsmpi.
+    Bcast(CommBenchArgs),
+    /// All-to-all against rsmpi.
+    Alltoall(CommBenchArgs),
+    /// Local GEMM GFLOP/s against this CPU's FMA peak and OpenBLAS.
+    Gemm {
+        /// Matrix orders, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "512,1024,2048")]
+        n: Vec<usize>,
+        /// Element type.
+        #[arg(long, default_value = "f64")]
+        dtype: Dtype,
+        /// Threads (default: rayon's, the cores this process may use).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct CommBenchArgs {
+    /// Message sizes: a range of powers of two (8B..64MiB, 8B..64MiB:x4) or a
+    /// list (1KiB,1MiB).
+    #[arg(long, default_value = "8B..64MiB:x4")]
+    sizes: String,
+    /// Print one JSON object on rank 0 instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Element types of the numeric commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Dtype {
+    F32,
+    F64,
 }
 
 fn main() -> ExitCode {
@@ -100,7 +137,25 @@ fn main() -> ExitCode {
         }
         Command::RankExec { program } => fail(&launch::rank_exec(&program)),
         Command::Info { json } => with_mpi(|u, w| cmd_info(u, w, json)),
-        Command::Bench { op, sizes, json } => with_mpi(|_, w| cmd_bench(w, op, &sizes, json)),
+        Command::Bench(BenchCommand::Gemm {
+            n,
+            dtype,
+            threads,
+            json,
+        }) => match cmd_bench_gemm(&n, dtype, threads, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
+        Command::Bench(comm_bench) => {
+            let (op, args) = match comm_bench {
+                BenchCommand::P2p(a) => (BenchOp::P2p, a),
+                BenchCommand::Allreduce(a) => (BenchOp::Allreduce, a),
+                BenchCommand::Bcast(a) => (BenchOp::Bcast, a),
+                BenchCommand::Alltoall(a) => (BenchOp::Alltoall, a),
+                BenchCommand::Gemm { .. } => unreachable!("handled above"),
+            };
+            with_mpi(|_, w| cmd_bench(w, op, &args.sizes, args.json))
+        }
         Command::Selftest { checks } => with_mpi(|_, w| cmd_selftest(w, &checks)),
     }
 }
@@ -192,6 +247,55 @@ fn cmd_bench(world: &Comm, op: BenchOp, sizes: &str, json: bool) -> Result<u8, E
         }
     }
     Ok(0)
+}
+
+fn cmd_bench_gemm(
+    sizes: &[usize],
+    dtype: Dtype,
+    threads: Option<usize>,
+    json: bool,
+) -> Result<(), Error> {
+    let threads = threads.unwrap_or_else(rayon::current_num_threads);
+    if threads == 0 {
+        return Err(Error::Usage("--threads must be at least 1".into()));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
+    pool.install(|| {
+        let (peak, rows) = match dtype {
+            Dtype::F32 => {
+                let peak = ops_bench::fma_peak_gflops::<f32>(threads);
+                (peak, ops_bench::bench_gemm::<f32>(sizes, threads, peak)?)
+            }
+            Dtype::F64 => {
+                let peak = ops_bench::fma_peak_gflops::<f64>(threads);
+                (peak, ops_bench::bench_gemm::<f64>(sizes, threads, peak)?)
+            }
+        };
+        if json {
+            let report = serde_json::json!({
+                "dtype": dtype,
+                "threads": threads,
+                "peak_gflops": peak,
+                "results": rows,
+            });
+            println!("{report}");
+        } else {
+            println!("gemm {dtype:?} on {threads} threads; FMA peak {peak:.1} GFLOP/s (C = A * B, n x n, best of runs)");
+            println!("{:>7} {:>10} {:>7} {:>10} {:>9}", "n", "GFLOP/s", "peak", "OpenBLAS", "ratio");
+            for r in &rows {
+                let blas = r.openblas_gflops.map_or("-".to_string(), |g| format!("{g:.1}"));
+                let ratio = r.ratio_vs_openblas.map_or("-".to_string(), |x| format!("{x:.3}"));
+                println!("{:>7} {:>10.1} {:>6.1}% {:>10} {:>9}", r.n, r.gflops, 100.0 * r.peak_fraction, blas, ratio);
+            }
+            if rows.iter().any(|r| r.openblas_gflops.is_none()) {
+                println!("OpenBLAS was not found: install libopenblas0 for the anchor");
+            }
+        }
+        Ok(())
+    })
 }
 
 fn cmd_selftest(world: &Comm, names: &[String]) -> Result<u8, Error> {

@@ -1,0 +1,305 @@
+//! Measuring the local kernels: this CPU's FMA peak, and GEMM against
+//! OpenBLAS in the same run.
+//!
+//! OpenBLAS is loaded at run time (`libopenblas.so.0`, Debian's
+//! `libopenblas0`), only by the benchmark: Tessera itself needs no BLAS.
+
+use std::time::Instant;
+
+use ndarray::Array2;
+use serde::Serialize;
+
+use super::gemm::{Float, gemm};
+use crate::device::Device;
+use crate::error::{Error, Result};
+
+/// Floating-point operations per second of a loop of independent fused
+/// multiply-adds on `threads` threads, in GFLOP/s (2 flops per lane per FMA),
+/// using the widest vector FMA this CPU has: the peak a GEMM can approach.
+pub fn fma_peak_gflops<T: Float>(threads: usize) -> f64 {
+    let seconds = 0.2;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build();
+    let run = || {
+        rayon::broadcast(|_| {
+            let start = Instant::now();
+            let mut flops = 0.0f64;
+            while start.elapsed().as_secs_f64() < seconds {
+                flops += fma_burst::<T>();
+            }
+            flops / start.elapsed().as_secs_f64()
+        })
+    };
+    let rates: Vec<f64> = match pool {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
+    };
+    rates.iter().sum::<f64>() / 1e9
+}
+
+/// One burst of FMAs; returns the flops it did.
+fn fma_burst<T: Float>() -> f64 {
+    const ITERS: usize = 1 << 16;
+    #[cfg(target_arch = "x86_64")]
+    {
+        let double = std::mem::size_of::<T>() == 8;
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            let lanes = unsafe { x86::fma512(ITERS, double) };
+            return 2.0 * lanes;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            let lanes = unsafe { x86::fma256(ITERS, double) };
+            return 2.0 * lanes;
+        }
+    }
+    // Portable: 8 independent scalar chains.
+    let mut acc = [T::one(); 8];
+    let (x, y) = (T::from_f64(0.999_999), T::from_f64(1e-7));
+    for _ in 0..ITERS {
+        for a in acc.iter_mut() {
+            *a = a.mul_add(x, y);
+        }
+    }
+    std::hint::black_box(acc);
+    2.0 * 8.0 * ITERS as f64
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// 12 independent 512-bit FMA chains (enough to cover the FMA latency on
+    /// two ports). Returns the lane-FMAs done.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn fma512(iters: usize, double: bool) -> f64 {
+        if double {
+            let x = _mm512_set1_pd(0.999_999);
+            let y = _mm512_set1_pd(1e-7);
+            let mut a = [_mm512_set1_pd(1.0); 12];
+            for _ in 0..iters {
+                for v in a.iter_mut() {
+                    *v = _mm512_fmadd_pd(*v, x, y);
+                }
+            }
+            std::hint::black_box(a);
+            (iters * 12 * 8) as f64
+        } else {
+            let x = _mm512_set1_ps(0.999_999);
+            let y = _mm512_set1_ps(1e-7);
+            let mut a = [_mm512_set1_ps(1.0); 12];
+            for _ in 0..iters {
+                for v in a.iter_mut() {
+                    *v = _mm512_fmadd_ps(*v, x, y);
+                }
+            }
+            std::hint::black_box(a);
+            (iters * 12 * 16) as f64
+        }
+    }
+
+    /// 12 independent 256-bit FMA chains. Returns the lane-FMAs done.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn fma256(iters: usize, double: bool) -> f64 {
+        if double {
+            let x = _mm256_set1_pd(0.999_999);
+            let y = _mm256_set1_pd(1e-7);
+            let mut a = [_mm256_set1_pd(1.0); 12];
+            for _ in 0..iters {
+                for v in a.iter_mut() {
+                    *v = _mm256_fmadd_pd(*v, x, y);
+                }
+            }
+            std::hint::black_box(a);
+            (iters * 12 * 4) as f64
+        } else {
+            let x = _mm256_set1_ps(0.999_999);
+            let y = _mm256_set1_ps(1e-7);
+            let mut a = [_mm256_set1_ps(1.0); 12];
+            for _ in 0..iters {
+                for v in a.iter_mut() {
+                    *v = _mm256_fmadd_ps(*v, x, y);
+                }
+            }
+            std::hint::black_box(a);
+            (iters * 12 * 8) as f64
+        }
+    }
+}
+
+type CblasGemm<T> = unsafe extern "C" fn(
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    T,
+    *const T,
+    i32,
+    *const T,
+    i32,
+    T,
+    *mut T,
+    i32,
+);
+
+/// OpenBLAS, loaded at run time.
+pub struct OpenBlas {
+    lib: libloading::Library,
+}
+
+impl OpenBlas {
+    /// Loads `libopenblas.so.0` (or `libopenblas.so`), or says why not.
+    pub fn load() -> std::result::Result<OpenBlas, String> {
+        for name in ["libopenblas.so.0", "libopenblas.so"] {
+            // SAFETY: loading OpenBLAS runs its initialisers, which have no
+            // preconditions.
+            if let Ok(lib) = unsafe { libloading::Library::new(name) } {
+                return Ok(OpenBlas { lib });
+            }
+        }
+        Err("OpenBLAS not found (install Debian's libopenblas0 for the anchor)".into())
+    }
+
+    /// Sets OpenBLAS's thread count.
+    pub fn set_threads(&self, threads: usize) {
+        // SAFETY: the symbol is OpenBLAS's `void openblas_set_num_threads(int)`.
+        unsafe {
+            if let Ok(f) = self
+                .lib
+                .get::<unsafe extern "C" fn(i32)>(b"openblas_set_num_threads\0")
+            {
+                f(threads as i32);
+            }
+        }
+    }
+
+    /// `C = A * B` for square row-major n x n matrices.
+    pub fn gemm<T: Float>(
+        &self,
+        n: usize,
+        a: &[T],
+        b: &[T],
+        c: &mut [T],
+    ) -> std::result::Result<(), String> {
+        assert!(a.len() == n * n && b.len() == n * n && c.len() == n * n);
+        let name: &[u8] = if T::DTYPE == "f32" {
+            b"cblas_sgemm\0"
+        } else {
+            b"cblas_dgemm\0"
+        };
+        // SAFETY: cblas_{s,d}gemm have this C signature for T = f32, f64; the
+        // buffers hold n * n elements each; CblasRowMajor = 101, CblasNoTrans = 111.
+        unsafe {
+            let f = self
+                .lib
+                .get::<CblasGemm<T>>(name)
+                .map_err(|e| format!("OpenBLAS lacks {}: {e}", String::from_utf8_lossy(name)))?;
+            let n = n as i32;
+            f(
+                101,
+                111,
+                111,
+                n,
+                n,
+                n,
+                T::one(),
+                a.as_ptr(),
+                n,
+                b.as_ptr(),
+                n,
+                T::zero(),
+                c.as_mut_ptr(),
+                n,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One size's GEMM figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct GemmRow {
+    /// Matrix order.
+    pub n: usize,
+    /// Tessera's GFLOP/s (best of the timed runs).
+    pub gflops: f64,
+    /// `gflops` over the FMA peak.
+    pub peak_fraction: f64,
+    /// OpenBLAS's GFLOP/s on the same matrices, if it could be loaded.
+    pub openblas_gflops: Option<f64>,
+    /// `gflops / openblas_gflops`.
+    pub ratio_vs_openblas: Option<f64>,
+}
+
+/// Seconds of the fastest of several runs of `f` (at least 3, and at least
+/// about 1 second in all).
+fn best_seconds(mut f: impl FnMut()) -> f64 {
+    let mut best = f64::INFINITY;
+    let start = Instant::now();
+    let mut runs = 0;
+    while runs < 3 || (start.elapsed().as_secs_f64() < 1.0 && runs < 50) {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64());
+        runs += 1;
+    }
+    best
+}
+
+/// Times `C = A * B` for each order in `sizes`, against OpenBLAS.
+pub fn bench_gemm<T: Float>(sizes: &[usize], threads: usize, peak: f64) -> Result<Vec<GemmRow>> {
+    let blas = OpenBlas::load().ok();
+    if let Some(b) = &blas {
+        b.set_threads(threads);
+    }
+    let mut rows = Vec::new();
+    for &n in sizes {
+        if n == 0 {
+            return Err(Error::Usage("--n values must be positive".into()));
+        }
+        let a = Array2::from_shape_fn((n, n), |(i, j)| {
+            T::from_f64(((i * 7 + j * 13) % 17) as f64 / 17.0 - 0.5)
+        });
+        let b = Array2::from_shape_fn((n, n), |(i, j)| {
+            T::from_f64(((i * 11 + j * 5) % 19) as f64 / 19.0 - 0.5)
+        });
+        let mut c = Array2::<T>::zeros((n, n));
+        let flops = 2.0 * (n as f64).powi(3);
+        let ours = best_seconds(|| {
+            gemm(
+                Device::Cpu,
+                T::one(),
+                a.view(),
+                b.view(),
+                T::zero(),
+                c.view_mut(),
+            )
+            .expect("shapes conform");
+        });
+        let theirs = blas.as_ref().map(|blas| {
+            let (a, b) = (
+                a.as_slice().expect("standard layout"),
+                b.as_slice().expect("standard layout"),
+            );
+            let mut c2 = vec![T::zero(); n * n];
+            best_seconds(|| {
+                let _ = blas.gemm(n, a, b, &mut c2);
+            })
+        });
+        let gflops = flops / ours / 1e9;
+        let openblas_gflops = theirs.map(|t| flops / t / 1e9);
+        rows.push(GemmRow {
+            n,
+            gflops,
+            peak_fraction: gflops / peak,
+            openblas_gflops,
+            ratio_vs_openblas: openblas_gflops.map(|o| gflops / o),
+        });
+    }
+    Ok(rows)
+}
