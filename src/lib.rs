@@ -24,6 +24,7 @@
 
 pub mod comm;
 pub mod device;
+pub mod dist;
 mod error;
 pub mod info;
 pub mod launch;

@@ -116,7 +116,7 @@ fn selftest_passes_at_one_to_four_ranks() {
         let out = job.stdout();
         assert!(
             out.contains(&format!(
-                "selftest on {ranks} ranks: 10 checks ok, 0 failed"
+                "selftest on {ranks} ranks: 11 checks ok, 0 failed"
             )),
             "{out}"
         );

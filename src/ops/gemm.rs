@@ -28,8 +28,8 @@ pub trait Float:
     const DTYPE: &'static str;
     /// Converts from f64 (rounding).
     fn from_f64(x: f64) -> Self;
-    /// Converts to f64 (exactly).
-    fn to_f64(self) -> f64;
+    /// Widens to f64 (exactly).
+    fn as_f64(self) -> f64;
 }
 
 impl Float for f32 {
@@ -38,7 +38,7 @@ impl Float for f32 {
     fn from_f64(x: f64) -> Self {
         x as f32
     }
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self as f64
     }
 }
@@ -49,7 +49,7 @@ impl Float for f64 {
     fn from_f64(x: f64) -> Self {
         x
     }
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self
     }
 }
@@ -171,14 +171,14 @@ pub fn gemm_reference<T: Float>(
         for j in 0..n {
             let mut acc = 0.0f64;
             for p in 0..k {
-                acc += a[[i, p]].to_f64() * b[[p, j]].to_f64();
+                acc += a[[i, p]].as_f64() * b[[p, j]].as_f64();
             }
             let old = if beta == T::zero() {
                 0.0
             } else {
-                beta.to_f64() * c[[i, j]].to_f64()
+                beta.as_f64() * c[[i, j]].as_f64()
             };
-            c[[i, j]] = T::from_f64(alpha.to_f64() * acc + old);
+            c[[i, j]] = T::from_f64(alpha.as_f64() * acc + old);
         }
     }
 }
@@ -240,13 +240,13 @@ mod tests {
         for i in 0..m {
             for j in 0..n {
                 let abs: f64 = (0..k)
-                    .map(|p| (a[[i, p]].to_f64() * b[[p, j]].to_f64()).abs())
+                    .map(|p| (a[[i, p]].as_f64() * b[[p, j]].as_f64()).abs())
                     .sum();
                 let bound = 2.0
                     * (k as f64 + 2.0)
                     * T::EPS
-                    * (alpha.abs() * abs + beta.abs() * c0[[i, j]].to_f64().abs());
-                let err = (fast[[i, j]].to_f64() - reference[[i, j]].to_f64()).abs();
+                    * (alpha.abs() * abs + beta.abs() * c0[[i, j]].as_f64().abs());
+                let err = (fast[[i, j]].as_f64() - reference[[i, j]].as_f64()).abs();
                 assert!(
                     err <= bound,
                     "{} {m}x{k}x{n} alpha {alpha} beta {beta} t {transpose:?}: C[{i},{j}] off by {err:e} > {bound:e}",

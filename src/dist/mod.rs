@@ -1,0 +1,9 @@
+//! Distributed algorithms: block-distributed matrices and their product
+//! (SUMMA). They never branch on the device themselves: they call `ops`
+//! for local work and `comm` for communication.
+
+pub mod matmul;
+pub mod matrix;
+
+pub use matmul::{MatmulOptions, MatmulStats, Verification, matmul, matmul_with, verify_product};
+pub use matrix::{DistMatrix, block_range};
