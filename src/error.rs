@@ -159,6 +159,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// An input file is unreadable or malformed.
+    #[error("{path}: {message}")]
+    Input {
+        /// The file.
+        path: String,
+        /// What is wrong with it and what to change.
+        message: String,
+    },
+
     /// A command-line or configuration value is out of range or malformed.
     #[error("{0}")]
     Usage(String),

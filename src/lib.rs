@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod comm;
+pub mod demo;
 pub mod device;
 pub mod dist;
 mod error;

@@ -383,3 +383,150 @@ fn bench_gemm_json_reports_peak_and_ratio() {
         }
     }
 }
+
+#[test]
+fn matmul_example_and_cli_verify_at_one_to_four_ranks() {
+    for ranks in 1..=4 {
+        let job = run(ranks, &[&example("matmul"), "37", "23", "41"], &[]);
+        job.assert_ok("matmul example");
+        assert!(job.stdout().contains("= 2 x A["), "{}", job.stdout());
+        let job = run(
+            ranks,
+            &[
+                "matmul", "--m", "65", "--k", "33", "--n", "17", "--panel", "8", "--verify",
+                "--json", "--repeat", "1",
+            ],
+            &[],
+        );
+        job.assert_ok("tessera matmul");
+        let v: serde_json::Value = serde_json::from_str(job.stdout().trim()).expect("matmul JSON");
+        for key in [
+            "m",
+            "n",
+            "k",
+            "dtype",
+            "ranks",
+            "grid",
+            "device",
+            "seconds",
+            "gflops",
+            "compute_seconds",
+            "comm_seconds",
+            "residual",
+            "verified",
+        ] {
+            assert!(!v[key].is_null(), "missing {key}: {v}");
+        }
+        assert_eq!(
+            (v["m"].as_u64(), v["k"].as_u64(), v["n"].as_u64()),
+            (Some(65), Some(33), Some(17))
+        );
+        assert_eq!(v["ranks"], ranks);
+        assert_eq!(v["verified"], true);
+        assert!(v["residual"].as_f64().unwrap() <= v["residual_threshold"].as_f64().unwrap());
+    }
+}
+
+#[test]
+fn matmul_npy_round_trip_and_bad_files() {
+    let dir = std::env::temp_dir().join(format!("tessera-mm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pa, pb, pc) = (dir.join("a.npy"), dir.join("b.npy"), dir.join("c.npy"));
+    // A = [[1, 2, 3], [4, 5, 6]] (C order), B = 3 x 2 in Fortran order.
+    write_npy_f64(&pa, &[2, 3], false, &[1., 2., 3., 4., 5., 6.]);
+    write_npy_f64(&pb, &[3, 2], true, &[1., 0., 2., 0., 1., 1.]);
+    // B (row-major) = [[1, 0], [0, 1], [2, 1]]; A B = [[7, 5], [16, 11]].
+    for ranks in [1, 3, 4] {
+        let _ = std::fs::remove_file(&pc);
+        let job = run(
+            ranks,
+            &[
+                "matmul",
+                "--a",
+                pa.to_str().unwrap(),
+                "--b",
+                pb.to_str().unwrap(),
+                "--out",
+                pc.to_str().unwrap(),
+                "--verify",
+            ],
+            &[],
+        );
+        job.assert_ok("matmul from .npy");
+        let bytes = std::fs::read(&pc).expect("C written");
+        let values: Vec<f64> = bytes[bytes.len() - 32..]
+            .chunks(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(values, vec![7., 5., 16., 11.], "at {ranks} ranks");
+    }
+    // Bad files: an error on every rank, exit status 2, no hang.
+    let truncated = dir.join("t.npy");
+    let good = std::fs::read(&pa).unwrap();
+    std::fs::write(&truncated, &good[..good.len() - 5]).unwrap();
+    let wrong = dir.join("w.npy");
+    std::fs::write(&wrong, b"definitely not numpy").unwrap();
+    for (bad, expect) in [(&truncated, "truncated"), (&wrong, "not an .npy file")] {
+        let job = run(
+            3,
+            &[
+                "matmul",
+                "--a",
+                bad.to_str().unwrap(),
+                "--b",
+                pb.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(job.code(), Some(2), "{}", job.stderr());
+        assert!(job.stderr().contains(expect), "{}", job.stderr());
+    }
+    // Shapes that do not conform.
+    let job = run(
+        2,
+        &[
+            "matmul",
+            "--a",
+            pa.to_str().unwrap(),
+            "--b",
+            pa.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    assert!(
+        job.stderr().contains("shapes do not conform"),
+        "{}",
+        job.stderr()
+    );
+    let job = run(3, &["matmul", "--grid", "2x2"], &[]);
+    assert_eq!(job.code(), Some(2));
+    assert!(
+        job.stderr()
+            .contains("cannot form a 2 x 2 process grid from 3 ranks"),
+        "{}",
+        job.stderr()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes a small f64 .npy file by hand (version 1.0 header).
+fn write_npy_f64(path: &std::path::Path, shape: &[usize], fortran: bool, data: &[f64]) {
+    let mut header = format!(
+        "{{'descr': '<f8', 'fortran_order': {}, 'shape': ({}, {}), }}",
+        if fortran { "True" } else { "False" },
+        shape[0],
+        shape[1]
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    for x in data {
+        out.extend(x.to_le_bytes());
+    }
+    std::fs::write(path, out).unwrap();
+}

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::ops::{Float, gemm};
 
 /// Default panel width, measured: see BENCHMARKS.md.
-pub const DEFAULT_PANEL: usize = 256;
+pub const DEFAULT_PANEL: usize = 512;
 
 /// Where the time of a [`matmul`] went, on this rank.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -147,30 +147,33 @@ pub fn matmul_with<T: Float>(
         ..Default::default()
     };
 
-    let post = |(k0, k1): (usize, usize)| -> Result<Panels<T>> {
+    // Panel buffers come back from each step's broadcasts and are reused
+    // for the next, so the loop allocates (and the MPI library's memory
+    // hooks see) only the first two pairs.
+    let mut spare: Vec<(Vec<T>, Vec<T>)> = Vec::new();
+    let post = |(k0, k1): (usize, usize), spare: &mut Vec<(Vec<T>, Vec<T>)>| -> Result<Panels<T>> {
         let w = k1 - k0;
         let a_owner = block_owner(k, cols, k0);
         let b_owner = block_owner(k, rows, k0);
-        let a_panel = if grid.col() == a_owner {
+        let (mut a_panel, mut b_panel) = spare.pop().unwrap_or_default();
+        a_panel.clear();
+        b_panel.clear();
+        if grid.col() == a_owner {
             let c0 = k0 - a.col_range().start;
-            a.local()
-                .slice(s![.., c0..c0 + w])
-                .iter()
-                .copied()
-                .collect()
+            for row in a.local().slice(s![.., c0..c0 + w]).rows() {
+                a_panel.extend(row.iter().copied());
+            }
         } else {
-            vec![T::zero(); m_local * w]
-        };
-        let b_panel = if grid.row() == b_owner {
+            a_panel.resize(m_local * w, T::zero());
+        }
+        if grid.row() == b_owner {
             let r0 = k0 - b.row_range().start;
-            b.local()
-                .slice(s![r0..r0 + w, ..])
-                .iter()
-                .copied()
-                .collect()
+            for row in b.local().slice(s![r0..r0 + w, ..]).rows() {
+                b_panel.extend(row.iter().copied());
+            }
         } else {
-            vec![T::zero(); w * n_local]
-        };
+            b_panel.resize(w * n_local, T::zero());
+        }
         Ok((
             row_comm.ibroadcast(a_panel, a_owner)?,
             col_comm.ibroadcast(b_panel, b_owner)?,
@@ -178,13 +181,13 @@ pub fn matmul_with<T: Float>(
     };
 
     let t = Instant::now();
-    let mut next = steps.first().map(|&p| post(p)).transpose()?;
+    let mut next = steps.first().map(|&p| post(p, &mut spare)).transpose()?;
     stats.comm_seconds += t.elapsed().as_secs_f64();
     for (step, &(k0, k1)) in steps.iter().enumerate() {
         let t = Instant::now();
         let (a_req, b_req) = next.take().expect("posted before its step");
         if let Some(&following) = steps.get(step + 1) {
-            next = Some(post(following)?);
+            next = Some(post(following, &mut spare)?);
         }
         let a_panel = a_req.wait()?;
         let b_panel = b_req.wait()?;
@@ -203,6 +206,7 @@ pub fn matmul_with<T: Float>(
             c_local.view_mut(),
         )?;
         stats.compute_seconds += t.elapsed().as_secs_f64();
+        spare.push((a_panel, b_panel));
     }
     Ok((DistMatrix::from_parts(grid, m, n, c_local), stats))
 }

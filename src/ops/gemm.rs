@@ -20,6 +20,8 @@ pub trait Float:
     + Sync
     + std::fmt::Debug
     + std::fmt::Display
+    + ndarray_npy::ReadableElement
+    + ndarray_npy::WritableElement
     + 'static
 {
     /// Machine epsilon, as f64, for deriving error bounds.

@@ -1,0 +1,4 @@
+//! The demos behind the command line (`tessera matmul`, ...): argument
+//! handling, timing and reporting around the library's algorithms.
+
+pub mod matmul;
