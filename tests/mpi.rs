@@ -153,6 +153,20 @@ fn process_grids_form_for_one_to_twelve_ranks() {
 }
 
 #[test]
+fn summa_is_right_on_prime_and_composite_rank_counts() {
+    // 1-4 ranks are covered by the full self-test.
+    for ranks in [5, 6, 7] {
+        let job = run(ranks, &["selftest", "matmul"], &[]);
+        job.assert_ok(&format!("matmul at {ranks} ranks"));
+        assert!(
+            job.stdout().contains("1 checks ok, 0 failed"),
+            "{}",
+            job.stdout()
+        );
+    }
+}
+
+#[test]
 fn length_mismatch_is_an_error_on_every_rank_not_a_hang() {
     // The mismatch check asserts, on every rank, that the call returned the
     // error naming the ranks that disagree, and that the ranks are still in

@@ -84,7 +84,10 @@ pub fn panels(k: usize, grid_rows: usize, grid_cols: usize, width: usize) -> Vec
     out
 }
 
-type Panels<T> = (Request<Vec<T>>, Request<Vec<T>>);
+/// A step's two panels in flight: `None` where the panel needs no
+/// broadcast (a grid of one column holds all of A's columns on every rank,
+/// one of one row all of B's rows), and the local block is used in place.
+type Panels<T> = (Option<Request<Vec<T>>>, Option<Request<Vec<T>>>);
 
 /// [`matmul`] with a device and panel width; also returns where this rank's
 /// time went.
@@ -153,31 +156,38 @@ pub fn matmul_with<T: Float>(
     let mut spare: Vec<(Vec<T>, Vec<T>)> = Vec::new();
     let post = |(k0, k1): (usize, usize), spare: &mut Vec<(Vec<T>, Vec<T>)>| -> Result<Panels<T>> {
         let w = k1 - k0;
-        let a_owner = block_owner(k, cols, k0);
-        let b_owner = block_owner(k, rows, k0);
         let (mut a_panel, mut b_panel) = spare.pop().unwrap_or_default();
-        a_panel.clear();
-        b_panel.clear();
-        if grid.col() == a_owner {
-            let c0 = k0 - a.col_range().start;
-            for row in a.local().slice(s![.., c0..c0 + w]).rows() {
-                a_panel.extend(row.iter().copied());
-            }
+        let a_req = if cols == 1 {
+            None
         } else {
-            a_panel.resize(m_local * w, T::zero());
-        }
-        if grid.row() == b_owner {
-            let r0 = k0 - b.row_range().start;
-            for row in b.local().slice(s![r0..r0 + w, ..]).rows() {
-                b_panel.extend(row.iter().copied());
+            let a_owner = block_owner(k, cols, k0);
+            a_panel.clear();
+            if grid.col() == a_owner {
+                let c0 = k0 - a.col_range().start;
+                for row in a.local().slice(s![.., c0..c0 + w]).rows() {
+                    a_panel.extend(row.iter().copied());
+                }
+            } else {
+                a_panel.resize(m_local * w, T::zero());
             }
+            Some(row_comm.ibroadcast(a_panel, a_owner)?)
+        };
+        let b_req = if rows == 1 {
+            None
         } else {
-            b_panel.resize(w * n_local, T::zero());
-        }
-        Ok((
-            row_comm.ibroadcast(a_panel, a_owner)?,
-            col_comm.ibroadcast(b_panel, b_owner)?,
-        ))
+            let b_owner = block_owner(k, rows, k0);
+            b_panel.clear();
+            if grid.row() == b_owner {
+                let r0 = k0 - b.row_range().start;
+                for row in b.local().slice(s![r0..r0 + w, ..]).rows() {
+                    b_panel.extend(row.iter().copied());
+                }
+            } else {
+                b_panel.resize(w * n_local, T::zero());
+            }
+            Some(col_comm.ibroadcast(b_panel, b_owner)?)
+        };
+        Ok((a_req, b_req))
     };
 
     let t = Instant::now();
@@ -189,14 +199,24 @@ pub fn matmul_with<T: Float>(
         if let Some(&following) = steps.get(step + 1) {
             next = Some(post(following, &mut spare)?);
         }
-        let a_panel = a_req.wait()?;
-        let b_panel = b_req.wait()?;
+        let a_panel = a_req.map(Request::wait).transpose()?;
+        let b_panel = b_req.map(Request::wait).transpose()?;
         stats.comm_seconds += t.elapsed().as_secs_f64();
 
         let t = Instant::now();
         let w = k1 - k0;
-        let a_view = ArrayView2::from_shape((m_local, w), &a_panel).expect("panel sized above");
-        let b_view = ArrayView2::from_shape((w, n_local), &b_panel).expect("panel sized above");
+        let a_view = match &a_panel {
+            Some(p) => ArrayView2::from_shape((m_local, w), p).expect("panel sized above"),
+            None => a
+                .local()
+                .slice_move(s![.., k0 - a.col_range().start..k1 - a.col_range().start]),
+        };
+        let b_view = match &b_panel {
+            Some(p) => ArrayView2::from_shape((w, n_local), p).expect("panel sized above"),
+            None => b
+                .local()
+                .slice_move(s![k0 - b.row_range().start..k1 - b.row_range().start, ..]),
+        };
         gemm(
             options.device,
             T::one(),
@@ -206,7 +226,7 @@ pub fn matmul_with<T: Float>(
             c_local.view_mut(),
         )?;
         stats.compute_seconds += t.elapsed().as_secs_f64();
-        spare.push((a_panel, b_panel));
+        spare.push((a_panel.unwrap_or_default(), b_panel.unwrap_or_default()));
     }
     Ok((DistMatrix::from_parts(grid, m, n, c_local), stats))
 }
