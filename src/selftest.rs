@@ -844,6 +844,72 @@ fn matmul(c: &Comm) -> Outcome {
             }
         }
     }
+    verification_has_teeth(c)
+}
+
+/// Freivalds' check fails wrong products, NaN, and passes products that
+/// underflow correctly.
+fn verification_has_teeth(c: &Comm) -> Outcome {
+    let grid = ProcessGrid::square_ish(c).map_err(err)?;
+    let (m, k, n) = (40, 64, 48);
+    let a = DistMatrix::<f32>::random(&grid, m, k, 3);
+    let b = DistMatrix::<f32>::random(&grid, k, n, 4);
+    let good = crate::dist::matmul(&a, &b).map_err(err)?;
+    let v = verify_product(&a, &b, &good, 9).map_err(err)?;
+    ensure!(v.passed, "correct f32 product failed: {v:?}");
+    // Row 0 off by 0.01 per entry (about 60 rounding errors' worth): the
+    // worst-case norm bound allows it, the row-wise bound must not.
+    let r: Vec<f64> = (0..n)
+        .map(|j| crate::dist::matrix::uniform(9 ^ 0x5eed, j as u64, 0))
+        .collect();
+    let mut bad = good.clone();
+    if bad.row_range().start == 0 && !bad.row_range().is_empty() {
+        let cols = bad.col_range();
+        let mut block = bad.local_mut();
+        for (jj, j) in cols.enumerate() {
+            block[[0, jj]] += 0.01 * r[j].signum() as f32;
+        }
+    }
+    let v = verify_product(&a, &b, &bad, 9).map_err(err)?;
+    ensure!(!v.passed && v.row_ratio > 1.0, "a wrong row passed: {v:?}");
+    // A NaN anywhere fails.
+    let mut nan = good.clone();
+    if c.rank() == c.size() - 1 && !nan.local().is_empty() {
+        nan.local_mut()[[0, 0]] = f32::NAN;
+    }
+    let v = verify_product(&a, &b, &nan, 9).map_err(err)?;
+    ensure!(!v.passed && v.residual.is_nan(), "NaN in C passed: {v:?}");
+    // Products below f32's smallest subnormal are correctly rounded to 0.
+    let tiny_a = DistMatrix::<f32>::from_fn(&grid, m, k, |_, _| 1e-25);
+    let tiny_b = DistMatrix::<f32>::from_fn(&grid, k, n, |_, _| 1e-25);
+    let tiny = crate::dist::matmul(&tiny_a, &tiny_b).map_err(err)?;
+    ensure!(
+        tiny.local().iter().all(|&x| x == 0.0),
+        "1e-25 * 1e-25 did not underflow to 0"
+    );
+    let v = verify_product(&tiny_a, &tiny_b, &tiny, 9).map_err(err)?;
+    ensure!(v.passed, "a correctly underflowed product failed: {v:?}");
+    // Operands that do not conform are an error, not a panic.
+    ensure!(
+        verify_product(&a, &b, &a, 9).is_err(),
+        "C of the wrong shape was accepted"
+    );
+    // Ranks that ask for different panel widths get an error, not a hang.
+    if c.size() > 1 {
+        let panel = if c.rank() == 0 { 3 } else { 7 };
+        let res = matmul_with(
+            &a,
+            &b,
+            MatmulOptions {
+                panel,
+                ..Default::default()
+            },
+        );
+        match res {
+            Err(Error::Disagreement { .. }) => {}
+            other => return Err(format!("different panel widths: {:?}", other.map(|_| ()))),
+        }
+    }
     Ok(())
 }
 

@@ -323,6 +323,16 @@ impl Comm {
         self.wrap(raw)
     }
 
+    /// Whether `other` has the same ranks in the same order as this
+    /// communicator (`MPI_Comm_compare` gives identical or congruent).
+    pub fn same_ranks_as(&self, other: &Comm) -> bool {
+        use mpi::topology::CommunicatorRelation;
+        matches!(
+            self.raw.compare(other.rsmpi()),
+            CommunicatorRelation::Identical | CommunicatorRelation::Congruent
+        )
+    }
+
     /// Ends every rank of the job with `code` (`MPI_Abort`).
     pub fn abort(&self, code: i32) -> ! {
         self.raw.abort(code)

@@ -70,8 +70,11 @@ pub struct MatmulReport {
     pub comm_seconds: f64,
     /// Freivalds estimate of `||C - AB|| / (||A|| ||B|| k eps)`.
     pub residual: f64,
-    /// The largest residual a correct product can have.
+    /// The largest residual a correct product can have (worst case).
     pub residual_threshold: f64,
+    /// The largest row-wise ratio of the Freivalds difference to its
+    /// probabilistic bound (at most 1 for a correct product).
+    pub row_ratio: f64,
     /// `residual <= residual_threshold`.
     pub verified: bool,
 }
@@ -176,6 +179,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         comm_seconds: slowest[2],
         residual: verification.residual,
         residual_threshold: verification.threshold,
+        row_ratio: verification.row_ratio,
         verified: verification.passed,
     })
 }
@@ -186,7 +190,7 @@ pub fn render(r: &MatmulReport) -> String {
         "C = A * B: {m} x {k} times {k} x {n}, {dtype}, {ranks} ranks on a {gr} x {gc} grid, device {device}, panel {panel}\n\
          time {secs:.4} s, fastest of {repeat} (slowest rank: compute {comp:.4} s, communication {comm:.4} s)\n\
          {gf:.2} GFLOP/s overall, {gfr:.2} GFLOP/s per rank\n\
-         residual ||C - AB|| / (||A|| ||B|| k eps) = {res:.3e} (threshold {thr:.3}): {verdict}\n",
+         residual ||C - AB|| / (||A|| ||B|| k eps) = {res:.3e} (threshold {thr:.3}), row check {rows:.3e} (threshold 1): {verdict}\n",
         m = r.m,
         k = r.k,
         n = r.n,
@@ -204,6 +208,7 @@ pub fn render(r: &MatmulReport) -> String {
         gfr = r.gflops_per_rank,
         res = r.residual,
         thr = r.residual_threshold,
+        rows = r.row_ratio,
         verdict = if r.verified { "verified" } else { "FAILED" },
     )
 }

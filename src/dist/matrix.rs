@@ -143,6 +143,7 @@ impl<T: Float> DistMatrix<T> {
     /// collective).
     pub fn gather_to_root(&self, root: usize) -> Result<Option<Array2<T>>> {
         let comm = self.grid.comm();
+        same_everywhere(comm, "the matrix shape", &[self.m as u64, self.n as u64])?;
         let packed: Vec<T> = self.local.iter().copied().collect();
         let Some(all) = comm.gather_v(&packed, root)? else {
             return Ok(None);
@@ -211,7 +212,7 @@ impl<T: Float> DistMatrix<T> {
     }
 
     /// The infinity norm (largest absolute row sum), on every rank
-    /// (collective).
+    /// (collective). NaN if any entry is NaN.
     pub fn norm_inf(&self) -> Result<f64> {
         let sums: Vec<f64> = self
             .local
@@ -220,8 +221,15 @@ impl<T: Float> DistMatrix<T> {
             .map(|row| row.iter().map(|x| x.as_f64().abs()).sum())
             .collect();
         let sums = self.grid.row_comm().all_reduce(&sums, ReduceOp::Sum)?;
-        let mine = sums.iter().copied().fold(0.0, f64::max);
-        Ok(self.grid.comm().all_reduce(&[mine], ReduceOp::Max)?[0])
+        // f64::max would drop a NaN; keep it.
+        let mine = sums.iter().copied().fold(0.0, nan_max);
+        let nan = self
+            .grid
+            .comm()
+            .all_reduce(&[mine.is_nan() as u8], ReduceOp::Max)?[0]
+            == 1;
+        let max = self.grid.comm().all_reduce(&[mine], ReduceOp::Max)?[0];
+        Ok(if nan { f64::NAN } else { max })
     }
 
     /// `y = M x` for a vector `x` of length `ncols` known on every rank, with
@@ -263,6 +271,15 @@ impl<T: Float> DistMatrix<T> {
             cols,
             local,
         }
+    }
+}
+
+/// The larger of two values, NaN if either is NaN.
+pub(crate) fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
     }
 }
 

@@ -131,11 +131,22 @@ fn check_header<T: Float>(header: &NpyHeader, data_len: usize) -> std::result::R
             k if k.starts_with('c') => "complex numbers",
             _ => "an unsupported type",
         };
+        let advice = match kind {
+            "f4" => "pass --dtype f32 or convert the file".to_string(),
+            "f8" => "pass --dtype f64 or convert the file".to_string(),
+            _ => format!(
+                "convert the file to float32 or float64 (numpy: a.astype('{}'))",
+                if T::DTYPE == "f32" {
+                    "float32"
+                } else {
+                    "float64"
+                }
+            ),
+        };
         return Err(bad(format!(
-            "holds {name} (descr '{}') but {} was asked for: pass --dtype {} or convert the file",
+            "holds {name} (descr '{}') but {} was asked for: {advice}",
             header.descr,
             T::DTYPE,
-            if kind == "f4" { "f32" } else { "f64" }
         )));
     }
     if header.shape.len() != 2 {
@@ -217,9 +228,10 @@ pub fn read_distributed<T: Float>(
 /// A failed write is the same error on every rank.
 pub fn write_distributed<T: Float>(matrix: &DistMatrix<T>, path: &Path, root: usize) -> Result<()> {
     let comm = matrix.grid().comm();
-    let written = match matrix.gather_to_root(root)? {
-        Some(full) => write_npy(path, &full),
-        None => Ok(()),
+    let written = match matrix.gather_to_root(root) {
+        Ok(Some(full)) => write_npy(path, &full),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
     };
     let message = match &written {
         Err(e) => e.to_string(),

@@ -159,6 +159,21 @@ impl OpenBlas {
             // SAFETY: loading OpenBLAS runs its initialisers, which have no
             // preconditions.
             if let Ok(lib) = unsafe { libloading::Library::new(name) } {
+                // The calls below pass 32-bit integers: refuse an ILP64 build.
+                // SAFETY: `char *openblas_get_config(void)` returns a static
+                // NUL-terminated string.
+                let config = unsafe {
+                    lib.get::<unsafe extern "C" fn() -> *const std::os::raw::c_char>(
+                        b"openblas_get_config\0",
+                    )
+                    .ok()
+                    .map(|f| std::ffi::CStr::from_ptr(f()).to_string_lossy().into_owned())
+                };
+                if config.as_deref().is_some_and(|c| c.contains("USE64BITINT")) {
+                    return Err(format!(
+                        "{name} is an ILP64 (64-bit integer) build; the anchor needs the LP64 one"
+                    ));
+                }
                 return Ok(OpenBlas { lib });
             }
         }
@@ -187,6 +202,8 @@ impl OpenBlas {
         c: &mut [T],
     ) -> std::result::Result<(), String> {
         assert!(a.len() == n * n && b.len() == n * n && c.len() == n * n);
+        let n =
+            i32::try_from(n).map_err(|_| format!("n = {n} is beyond OpenBLAS's 32-bit sizes"))?;
         let name: &[u8] = if T::DTYPE == "f32" {
             b"cblas_sgemm\0"
         } else {
@@ -199,7 +216,6 @@ impl OpenBlas {
                 .lib
                 .get::<CblasGemm<T>>(name)
                 .map_err(|e| format!("OpenBLAS lacks {}: {e}", String::from_utf8_lossy(name)))?;
-            let n = n as i32;
             f(
                 101,
                 111,
