@@ -127,6 +127,21 @@ enum BenchCommand {
     Bcast(CommBenchArgs),
     /// All-to-all against rsmpi.
     Alltoall(CommBenchArgs),
+    /// Local sort keys/s against rayon's par_sort_unstable on the same keys.
+    Sort {
+        /// Key counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10000000")]
+        n: Vec<usize>,
+        /// Key type.
+        #[arg(long, default_value = "u32")]
+        dtype: KeyType,
+        /// Threads (default: rayon's, the cores this process may use).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Local GEMM GFLOP/s against this CPU's FMA peak and OpenBLAS.
     Gemm {
         /// Matrix orders, comma-separated.
@@ -142,6 +157,18 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Key types of the sort commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum KeyType {
+    U32,
+    U64,
+    I32,
+    I64,
+    F32,
+    F64,
 }
 
 #[derive(clap::Args)]
@@ -193,13 +220,24 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
+        Command::Bench(BenchCommand::Sort {
+            n,
+            dtype,
+            threads,
+            json,
+        }) => match cmd_bench_sort(&n, dtype, threads, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
         Command::Bench(comm_bench) => {
             let (op, args) = match comm_bench {
                 BenchCommand::P2p(a) => (BenchOp::P2p, a),
                 BenchCommand::Allreduce(a) => (BenchOp::Allreduce, a),
                 BenchCommand::Bcast(a) => (BenchOp::Bcast, a),
                 BenchCommand::Alltoall(a) => (BenchOp::Alltoall, a),
-                BenchCommand::Gemm { .. } => unreachable!("handled above"),
+                BenchCommand::Gemm { .. } | BenchCommand::Sort { .. } => {
+                    unreachable!("handled above")
+                }
             };
             with_mpi(|_, w| cmd_bench(w, op, &args.sizes, args.json))
         }
@@ -401,6 +439,61 @@ fn cmd_matmul(
         }
     }
     Ok(if verify && !report.verified { 1 } else { 0 })
+}
+
+fn thread_pool(threads: Option<usize>) -> Result<(usize, rayon::ThreadPool), Error> {
+    let threads = threads.unwrap_or_else(rayon::current_num_threads);
+    if threads == 0 {
+        return Err(Error::Usage("--threads must be at least 1".into()));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
+    Ok((threads, pool))
+}
+
+fn cmd_bench_sort(
+    sizes: &[usize],
+    dtype: KeyType,
+    threads: Option<usize>,
+    json: bool,
+) -> Result<(), Error> {
+    let (threads, pool) = thread_pool(threads)?;
+    let rows = pool.install(|| match dtype {
+        KeyType::U32 => ops_bench::bench_sort::<u32>(sizes, |b| b as u32),
+        KeyType::U64 => ops_bench::bench_sort::<u64>(sizes, |b| b),
+        KeyType::I32 => ops_bench::bench_sort::<i32>(sizes, |b| b as i32),
+        KeyType::I64 => ops_bench::bench_sort::<i64>(sizes, |b| b as i64),
+        KeyType::F32 => ops_bench::bench_sort::<f32>(sizes, |b| {
+            ((b >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32
+        }),
+        KeyType::F64 => ops_bench::bench_sort::<f64>(sizes, |b| {
+            (b >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        }),
+    })?;
+    if json {
+        let report = serde_json::json!({ "dtype": dtype, "threads": threads, "results": rows });
+        println!("{report}");
+    } else {
+        println!(
+            "sort {dtype:?} on {threads} threads (uniform keys, best of runs; ratio = Tessera / rayon par_sort_unstable)"
+        );
+        println!(
+            "{:>11} {:>14} {:>14} {:>8}",
+            "n", "Mkeys/s", "rayon Mkeys/s", "ratio"
+        );
+        for r in &rows {
+            println!(
+                "{:>11} {:>14.1} {:>14.1} {:>8.2}",
+                r.n,
+                r.keys_per_second / 1e6,
+                r.rayon_keys_per_second / 1e6,
+                r.ratio_vs_rayon
+            );
+        }
+    }
+    Ok(())
 }
 
 fn cmd_selftest(world: &Comm, names: &[String]) -> Result<u8, Error> {

@@ -319,3 +319,62 @@ pub fn bench_gemm<T: Float>(sizes: &[usize], threads: usize, peak: f64) -> Resul
     }
     Ok(rows)
 }
+
+/// One size's sort figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct SortRow {
+    /// Keys sorted.
+    pub n: usize,
+    /// Tessera's keys per second (best of the timed runs).
+    pub keys_per_second: f64,
+    /// rayon's `par_sort_unstable` on the same keys, keys per second.
+    pub rayon_keys_per_second: f64,
+    /// `keys_per_second / rayon_keys_per_second`.
+    pub ratio_vs_rayon: f64,
+}
+
+/// Times [`crate::ops::sort::sort`] against rayon's `par_sort_unstable`
+/// (by the same total order) on the same uniformly random keys.
+pub fn bench_sort<K: crate::ops::sort::SortKey>(
+    sizes: &[usize],
+    make: impl Fn(u64) -> K + Sync,
+) -> Result<Vec<SortRow>> {
+    use crate::ops::sort::sort;
+    use rayon::prelude::*;
+    let mut rows = Vec::new();
+    for &n in sizes {
+        if n == 0 {
+            return Err(Error::Usage("--n values must be positive".into()));
+        }
+        let input: Vec<K> = (0..n as u64)
+            .into_par_iter()
+            .map(|i| make(crate::dist::matrix::uniform(0x5047, i, 1).to_bits()))
+            .collect();
+        let runs = if n >= 50_000_000 { 2 } else { 3 };
+        let mut ours = f64::INFINITY;
+        let mut theirs = f64::INFINITY;
+        for _ in 0..runs {
+            let mut v = input.clone();
+            let t = Instant::now();
+            sort(Device::Cpu, &mut v)?;
+            ours = ours.min(t.elapsed().as_secs_f64());
+            let mut w = input.clone();
+            let t = Instant::now();
+            w.par_sort_unstable_by_key(|k| k.to_bits());
+            theirs = theirs.min(t.elapsed().as_secs_f64());
+            if v.iter().zip(&w).any(|(a, b)| a.to_bits() != b.to_bits()) {
+                return Err(Error::Remote {
+                    op: "bench sort",
+                    message: "the radix sort and rayon disagree".into(),
+                });
+            }
+        }
+        rows.push(SortRow {
+            n,
+            keys_per_second: n as f64 / ours,
+            rayon_keys_per_second: n as f64 / theirs,
+            ratio_vs_rayon: theirs / ours,
+        });
+    }
+    Ok(rows)
+}

@@ -3,6 +3,7 @@
 //! operation live in the same file, behind the same function.
 
 pub mod gemm;
+pub mod sort;
 
 pub use gemm::{Float, gemm};
 pub mod bench;

@@ -1,0 +1,457 @@
+//! Sorting keys, and keys with payloads, on the CPU in parallel.
+//!
+//! Keys of every type are mapped to unsigned integers whose order is the
+//! key order ([`SortKey::to_bits`]), sorted by a parallel LSD radix sort of
+//! our own (8-bit digits; each pass counts per thread, then scatters each
+//! thread's chunk to its own offsets), and mapped back. Floats sort in IEEE
+//! 754 total order: `-NaN < -inf < ... < -0.0 < +0.0 < ... < +inf < +NaN`,
+//! so negative zero comes before zero and (positive) NaNs come last.
+//!
+//! The radix sort was measured against rdst, voracious_radix_sort and
+//! rayon's `par_sort_unstable`: see BENCHMARKS.md.
+
+use rayon::prelude::*;
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Unsigned integers that the radix sort works on.
+pub trait Bits: bytemuck::Pod + Ord + Send + Sync + std::fmt::Debug + sealed::Sealed {
+    /// Bytes in the key.
+    const BYTES: usize;
+    /// The 8-bit digit at `byte` (0 = least significant).
+    fn digit(self, byte: usize) -> usize;
+}
+
+impl sealed::Sealed for u32 {}
+impl sealed::Sealed for u64 {}
+
+impl Bits for u32 {
+    const BYTES: usize = 4;
+    #[inline(always)]
+    fn digit(self, byte: usize) -> usize {
+        ((self >> (8 * byte)) & 0xff) as usize
+    }
+}
+
+impl Bits for u64 {
+    const BYTES: usize = 8;
+    #[inline(always)]
+    fn digit(self, byte: usize) -> usize {
+        ((self >> (8 * byte)) & 0xff) as usize
+    }
+}
+
+/// Key types: u32, u64, i32, i64, f32, f64.
+pub trait SortKey: bytemuck::Pod + Send + Sync + std::fmt::Debug + PartialEq + 'static {
+    /// The unsigned type of the same width.
+    type Bits: Bits;
+    /// The key's name in `--dtype` terms.
+    const DTYPE: &'static str;
+    /// An unsigned integer whose order is this key's order (IEEE total
+    /// order for floats).
+    fn to_bits(self) -> Self::Bits;
+    /// The inverse of [`SortKey::to_bits`].
+    fn from_bits(bits: Self::Bits) -> Self;
+}
+
+macro_rules! unsigned_key {
+    ($t:ty, $name:expr) => {
+        impl SortKey for $t {
+            type Bits = $t;
+            const DTYPE: &'static str = $name;
+            #[inline(always)]
+            fn to_bits(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn from_bits(bits: $t) -> Self {
+                bits
+            }
+        }
+    };
+}
+unsigned_key!(u32, "u32");
+unsigned_key!(u64, "u64");
+
+macro_rules! signed_key {
+    ($t:ty, $u:ty, $name:expr) => {
+        impl SortKey for $t {
+            type Bits = $u;
+            const DTYPE: &'static str = $name;
+            // Flipping the sign bit maps two's complement order onto
+            // unsigned order.
+            #[inline(always)]
+            fn to_bits(self) -> $u {
+                (self as $u) ^ (1 << (<$u>::BITS - 1))
+            }
+            #[inline(always)]
+            fn from_bits(bits: $u) -> Self {
+                (bits ^ (1 << (<$u>::BITS - 1))) as $t
+            }
+        }
+    };
+}
+signed_key!(i32, u32, "i32");
+signed_key!(i64, u64, "i64");
+
+macro_rules! float_key {
+    ($t:ty, $u:ty, $name:expr) => {
+        impl SortKey for $t {
+            type Bits = $u;
+            const DTYPE: &'static str = $name;
+            // IEEE total order: negative values have every bit flipped
+            // (larger magnitude sorts first), positive ones only the sign.
+            #[inline(always)]
+            fn to_bits(self) -> $u {
+                let b = self.to_bits();
+                let sign = 1 << (<$u>::BITS - 1);
+                if b & sign != 0 { !b } else { b | sign }
+            }
+            #[inline(always)]
+            fn from_bits(bits: $u) -> Self {
+                let sign = 1 << (<$u>::BITS - 1);
+                <$t>::from_bits(if bits & sign != 0 {
+                    bits & !sign
+                } else {
+                    !bits
+                })
+            }
+        }
+    };
+}
+float_key!(f32, u32, "f32");
+float_key!(f64, u64, "f64");
+
+/// Below this many keys one thread sorts with the standard library.
+const SMALL: usize = 1 << 12;
+
+/// Sorts `keys` in place on `device`, ascending (IEEE total order for
+/// floats). Not stable; equal keys are indistinguishable anyway.
+pub fn sort<K: SortKey>(device: Device, keys: &mut [K]) -> Result<()> {
+    cpu_only(device, "sort")?;
+    if keys.len() <= SMALL {
+        keys.sort_unstable_by_key(|k| k.to_bits());
+        return Ok(());
+    }
+    // Map to order-preserving bits in place (same size), sort, map back.
+    keys.par_iter_mut()
+        .for_each(|k| *k = bytemuck::cast(k.to_bits()));
+    let bits: &mut [K::Bits] = bytemuck::cast_slice_mut(keys);
+    radix_sort(bits);
+    keys.par_iter_mut()
+        .for_each(|k| *k = K::from_bits(bytemuck::cast(*k)));
+    Ok(())
+}
+
+/// Sorts `keys` and moves `values` with them (`keys[i]` and `values[i]` stay
+/// together), ascending by key; `stable` keeps equal keys in their input
+/// order. Values of any `Pod` type (a u32 or u64 record index, say).
+pub fn sort_pairs<K: SortKey, V: bytemuck::Pod + Send + Sync>(
+    device: Device,
+    keys: &mut [K],
+    values: &mut [V],
+    stable: bool,
+) -> Result<()> {
+    cpu_only(device, "sort_pairs")?;
+    if keys.len() != values.len() {
+        return Err(Error::ShapeMismatch {
+            op: "sort_pairs",
+            expected: "as many values as keys".into(),
+            got: format!("{} keys, {} values", keys.len(), values.len()),
+        });
+    }
+    // Sort (key bits, position): the position breaks ties, which makes the
+    // radix sort's result stable, and tells where each value goes.
+    let mut order: Vec<(K::Bits, u64)> = keys
+        .par_iter()
+        .enumerate()
+        .map(|(i, k)| (k.to_bits(), i as u64))
+        .collect();
+    if stable {
+        order.par_sort_by_key(|&(k, _)| k);
+    } else {
+        order.par_sort_unstable_by_key(|&(k, _)| k);
+    }
+    let new_values: Vec<V> = order.par_iter().map(|&(_, i)| values[i as usize]).collect();
+    keys.par_iter_mut()
+        .zip(order.par_iter())
+        .for_each(|(k, &(b, _))| *k = K::from_bits(b));
+    values.copy_from_slice(&new_values);
+    Ok(())
+}
+
+fn cpu_only(device: Device, op: &'static str) -> Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        Device::Cuda(_) => Err(Error::Unsupported {
+            op,
+            device: device.to_string(),
+            reason: "the CUDA sort kernels are not built yet: use --device cpu".into(),
+        }),
+    }
+}
+
+/// A raw pointer that may cross threads: each thread writes disjoint
+/// positions (see the SAFETY comment at its use).
+#[derive(Clone, Copy)]
+struct SharedOut<T>(*mut T);
+// SAFETY: used only to write disjoint positions from different threads.
+unsafe impl<T: Send> Send for SharedOut<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for SharedOut<T> {}
+
+/// Parallel radix sort of unsigned integers. MSD passes split the keys by
+/// their top bytes, in parallel, until a bucket fits in cache (at most
+/// `CACHE_KEYS` keys); each such bucket is then sorted on one thread by LSD
+/// passes over its remaining bytes. Buckets are worked on in parallel, and a
+/// pass whose digit is the same for every key is skipped, so skewed keys
+/// (floats crowding a few exponents, few distinct values) keep both the
+/// parallelism and the short cut.
+pub fn radix_sort<B: Bits>(keys: &mut [B]) {
+    if keys.len() <= SMALL {
+        keys.sort_unstable();
+        return;
+    }
+    let mut scratch: Vec<B> = vec![B::zeroed(); keys.len()];
+    if !msd(keys, &mut scratch, B::BYTES - 1) {
+        keys.copy_from_slice(&scratch);
+    }
+}
+
+/// Keys a bucket may hold to be finished by serial LSD passes in cache.
+const CACHE_KEYS: usize = 1 << 16;
+
+/// Sorts `a` on bytes `0..=byte`, using `b` as scratch of the same length.
+/// Returns whether the sorted keys are in `a` (else they are in `b`).
+fn msd<B: Bits>(a: &mut [B], b: &mut [B], byte: usize) -> bool {
+    if a.len() <= CACHE_KEYS {
+        return lsd_serial(a, b, byte + 1);
+    }
+    let Some(buckets) = scatter_pass(a, b, byte) else {
+        // Every key has this digit: go on to the next byte, keys unmoved.
+        return byte == 0 || msd(a, b, byte - 1);
+    };
+    if byte == 0 {
+        return false;
+    }
+    // The keys now sit in `b`, bucketed by this byte; finish each bucket.
+    let mut pieces: Vec<(&mut [B], &mut [B])> = Vec::with_capacity(256);
+    let (mut rest_b, mut rest_a) = (&mut b[..], &mut a[..]);
+    for len in buckets {
+        let (b_head, b_tail) = std::mem::take(&mut rest_b).split_at_mut(len);
+        let (a_head, a_tail) = std::mem::take(&mut rest_a).split_at_mut(len);
+        pieces.push((b_head, a_head));
+        rest_b = b_tail;
+        rest_a = a_tail;
+    }
+    pieces.into_par_iter().for_each(|(src, dst)| {
+        // Make each bucket end in `a`, so the caller finds all of them there.
+        if msd(src, dst, byte - 1) {
+            dst.copy_from_slice(src);
+        }
+    });
+    true
+}
+
+/// LSD passes over bytes `0..top` of one bucket on one thread, ping-ponging
+/// between `a` (where the keys start) and `b`. Returns whether the sorted
+/// keys ended up in `a`.
+fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], top: usize) -> bool {
+    if a.len() <= 64 {
+        a.sort_unstable();
+        return true;
+    }
+    let mut in_a = true;
+    for byte in 0..top {
+        let (src, dst): (&[B], &mut [B]) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
+        let mut count = [0usize; 256];
+        for &k in src {
+            count[k.digit(byte)] += 1;
+        }
+        if count.iter().any(|&c| c == src.len()) {
+            continue;
+        }
+        let mut offset = [0usize; 256];
+        let mut running = 0;
+        for d in 0..256 {
+            offset[d] = running;
+            running += count[d];
+        }
+        for &k in src {
+            let d = k.digit(byte);
+            dst[offset[d]] = k;
+            offset[d] += 1;
+        }
+        in_a = !in_a;
+    }
+    in_a
+}
+
+/// One parallel, stable counting-sort pass of `src` into `dst` on `byte`.
+/// Returns the 256 bucket sizes, or `None` (and moves nothing) when every
+/// key has the same digit.
+fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<usize>> {
+    let n = src.len();
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = n.div_ceil(threads * 4).max(SMALL);
+    let hists: Vec<[usize; 256]> = src
+        .par_chunks(chunk)
+        .map(|c| {
+            let mut h = [0usize; 256];
+            for &k in c {
+                h[k.digit(byte)] += 1;
+            }
+            h
+        })
+        .collect();
+    let mut total = vec![0usize; 256];
+    for h in &hists {
+        for d in 0..256 {
+            total[d] += h[d];
+        }
+    }
+    if total.iter().any(|&t| t == n) {
+        return None;
+    }
+    // Chunk c writes digit d from offset[c][d]: after every smaller digit,
+    // and after the earlier chunks' keys with digit d (so the pass is stable).
+    let mut offsets = vec![[0usize; 256]; hists.len()];
+    let mut running = 0;
+    for d in 0..256 {
+        for (c, h) in hists.iter().enumerate() {
+            offsets[c][d] = running;
+            running += h[d];
+        }
+    }
+    let out = SharedOut(dst.as_mut_ptr());
+    src.par_chunks(chunk)
+        .zip(offsets.into_par_iter())
+        .for_each(|(c, mut off)| {
+            let out = out;
+            for &k in c {
+                let d = k.digit(byte);
+                // SAFETY: the offsets partition 0..n: chunk c's keys with digit d
+                // go to offset[c][d] .. offset[c][d] + hists[c][d], ranges no
+                // other chunk or digit touches, all below n = dst.len().
+                unsafe {
+                    out.0.add(off[d]).write(k);
+                }
+                off[d] += 1;
+            }
+        });
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(n: usize, seed: u64) -> Vec<u64> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s
+            })
+            .collect()
+    }
+
+    fn check<K: SortKey + PartialOrd>(mut v: Vec<K>) {
+        let mut want = v.clone();
+        want.sort_unstable_by_key(|k| k.to_bits());
+        sort(Device::Cpu, &mut v).unwrap();
+        assert!(
+            v.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{} differs",
+            K::DTYPE
+        );
+    }
+
+    #[test]
+    fn every_key_type_sorts_like_the_standard_library() {
+        for n in [0, 1, 2, 100, SMALL + 1, 100_000] {
+            let raw = keys(n, n as u64 + 1);
+            check::<u64>(raw.clone());
+            check::<u32>(raw.iter().map(|&x| x as u32).collect());
+            check::<u32>(raw.iter().map(|&x| (x % 7) as u32).collect()); // few distinct
+            check::<i32>(raw.iter().map(|&x| x as i32).collect());
+            check::<i64>(raw.iter().map(|&x| x as i64).collect());
+            check::<f32>(raw.iter().map(|&x| f32::from_bits(x as u32)).collect()); // NaNs, infs, subnormals
+            check::<f64>(raw.iter().map(|&x| f64::from_bits(x)).collect());
+        }
+    }
+
+    #[test]
+    fn float_total_order() {
+        let mut v = vec![
+            f64::NAN,
+            1.0,
+            -0.0,
+            f64::INFINITY,
+            0.0,
+            -1.0,
+            f64::NEG_INFINITY,
+            -f64::NAN,
+        ];
+        v.extend(std::iter::repeat_n(2.0, SMALL)); // take the radix path
+        sort(Device::Cpu, &mut v).unwrap();
+        assert!(v[0].is_nan() && v[0].is_sign_negative());
+        assert_eq!(v[1], f64::NEG_INFINITY);
+        assert_eq!(v[2], -1.0);
+        assert!(v[3] == 0.0 && v[3].is_sign_negative());
+        assert!(v[4] == 0.0 && v[4].is_sign_positive());
+        assert!(v[v.len() - 1].is_nan() && v[v.len() - 1].is_sign_positive());
+        assert_eq!(v[v.len() - 2], f64::INFINITY);
+        for k in [
+            0.0f32,
+            -0.0,
+            1.5,
+            -7.25,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            f32::NAN,
+        ] {
+            assert_eq!(f32::from_bits(k.to_bits()).to_bits(), k.to_bits());
+            assert_eq!(
+                <f32 as SortKey>::from_bits(SortKey::to_bits(k)).to_bits(),
+                k.to_bits()
+            );
+        }
+    }
+
+    #[test]
+    fn pairs_move_together_and_the_stable_variant_keeps_input_order() {
+        let n = 50_000;
+        let raw = keys(n, 3);
+        let mut k: Vec<u32> = raw.iter().map(|&x| (x % 100) as u32).collect();
+        let mut v: Vec<u64> = (0..n as u64).collect();
+        let original = k.clone();
+        sort_pairs(Device::Cpu, &mut k, &mut v, true).unwrap();
+        assert!(k.windows(2).all(|w| w[0] <= w[1]));
+        for i in 0..n {
+            assert_eq!(original[v[i] as usize], k[i], "value {i} left its key");
+        }
+        for i in 1..n {
+            if k[i] == k[i - 1] {
+                assert!(
+                    v[i] > v[i - 1],
+                    "stable: equal keys out of input order at {i}"
+                );
+            }
+        }
+        let mut k2: Vec<f64> = raw.iter().map(|&x| (x % 10) as f64 - 5.0).collect();
+        let mut v2: Vec<u32> = (0..n as u32).collect();
+        let orig2 = k2.clone();
+        sort_pairs(Device::Cpu, &mut k2, &mut v2, false).unwrap();
+        assert!(k2.windows(2).all(|w| w[0] <= w[1]));
+        assert!((0..n).all(|i| orig2[v2[i] as usize] == k2[i]));
+        assert!(sort_pairs(Device::Cpu, &mut [1u32, 2], &mut [1u32], false).is_err());
+    }
+}
