@@ -205,6 +205,13 @@ unsafe impl<T: Send> Send for SharedOut<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for SharedOut<T> {}
 
+impl<T> SharedOut<T> {
+    /// The pointer (a method, so closures capture the whole wrapper).
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// Parallel radix sort of unsigned integers. MSD passes split the keys by
 /// their top bytes, in parallel, until a bucket fits in cache (at most
 /// `CACHE_KEYS` keys); each such bucket is then sorted on one thread by LSD
@@ -273,7 +280,7 @@ fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], top: usize) -> bool {
         for &k in src {
             count[k.digit(byte)] += 1;
         }
-        if count.iter().any(|&c| c == src.len()) {
+        if count.contains(&src.len()) {
             continue;
         }
         let mut offset = [0usize; 256];
@@ -315,7 +322,7 @@ fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<us
             total[d] += h[d];
         }
     }
-    if total.iter().any(|&t| t == n) {
+    if total.contains(&n) {
         return None;
     }
     // Chunk c writes digit d from offset[c][d]: after every smaller digit,
@@ -339,7 +346,7 @@ fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<us
                 // go to offset[c][d] .. offset[c][d] + hists[c][d], ranges no
                 // other chunk or digit touches, all below n = dst.len().
                 unsafe {
-                    out.0.add(off[d]).write(k);
+                    out.get().add(off[d]).write(k);
                 }
                 off[d] += 1;
             }
