@@ -339,7 +339,6 @@ fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<us
     src.par_chunks(chunk)
         .zip(offsets.into_par_iter())
         .for_each(|(c, mut off)| {
-            let out = out;
             for &k in c {
                 let d = k.digit(byte);
                 // SAFETY: the offsets partition 0..n: chunk c's keys with digit d
