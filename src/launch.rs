@@ -16,7 +16,7 @@ use std::process::Command;
 use crate::error::{Error, Result};
 
 /// The tessera subcommands `tessera run` starts as the program itself.
-pub const OWN_SUBCOMMANDS: &[&str] = &["info", "bench", "selftest", "matmul"];
+pub const OWN_SUBCOMMANDS: &[&str] = &["info", "bench", "selftest", "matmul", "sort"];
 
 /// What `tessera run` was asked for.
 #[derive(Debug, Clone, Default)]

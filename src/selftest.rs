@@ -81,6 +81,11 @@ pub fn checks() -> Vec<Check> {
             run: matmul,
         },
         Check {
+            name: "sort",
+            about: "sample sort and merge sort against a serial sort, every distribution and key type",
+            run: sort_check,
+        },
+        Check {
             name: "mismatch",
             about: "disagreeing arguments give an error on every rank, no hang",
             run: mismatch,
@@ -980,5 +985,136 @@ fn matmul_case<T: Float>(
         again.local() == a.local(),
         "{what}: scatter/gather round trip changed the block"
     );
+    Ok(())
+}
+
+fn sort_check(c: &Comm) -> Outcome {
+    use crate::demo::sort::KeyDist;
+    use crate::dist::sort::{OVERSAMPLING, SortAlgo};
+    let p = c.size();
+    // From empty to more than P times the sample size.
+    let sizes = [0, 1, 7, 3 * p * OVERSAMPLING * p + 5];
+    let dists = [
+        KeyDist::Uniform,
+        KeyDist::Normal,
+        KeyDist::Zipf,
+        KeyDist::Sorted,
+        KeyDist::Reverse,
+        KeyDist::Equal,
+        KeyDist::Few,
+    ];
+    for algo in [SortAlgo::Sample, SortAlgo::Merge] {
+        for dist in dists {
+            for n in sizes {
+                let place = |r: usize| crate::dist::matrix::block_range(n, p, r);
+                sort_case::<u32>(
+                    c,
+                    algo,
+                    &crate::demo::sort::generate(dist, n, place(c.rank()), 1),
+                )?;
+                sort_case::<u64>(
+                    c,
+                    algo,
+                    &crate::demo::sort::generate(dist, n, place(c.rank()), 2),
+                )?;
+                sort_case::<i32>(
+                    c,
+                    algo,
+                    &crate::demo::sort::generate(dist, n, place(c.rank()), 3),
+                )?;
+                sort_case::<i64>(
+                    c,
+                    algo,
+                    &crate::demo::sort::generate(dist, n, place(c.rank()), 4),
+                )?;
+                sort_case::<f32>(
+                    c,
+                    algo,
+                    &crate::demo::sort::generate(dist, n, place(c.rank()), 5),
+                )?;
+                sort_case::<f64>(
+                    c,
+                    algo,
+                    &crate::demo::sort::generate(dist, n, place(c.rank()), 6),
+                )?;
+            }
+        }
+        // Every key on rank 0, none elsewhere.
+        let lopsided: Vec<u64> = if c.rank() == 0 {
+            crate::demo::sort::generate(KeyDist::Uniform, 5000, 0..5000, 7)
+        } else {
+            Vec::new()
+        };
+        sort_case::<u64>(c, algo, &lopsided)?;
+        // NaN, infinities and both zeros.
+        let specials = [
+            f64::NAN,
+            -0.0,
+            0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -f64::NAN,
+            1.0,
+            -1.0,
+        ];
+        let mine: Vec<f64> = (0..40)
+            .map(|i| specials[(i + c.rank()) % specials.len()])
+            .collect();
+        sort_case::<f64>(c, algo, &mine)?;
+    }
+    // The balance bound holds on the worst input for it: every key equal.
+    let n = 2000 * p;
+    let keys: Vec<u32> = crate::demo::sort::generate(
+        KeyDist::Equal,
+        n,
+        crate::dist::matrix::block_range(n, p, c.rank()),
+        1,
+    );
+    let (sorted, _) =
+        crate::dist::sort::dist_sort(c, keys, SortAlgo::Sample, crate::Device::Cpu).map_err(err)?;
+    let most = c
+        .all_reduce(&[sorted.len() as u64], ReduceOp::Max)
+        .map_err(err)?[0] as usize;
+    let bound = crate::dist::sort::balance_bound(n, p);
+    ensure!(
+        most <= bound,
+        "all-equal keys: a rank holds {most} keys, over the bound {bound}"
+    );
+    Ok(())
+}
+
+fn sort_case<K: crate::ops::sort::SortKey>(
+    c: &Comm,
+    algo: crate::dist::sort::SortAlgo,
+    keys: &[K],
+) -> Outcome {
+    use crate::dist::sort::{dist_sort, fingerprint, verify_sorted};
+    let what = format!("{algo:?} sort of {} keys", K::DTYPE);
+    let before = fingerprint(c, keys).map_err(err)?;
+    let (sorted, _) = dist_sort(c, keys.to_vec(), algo, crate::Device::Cpu)
+        .map_err(|e| format!("{what}: {e}"))?;
+    let check = verify_sorted(c, &before, &sorted).map_err(err)?;
+    ensure!(check.passed(), "{what}: verification failed: {check:?}");
+    // Against the standard library's sort of the gathered input.
+    let input = c.gather_v(keys, 0).map_err(err)?;
+    let output = c.gather_v(&sorted, 0).map_err(err)?;
+    if let (Some(input), Some(output)) = (input, output) {
+        let mut want = input.data;
+        want.sort_unstable_by_key(|k| k.to_bits());
+        ensure!(
+            want.len() == output.data.len(),
+            "{what}: {} keys in, {} out",
+            want.len(),
+            output.data.len()
+        );
+        let same = want
+            .iter()
+            .zip(&output.data)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        ensure!(
+            same,
+            "{what}: differs from sort_unstable of the gathered input"
+        );
+    }
     Ok(())
 }

@@ -116,7 +116,7 @@ fn selftest_passes_at_one_to_four_ranks() {
         let out = job.stdout();
         assert!(
             out.contains(&format!(
-                "selftest on {ranks} ranks: 11 checks ok, 0 failed"
+                "selftest on {ranks} ranks: 12 checks ok, 0 failed"
             )),
             "{out}"
         );
@@ -542,5 +542,142 @@ fn write_npy_f64(path: &std::path::Path, shape: &[usize], fortran: bool, data: &
     for x in data {
         out.extend(x.to_le_bytes());
     }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn sort_example_and_cli_verify_at_one_to_four_ranks() {
+    for ranks in 1..=4 {
+        for algo in ["merge", "sample"] {
+            let job = run(ranks, &[&example("merge_sort"), "20000", algo], &[]);
+            job.assert_ok("merge_sort example");
+            assert!(
+                job.stdout()
+                    .contains("sorted and a permutation of the input"),
+                "{}",
+                job.stdout()
+            );
+        }
+        let job = run(
+            ranks,
+            &[
+                "sort", "--n", "30001", "--dtype", "f32", "--dist", "normal", "--verify", "--json",
+            ],
+            &[],
+        );
+        job.assert_ok("tessera sort");
+        let v: serde_json::Value = serde_json::from_str(job.stdout().trim()).expect("sort JSON");
+        for key in [
+            "n",
+            "dtype",
+            "ranks",
+            "algo",
+            "device",
+            "seconds",
+            "keys_per_second",
+            "local_sort_seconds",
+            "exchange_seconds",
+            "merge_seconds",
+            "max_over_mean",
+            "verified",
+        ] {
+            assert!(!v[key].is_null(), "missing {key}: {v}");
+        }
+        assert_eq!(v["n"], 30001);
+        assert_eq!(v["verified"], true);
+        let bound = (30001.0f64 / ranks as f64).ceil()
+            + 2.0 * ((30001.0f64 / (16 * ranks) as f64).ceil() + ranks as f64);
+        let max = v["max_over_mean"].as_f64().unwrap() * 30001.0 / ranks as f64;
+        assert!(max <= bound + 1e-6, "max {max} over the bound {bound}");
+    }
+}
+
+#[test]
+fn sort_npy_round_trip_and_bad_files() {
+    let dir = std::env::temp_dir().join(format!("tessera-sort-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (input, output) = (dir.join("keys.npy"), dir.join("sorted.npy"));
+    let keys: Vec<i64> = vec![5, -3, 9, 0, -3, 7, 2, 2, 100, -50, 1];
+    write_npy_1d(
+        &input,
+        "<i8",
+        &keys
+            .iter()
+            .flat_map(|k| k.to_le_bytes())
+            .collect::<Vec<u8>>(),
+        keys.len(),
+    );
+    let mut want = keys.clone();
+    want.sort();
+    for ranks in [1, 3, 4] {
+        for algo in ["sample", "merge"] {
+            let _ = std::fs::remove_file(&output);
+            let job = run(
+                ranks,
+                &[
+                    "sort",
+                    "--input",
+                    input.to_str().unwrap(),
+                    "--out",
+                    output.to_str().unwrap(),
+                    "--dtype",
+                    "i64",
+                    "--algo",
+                    algo,
+                    "--verify",
+                ],
+                &[],
+            );
+            job.assert_ok("sort from .npy");
+            let bytes = std::fs::read(&output).expect("sorted keys written");
+            let got: Vec<i64> = bytes[bytes.len() - 8 * keys.len()..]
+                .chunks(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            assert_eq!(got, want, "{algo} at {ranks} ranks");
+        }
+    }
+    // The wrong key type, a 2-D array and a truncated file: exit 2 on every rank.
+    let job = run(
+        3,
+        &["sort", "--input", input.to_str().unwrap(), "--dtype", "u32"],
+        &[],
+    );
+    assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    assert!(
+        job.stderr().contains("but u32 keys were asked for"),
+        "{}",
+        job.stderr()
+    );
+    let truncated = dir.join("t.npy");
+    let good = std::fs::read(&input).unwrap();
+    std::fs::write(&truncated, &good[..good.len() - 3]).unwrap();
+    let job = run(
+        2,
+        &[
+            "sort",
+            "--input",
+            truncated.to_str().unwrap(),
+            "--dtype",
+            "i64",
+        ],
+        &[],
+    );
+    assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    assert!(job.stderr().contains("truncated"), "{}", job.stderr());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes a 1-D .npy file by hand.
+fn write_npy_1d(path: &std::path::Path, descr: &str, data: &[u8], len: usize) {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({len},), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(data);
     std::fs::write(path, out).unwrap();
 }

@@ -2,3 +2,4 @@
 //! handling, timing and reporting around the library's algorithms.
 
 pub mod matmul;
+pub mod sort;

@@ -197,6 +197,125 @@ pub fn write_npy<T: Float>(path: &Path, array: &Array2<T>) -> Result<()> {
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
+/// Checks that a header describes a 1-D array of key type `K`.
+fn check_keys_header<K: crate::ops::sort::SortKey>(
+    header: &NpyHeader,
+    data_len: usize,
+) -> std::result::Result<(), String> {
+    let kind = header.descr.trim_start_matches(['<', '>', '=', '|']);
+    if kind.starts_with('O') {
+        return Err(bad("object arrays are not supported: save a numeric array"));
+    }
+    if kind != K::NPY {
+        return Err(bad(format!(
+            "holds '{}' elements but {} keys were asked for: pass the matching --dtype or convert the file (numpy: a.astype(...))",
+            header.descr,
+            K::DTYPE
+        )));
+    }
+    if header.shape.len() != 1 {
+        return Err(bad(format!(
+            "holds an array of shape {:?}: keys must be a 1-dimensional array",
+            header.shape
+        )));
+    }
+    let need = header.shape[0]
+        .checked_mul(std::mem::size_of::<K>())
+        .ok_or_else(|| bad("shape too large"))?;
+    if data_len != need {
+        return Err(bad(format!(
+            "shape ({},) needs {need} bytes of data but the file holds {data_len}: the file is truncated or its shape is wrong",
+            header.shape[0]
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a 1-D array of keys from an `.npy` file (one process).
+pub fn read_keys<K: crate::ops::sort::SortKey>(path: &Path) -> Result<Vec<K>> {
+    let input = |message: String| Error::Input {
+        path: path.display().to_string(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| input(format!("cannot read it: {e}")))?;
+    let header = parse_header(&bytes).map_err(input)?;
+    check_keys_header::<K>(&header, bytes.len() - header.data_offset).map_err(input)?;
+    let array = ndarray::Array1::<K>::read_npy(&bytes[..])
+        .map_err(|e| input(format!("cannot decode it: {e}")))?;
+    Ok(array.to_vec())
+}
+
+/// Rank `root` reads a 1-D `.npy` file of keys and scatters it in equal
+/// blocks (collective); a bad file is the same error on every rank.
+pub fn read_keys_distributed<K: crate::ops::sort::SortKey>(
+    comm: &crate::comm::Comm,
+    path: &Path,
+    root: usize,
+) -> Result<Vec<K>> {
+    let loaded = (comm.rank() == root).then(|| read_keys::<K>(path));
+    let message = match &loaded {
+        Some(Err(e)) => e.to_string(),
+        _ => String::new(),
+    };
+    let message = comm.broadcast_vec(message.as_bytes(), root)?;
+    if !message.is_empty() {
+        return match loaded {
+            Some(Err(e)) => Err(e),
+            _ => Err(Error::Remote {
+                op: "read .npy",
+                message: String::from_utf8_lossy(&message).into_owned(),
+            }),
+        };
+    }
+    let keys = loaded.and_then(|r| r.ok()).unwrap_or_default();
+    let total = comm.broadcast_vec(&[keys.len() as u64], root)?[0] as usize;
+    let counts: Vec<usize> = (0..comm.size())
+        .map(|r| super::matrix::block_range(total, comm.size(), r).len())
+        .collect();
+    comm.scatter_v(&keys, &counts, root)
+}
+
+/// Gathers every rank's keys, in rank order, to `root`, which writes them
+/// as a 1-D `.npy` file (collective); a failed write is an error everywhere.
+pub fn write_keys_distributed<K: crate::ops::sort::SortKey>(
+    comm: &crate::comm::Comm,
+    keys: &[K],
+    path: &Path,
+    root: usize,
+) -> Result<()> {
+    let written = match comm.gather_v(keys, root) {
+        Ok(Some(all)) => {
+            let array = ndarray::Array1::from_vec(all.data);
+            std::fs::File::create(path)
+                .map_err(|e| Error::io(format!("creating {}", path.display()), e))
+                .and_then(|f| {
+                    let mut w = std::io::BufWriter::new(f);
+                    array.write_npy(&mut w).map_err(|e| Error::Input {
+                        path: path.display().to_string(),
+                        message: format!("cannot write it: {e}"),
+                    })?;
+                    std::io::Write::flush(&mut w)
+                        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+                })
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    let message = match &written {
+        Err(e) => e.to_string(),
+        Ok(()) => String::new(),
+    };
+    let message = comm.broadcast_vec(message.as_bytes(), root)?;
+    match (written, message.is_empty()) {
+        (Err(e), _) => Err(e),
+        (Ok(()), true) => Ok(()),
+        (Ok(()), false) => Err(Error::Remote {
+            op: "write .npy",
+            message: String::from_utf8_lossy(&message).into_owned(),
+        }),
+    }
+}
+
 /// Rank `root` reads `path` and scatters it over `grid` (collective). An
 /// unreadable or malformed file is the same error on every rank.
 pub fn read_distributed<T: Float>(

@@ -25,6 +25,8 @@ pub trait Bits: bytemuck::Pod + Ord + Send + Sync + std::fmt::Debug + sealed::Se
     const BYTES: usize;
     /// The 8-bit digit at `byte` (0 = least significant).
     fn digit(self, byte: usize) -> usize;
+    /// The value as a u64 (order kept).
+    fn widen(self) -> u64;
 }
 
 impl sealed::Sealed for u32 {}
@@ -36,6 +38,9 @@ impl Bits for u32 {
     fn digit(self, byte: usize) -> usize {
         ((self >> (8 * byte)) & 0xff) as usize
     }
+    fn widen(self) -> u64 {
+        self as u64
+    }
 }
 
 impl Bits for u64 {
@@ -44,10 +49,24 @@ impl Bits for u64 {
     fn digit(self, byte: usize) -> usize {
         ((self >> (8 * byte)) & 0xff) as usize
     }
+    fn widen(self) -> u64 {
+        self
+    }
 }
 
 /// Key types: u32, u64, i32, i64, f32, f64.
-pub trait SortKey: bytemuck::Pod + Send + Sync + std::fmt::Debug + PartialEq + 'static {
+pub trait SortKey:
+    bytemuck::Pod
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + PartialEq
+    + ndarray_npy::ReadableElement
+    + ndarray_npy::WritableElement
+    + 'static
+{
+    /// The `.npy` type code (`u4`, `i8`, `f4`, ...), without byte order.
+    const NPY: &'static str;
     /// The unsigned type of the same width.
     type Bits: Bits;
     /// The key's name in `--dtype` terms.
@@ -57,13 +76,18 @@ pub trait SortKey: bytemuck::Pod + Send + Sync + std::fmt::Debug + PartialEq + '
     fn to_bits(self) -> Self::Bits;
     /// The inverse of [`SortKey::to_bits`].
     fn from_bits(bits: Self::Bits) -> Self;
+    /// A key from a number (an `as` conversion: saturating for integers).
+    fn from_f64(x: f64) -> Self;
+    /// A key from raw random bits (truncated or reinterpreted).
+    fn from_random(bits: u64) -> Self;
 }
 
 macro_rules! unsigned_key {
-    ($t:ty, $name:expr) => {
+    ($t:ty, $name:expr, $npy:expr) => {
         impl SortKey for $t {
             type Bits = $t;
             const DTYPE: &'static str = $name;
+            const NPY: &'static str = $npy;
             #[inline(always)]
             fn to_bits(self) -> $t {
                 self
@@ -72,17 +96,24 @@ macro_rules! unsigned_key {
             fn from_bits(bits: $t) -> Self {
                 bits
             }
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn from_random(bits: u64) -> Self {
+                bits as $t
+            }
         }
     };
 }
-unsigned_key!(u32, "u32");
-unsigned_key!(u64, "u64");
+unsigned_key!(u32, "u32", "u4");
+unsigned_key!(u64, "u64", "u8");
 
 macro_rules! signed_key {
-    ($t:ty, $u:ty, $name:expr) => {
+    ($t:ty, $u:ty, $name:expr, $npy:expr) => {
         impl SortKey for $t {
             type Bits = $u;
             const DTYPE: &'static str = $name;
+            const NPY: &'static str = $npy;
             // Flipping the sign bit maps two's complement order onto
             // unsigned order.
             #[inline(always)]
@@ -93,17 +124,24 @@ macro_rules! signed_key {
             fn from_bits(bits: $u) -> Self {
                 (bits ^ (1 << (<$u>::BITS - 1))) as $t
             }
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn from_random(bits: u64) -> Self {
+                bits as $t
+            }
         }
     };
 }
-signed_key!(i32, u32, "i32");
-signed_key!(i64, u64, "i64");
+signed_key!(i32, u32, "i32", "i4");
+signed_key!(i64, u64, "i64", "i8");
 
 macro_rules! float_key {
-    ($t:ty, $u:ty, $name:expr) => {
+    ($t:ty, $u:ty, $name:expr, $npy:expr) => {
         impl SortKey for $t {
             type Bits = $u;
             const DTYPE: &'static str = $name;
+            const NPY: &'static str = $npy;
             // IEEE total order: negative values have every bit flipped
             // (larger magnitude sorts first), positive ones only the sign.
             #[inline(always)]
@@ -121,11 +159,18 @@ macro_rules! float_key {
                     !bits
                 })
             }
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn from_random(bits: u64) -> Self {
+                // Uniform in [-1, 1).
+                ((bits >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as $t
+            }
         }
     };
 }
-float_key!(f32, u32, "f32");
-float_key!(f64, u64, "f64");
+float_key!(f32, u32, "f32", "f4");
+float_key!(f64, u64, "f64", "f8");
 
 /// Below this many keys one thread sorts with the standard library.
 const SMALL: usize = 1 << 12;
