@@ -681,3 +681,46 @@ fn write_npy_1d(path: &std::path::Path, descr: &str, data: &[u8], len: usize) {
     out.extend(data);
     std::fs::write(path, out).unwrap();
 }
+
+#[test]
+fn bench_sort_json_reports_the_ratio_against_rayon() {
+    let out = Command::new(tessera())
+        .args([
+            "bench",
+            "sort",
+            "--n",
+            "5000,100000",
+            "--dtype",
+            "f64",
+            "--json",
+            "--threads",
+            "2",
+        ])
+        .output()
+        .expect("run tessera bench sort");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench sort JSON");
+    assert_eq!(v["dtype"], "f64");
+    assert_eq!(v["threads"], 2);
+    let rows = v["results"].as_array().expect("results");
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["n"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![5000, 100000]
+    );
+    for r in rows {
+        let (ours, theirs) = (
+            r["keys_per_second"].as_f64().unwrap(),
+            r["rayon_keys_per_second"].as_f64().unwrap(),
+        );
+        assert!(ours > 0.0 && theirs > 0.0);
+        assert!(
+            (r["ratio_vs_rayon"].as_f64().unwrap() - ours / theirs).abs() < 1e-9 * ours / theirs
+        );
+    }
+}
