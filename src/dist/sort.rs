@@ -6,10 +6,16 @@
 //! gathered samples; keys go to their ranks through one all-to-all-v, and
 //! each rank merges the sorted runs it received. Ties are broken by
 //! `(key, source rank, source index)`, so equal keys are spread over ranks
-//! like any others: whatever the duplicates, no rank ends with more than
-//! `N / P + 2 (N / s + P)` keys, that is `(1 + 1/8) N / P + 2 P`, where N is
-//! the total. Samples are weighted by how many keys they stand for, so ranks
-//! that start with very different counts (or none) are balanced too.
+//! like any others. Sample j of a rank holding n keys stands for the
+//! `w <= ceil(n / s)` keys between two strides; splitter q is the first
+//! sample whose cumulative weight reaches `q N / P`, which overshoots by
+//! less than one weight (at most `N / s + 1`), and each rank's count of keys
+//! below a splitter differs from its samples' weight by less than one
+//! weight, `N / s + P` over all ranks, on either side of either splitter.
+//! So whatever the duplicates no rank ends with more than
+//! `N / P + 3 N / s + 2 P + 1` keys, that is `(1 + 3/16) N / P + 2 P + 1`,
+//! where N is the total. Because samples are weighted, ranks that start with
+//! very different counts (or none) are balanced too.
 //!
 //! Merge sort across ranks is the classic divide and conquer: local sort,
 //! then `ceil(log2 P)` rounds in which rank `r` merges in the keys of rank
@@ -57,7 +63,7 @@ pub struct SortStats {
 /// `ranks` ranks (see the module documentation).
 pub fn balance_bound(total: usize, ranks: usize) -> usize {
     let s = OVERSAMPLING * ranks;
-    total.div_ceil(ranks) + 2 * (total.div_ceil(s) + ranks)
+    total.div_ceil(ranks) + 3 * total.div_ceil(s) + 2 * ranks + 1
 }
 
 /// Sorts the keys held by all ranks of `comm` (collective). Returns this
