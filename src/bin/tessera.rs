@@ -519,16 +519,12 @@ fn cmd_bench_sort(
 ) -> Result<(), Error> {
     let (threads, pool) = thread_pool(threads)?;
     let rows = pool.install(|| match dtype {
-        KeyType::U32 => ops_bench::bench_sort::<u32>(sizes, |b| b as u32),
-        KeyType::U64 => ops_bench::bench_sort::<u64>(sizes, |b| b),
-        KeyType::I32 => ops_bench::bench_sort::<i32>(sizes, |b| b as i32),
-        KeyType::I64 => ops_bench::bench_sort::<i64>(sizes, |b| b as i64),
-        KeyType::F32 => ops_bench::bench_sort::<f32>(sizes, |b| {
-            ((b >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32
-        }),
-        KeyType::F64 => ops_bench::bench_sort::<f64>(sizes, |b| {
-            (b >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        }),
+        KeyType::U32 => ops_bench::bench_sort::<u32>(sizes),
+        KeyType::U64 => ops_bench::bench_sort::<u64>(sizes),
+        KeyType::I32 => ops_bench::bench_sort::<i32>(sizes),
+        KeyType::I64 => ops_bench::bench_sort::<i64>(sizes),
+        KeyType::F32 => ops_bench::bench_sort::<f32>(sizes),
+        KeyType::F64 => ops_bench::bench_sort::<f64>(sizes),
     })?;
     if json {
         let report = serde_json::json!({ "dtype": dtype, "threads": threads, "results": rows });

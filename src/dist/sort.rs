@@ -1,5 +1,11 @@
 //! Sorting keys spread over ranks: sample sort, and merge sort across ranks.
 //!
+//! Limits: one MPI call carries at most 2^31 - 1 keys, so sample sort needs
+//! every rank's share (before and after) below that, and merge sort, which
+//! gathers everything on rank 0, the total; bigger inputs are refused on
+//! every rank. Every rank gathers all `16 P^2` samples (32 bytes each), which
+//! is 512 MiB per rank at P = 1024.
+//!
 //! Sample sort (after Shi and Schaeffer's regular sampling, with
 //! oversampling and weights): every rank sorts its keys, takes `s = 16 P`
 //! regular samples, and all ranks pick the same `P - 1` splitters from the
@@ -75,9 +81,14 @@ pub fn dist_sort<K: SortKey>(
     algo: SortAlgo,
     device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
-    // The algorithms run unchecked internally: agree on them first.
+    // The algorithms run unchecked internally: agree on them first, and on
+    // sizes that every MPI call below can carry (counts are C ints).
     let device_kind = matches!(device, Device::Cuda(_)) as u64;
-    let sig = [algo as u64, device_kind, std::mem::size_of::<K>() as u64];
+    let type_code = ["u32", "u64", "i32", "i64", "f32", "f64"]
+        .iter()
+        .position(|&t| t == K::DTYPE)
+        .unwrap_or(99) as u64;
+    let sig = [algo as u64, device_kind, type_code];
     let lo = comm.all_reduce(&sig, ReduceOp::Min)?;
     let hi = comm.all_reduce(&sig, ReduceOp::Max)?;
     if lo != hi {
@@ -85,6 +96,23 @@ pub fn dist_sort<K: SortKey>(
             op: "dist_sort",
             what: "the algorithm, device kind or key size",
             detail: format!("values range from {lo:?} to {hi:?} across ranks"),
+        });
+    }
+    let sizes = comm.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0] as usize;
+    let largest = comm.all_reduce(&[keys.len() as u64], ReduceOp::Max)?[0] as usize;
+    let limit = i32::MAX as usize;
+    let too_many = match algo {
+        SortAlgo::Sample => largest > limit || balance_bound(sizes, comm.size()) > limit,
+        SortAlgo::Merge => sizes > limit,
+    };
+    if too_many {
+        return Err(Error::CountOverflow {
+            op: "dist_sort",
+            count: if algo == SortAlgo::Merge {
+                sizes
+            } else {
+                largest.max(balance_bound(sizes, comm.size()))
+            },
         });
     }
     if let Device::Cuda(_) = device {

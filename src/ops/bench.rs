@@ -334,22 +334,18 @@ pub struct SortRow {
 }
 
 /// Times [`crate::ops::sort::sort`] against rayon's `par_sort_unstable`
-/// (by the same total order) on the same uniformly random keys.
-pub fn bench_sort<K: crate::ops::sort::SortKey>(
-    sizes: &[usize],
-    make: impl Fn(u64) -> K + Sync,
-) -> Result<Vec<SortRow>> {
+/// (`total_cmp` for floats, the same total order) on the same uniformly
+/// random keys (`tessera sort --dist uniform`: all bits for integers,
+/// [-1, 1) for floats), and checks that the two agree key by key.
+pub fn bench_sort<K: crate::ops::sort::SortKey>(sizes: &[usize]) -> Result<Vec<SortRow>> {
     use crate::ops::sort::sort;
-    use rayon::prelude::*;
     let mut rows = Vec::new();
     for &n in sizes {
         if n == 0 {
             return Err(Error::Usage("--n values must be positive".into()));
         }
-        let input: Vec<K> = (0..n as u64)
-            .into_par_iter()
-            .map(|i| make(crate::dist::matrix::uniform(0x5047, i, 1).to_bits()))
-            .collect();
+        let input: Vec<K> =
+            crate::demo::sort::generate(crate::demo::sort::KeyDist::Uniform, n, 0..n, 0x5047);
         let runs = if n >= 50_000_000 { 2 } else { 3 };
         let mut ours = f64::INFINITY;
         let mut theirs = f64::INFINITY;
@@ -360,7 +356,7 @@ pub fn bench_sort<K: crate::ops::sort::SortKey>(
             ours = ours.min(t.elapsed().as_secs_f64());
             let mut w = input.clone();
             let t = Instant::now();
-            w.par_sort_unstable_by_key(|k| k.to_bits());
+            K::rayon_sort(&mut w);
             theirs = theirs.min(t.elapsed().as_secs_f64());
             if v.iter().zip(&w).any(|(a, b)| a.to_bits() != b.to_bits()) {
                 return Err(Error::Remote {

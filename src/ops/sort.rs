@@ -1,9 +1,11 @@
 //! Sorting keys, and keys with payloads, on the CPU in parallel.
 //!
 //! Keys of every type are mapped to unsigned integers whose order is the
-//! key order ([`SortKey::to_bits`]), sorted by a parallel LSD radix sort of
-//! our own (8-bit digits; each pass counts per thread, then scatters each
-//! thread's chunk to its own offsets), and mapped back. Floats sort in IEEE
+//! key order ([`SortKey::to_bits`]), sorted by a parallel radix sort of our
+//! own (8-bit digits: parallel MSD passes down to cache-sized buckets, then
+//! LSD passes within each bucket; see [`radix_sort`]), and mapped back.
+//! Key-value pairs are sorted by rayon's comparison sorts on the mapped key
+//! (its merge sort for the stable variant). Floats sort in IEEE
 //! 754 total order: `-NaN < -inf < ... < -0.0 < +0.0 < ... < +inf < +NaN`,
 //! so negative zero comes before zero and (positive) NaNs come last.
 //!
@@ -80,6 +82,9 @@ pub trait SortKey:
     fn from_f64(x: f64) -> Self;
     /// A key from raw random bits (truncated or reinterpreted).
     fn from_random(bits: u64) -> Self;
+    /// Sorts with rayon's `par_sort_unstable` the way a user would for this
+    /// type (`total_cmp` for floats): the benchmark's anchor.
+    fn rayon_sort(keys: &mut [Self]);
 }
 
 macro_rules! unsigned_key {
@@ -101,6 +106,9 @@ macro_rules! unsigned_key {
             }
             fn from_random(bits: u64) -> Self {
                 bits as $t
+            }
+            fn rayon_sort(keys: &mut [Self]) {
+                keys.par_sort_unstable();
             }
         }
     };
@@ -129,6 +137,9 @@ macro_rules! signed_key {
             }
             fn from_random(bits: u64) -> Self {
                 bits as $t
+            }
+            fn rayon_sort(keys: &mut [Self]) {
+                keys.par_sort_unstable();
             }
         }
     };
@@ -165,6 +176,9 @@ macro_rules! float_key {
             fn from_random(bits: u64) -> Self {
                 // Uniform in [-1, 1).
                 ((bits >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as $t
+            }
+            fn rayon_sort(keys: &mut [Self]) {
+                keys.par_sort_unstable_by(|a, b| a.total_cmp(b));
             }
         }
     };
@@ -210,8 +224,9 @@ pub fn sort_pairs<K: SortKey, V: bytemuck::Pod + Send + Sync>(
             got: format!("{} keys, {} values", keys.len(), values.len()),
         });
     }
-    // Sort (key bits, position): the position breaks ties, which makes the
-    // radix sort's result stable, and tells where each value goes.
+    // Sort (key bits, position) by the key bits: the position tells where
+    // each value goes; rayon's stable merge sort keeps equal keys in input
+    // order, its unstable sort need not.
     let mut order: Vec<(K::Bits, u64)> = keys
         .par_iter()
         .enumerate()
@@ -349,6 +364,8 @@ fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], top: usize) -> bool {
 /// key has the same digit.
 fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<usize>> {
     let n = src.len();
+    // The unsafe writes below rely on it.
+    assert_eq!(n, dst.len(), "scatter_pass needs buffers of equal length");
     let threads = rayon::current_num_threads().max(1);
     let chunk = n.div_ceil(threads * 4).max(SMALL);
     let hists: Vec<[usize; 256]> = src
