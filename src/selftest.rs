@@ -1062,6 +1062,20 @@ fn sort_check(c: &Comm) -> Outcome {
             .collect();
         sort_case::<f64>(c, algo, &mine)?;
     }
+    // Ranks that sort different key types of the same size get an error.
+    if p > 1 {
+        let res = if c.rank() == 0 {
+            crate::dist::sort::dist_sort(c, vec![1.0f64], SortAlgo::Sample, crate::Device::Cpu)
+                .map(drop)
+        } else {
+            crate::dist::sort::dist_sort(c, vec![1u64], SortAlgo::Sample, crate::Device::Cpu)
+                .map(drop)
+        };
+        ensure!(
+            matches!(res, Err(Error::Disagreement { .. })),
+            "f64 and u64 keys mixed: {res:?}"
+        );
+    }
     // The balance bound holds on the worst input for it: every key equal.
     let n = 2000 * p;
     let keys: Vec<u32> = crate::demo::sort::generate(
