@@ -3,7 +3,9 @@
 //!
 //! - As root, `OMPI_ALLOW_RUN_AS_ROOT=1` and `OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1`.
 //! - On one machine with more ranks than cores (or with `--oversubscribe`),
-//!   `OMPI_MCA_rmaps_base_oversubscribe=1`.
+//!   `OMPI_MCA_rmaps_base_oversubscribe=1` and no binding; with fewer ranks
+//!   than cores, each rank is bound to its share of the cores
+//!   (`--map-by slot:PE=k`), so that its rayon threads can use them.
 //! - Every `TESSERA_*` variable is exported to all ranks (`-x`).
 //! - Each rank starts through `tessera rank-exec`, which gives it one GPU by
 //!   setting `CUDA_VISIBLE_DEVICES` from its node-local rank where the node
@@ -139,10 +141,17 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         cmd.arg("--host").arg(hosts);
     }
     let local = opts.hostfile.is_none() && opts.hosts.is_none();
-    if opts.oversubscribe || (local && opts.ranks > physical_cores()) {
+    let cores = physical_cores();
+    if opts.oversubscribe || (local && opts.ranks > cores) {
         cmd.env("OMPI_MCA_rmaps_base_oversubscribe", "1");
         // Oversubscribed ranks must not be pinned to the same core.
         cmd.arg("--bind-to").arg("none");
+    } else if local && opts.ranks < cores {
+        // Fewer ranks than cores: give each rank its share of the cores
+        // (Open MPI would pin each to one), so its threads use them all.
+        let per_rank = cores / opts.ranks;
+        cmd.arg("--map-by").arg(format!("slot:PE={per_rank}"));
+        cmd.arg("--bind-to").arg("core");
     }
     if is_root() {
         cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1");
@@ -356,6 +365,11 @@ mod tests {
         };
         let cmd = mpirun_command(&one, Path::new("m"), Path::new("/t")).unwrap();
         assert_eq!(env(&cmd, "OMPI_MCA_rmaps_base_oversubscribe"), None);
+        if physical_cores() > 1 {
+            let a = args(&cmd);
+            let pe = format!("slot:PE={}", physical_cores());
+            assert!(a.windows(2).any(|w| w[0] == "--map-by" && w[1] == pe), "{a:?}");
+        }
         if is_root() {
             assert_eq!(env(&cmd, "OMPI_ALLOW_RUN_AS_ROOT").as_deref(), Some("1"));
         }
