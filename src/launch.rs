@@ -368,7 +368,10 @@ mod tests {
         if physical_cores() > 1 {
             let a = args(&cmd);
             let pe = format!("slot:PE={}", physical_cores());
-            assert!(a.windows(2).any(|w| w[0] == "--map-by" && w[1] == pe), "{a:?}");
+            assert!(
+                a.windows(2).any(|w| w[0] == "--map-by" && w[1] == pe),
+                "{a:?}"
+            );
         }
         if is_root() {
             assert_eq!(env(&cmd, "OMPI_ALLOW_RUN_AS_ROOT").as_deref(), Some("1"));
