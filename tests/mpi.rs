@@ -526,23 +526,14 @@ fn matmul_npy_round_trip_and_bad_files() {
 
 /// Writes a small f64 .npy file by hand (version 1.0 header).
 fn write_npy_f64(path: &std::path::Path, shape: &[usize], fortran: bool, data: &[f64]) {
-    let mut header = format!(
-        "{{'descr': '<f8', 'fortran_order': {}, 'shape': ({}, {}), }}",
-        if fortran { "True" } else { "False" },
-        shape[0],
-        shape[1]
+    let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+    write_npy(
+        path,
+        "<f8",
+        fortran,
+        &format!("({}, {})", shape[0], shape[1]),
+        &bytes,
     );
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    for x in data {
-        out.extend(x.to_le_bytes());
-    }
-    std::fs::write(path, out).unwrap();
 }
 
 #[test]
@@ -672,7 +663,14 @@ fn sort_npy_round_trip_and_bad_files() {
 
 /// Writes a 1-D .npy file by hand.
 fn write_npy_1d(path: &std::path::Path, descr: &str, data: &[u8], len: usize) {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({len},), }}");
+    write_npy(path, descr, false, &format!("({len},)"), data);
+}
+
+/// Writes an .npy file by hand: a version 1.0 header, then `data`.
+fn write_npy(path: &std::path::Path, descr: &str, fortran: bool, shape: &str, data: &[u8]) {
+    let order = if fortran { "True" } else { "False" };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }

@@ -486,17 +486,23 @@ fn cmd_matmul(
         Dtype::F32 => matmul_demo::run::<f32>(world, job)?,
         Dtype::F64 => matmul_demo::run::<f64>(world, job)?,
     };
-    if world.rank() == 0 {
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string(&report).expect("report serialises")
-            );
-        } else {
-            print!("{}", matmul_demo::render(&report));
-        }
-    }
+    print_report(world, json, &report, matmul_demo::render(&report));
     Ok(if verify && !report.verified { 1 } else { 0 })
+}
+
+/// Prints a demo's report on rank 0: one JSON object, or the text.
+fn print_report(world: &Comm, json: bool, report: &impl serde::Serialize, text: String) {
+    if world.rank() != 0 {
+        return;
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("report serialises")
+        );
+    } else {
+        print!("{text}");
+    }
 }
 
 fn thread_pool(threads: Option<usize>) -> Result<(usize, rayon::ThreadPool), Error> {
@@ -565,16 +571,7 @@ fn cmd_sort(
         KeyType::F32 => sort_demo::run::<f32>(world, job)?,
         KeyType::F64 => sort_demo::run::<f64>(world, job)?,
     };
-    if world.rank() == 0 {
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string(&report).expect("report serialises")
-            );
-        } else {
-            print!("{}", sort_demo::render(&report));
-        }
-    }
+    print_report(world, json, &report, sort_demo::render(&report));
     Ok(if verify && !report.verified { 1 } else { 0 })
 }
 

@@ -186,15 +186,7 @@ pub fn read_npy<T: Float>(path: &Path) -> Result<Array2<T>> {
 
 /// Writes a 2-D array as an `.npy` file (C order, little-endian).
 pub fn write_npy<T: Float>(path: &Path, array: &Array2<T>) -> Result<()> {
-    let file = std::fs::File::create(path)
-        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-    let mut writer = std::io::BufWriter::new(file);
-    array.write_npy(&mut writer).map_err(|e| Error::Input {
-        path: path.display().to_string(),
-        message: format!("cannot write it: {e}"),
-    })?;
-    std::io::Write::flush(&mut writer)
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    write_array(path, array)
 }
 
 /// Checks that a header describes a 1-D array of key type `K`.
@@ -245,6 +237,45 @@ pub fn read_keys<K: crate::ops::sort::SortKey>(path: &Path) -> Result<Vec<K>> {
     Ok(array.to_vec())
 }
 
+/// Shares the outcome of a step that only `root` performed (reading or
+/// writing a file): every rank returns the root's error, so no rank goes on
+/// into a collective that the root has abandoned. Returns the root's value
+/// (`None` elsewhere).
+fn share_root_outcome<T>(
+    comm: &crate::comm::Comm,
+    root: usize,
+    op: &'static str,
+    outcome: Option<Result<T>>,
+) -> Result<Option<T>> {
+    let message = match &outcome {
+        Some(Err(e)) => e.to_string(),
+        _ => String::new(),
+    };
+    let message = comm.broadcast_vec(message.as_bytes(), root)?;
+    match outcome {
+        Some(Err(e)) => Err(e),
+        _ if !message.is_empty() => Err(Error::Remote {
+            op,
+            message: String::from_utf8_lossy(&message).into_owned(),
+        }),
+        Some(Ok(value)) => Ok(Some(value)),
+        None => Ok(None),
+    }
+}
+
+/// Writes any array as an `.npy` file (C order, little-endian).
+fn write_array<A: WriteNpyExt>(path: &Path, array: &A) -> Result<()> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    let mut writer = std::io::BufWriter::new(file);
+    array.write_npy(&mut writer).map_err(|e| Error::Input {
+        path: path.display().to_string(),
+        message: format!("cannot write it: {e}"),
+    })?;
+    std::io::Write::flush(&mut writer)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
 /// Rank `root` reads a 1-D `.npy` file of keys and scatters it in equal
 /// blocks (collective); a bad file is the same error on every rank.
 pub fn read_keys_distributed<K: crate::ops::sort::SortKey>(
@@ -253,21 +284,7 @@ pub fn read_keys_distributed<K: crate::ops::sort::SortKey>(
     root: usize,
 ) -> Result<Vec<K>> {
     let loaded = (comm.rank() == root).then(|| read_keys::<K>(path));
-    let message = match &loaded {
-        Some(Err(e)) => e.to_string(),
-        _ => String::new(),
-    };
-    let message = comm.broadcast_vec(message.as_bytes(), root)?;
-    if !message.is_empty() {
-        return match loaded {
-            Some(Err(e)) => Err(e),
-            _ => Err(Error::Remote {
-                op: "read .npy",
-                message: String::from_utf8_lossy(&message).into_owned(),
-            }),
-        };
-    }
-    let keys = loaded.and_then(|r| r.ok()).unwrap_or_default();
+    let keys = share_root_outcome(comm, root, "read .npy", loaded)?.unwrap_or_default();
     let total = comm.broadcast_vec(&[keys.len() as u64], root)?[0] as usize;
     let counts: Vec<usize> = (0..comm.size())
         .map(|r| super::matrix::block_range(total, comm.size(), r).len())
@@ -284,36 +301,11 @@ pub fn write_keys_distributed<K: crate::ops::sort::SortKey>(
     root: usize,
 ) -> Result<()> {
     let written = match comm.gather_v(keys, root) {
-        Ok(Some(all)) => {
-            let array = ndarray::Array1::from_vec(all.data);
-            std::fs::File::create(path)
-                .map_err(|e| Error::io(format!("creating {}", path.display()), e))
-                .and_then(|f| {
-                    let mut w = std::io::BufWriter::new(f);
-                    array.write_npy(&mut w).map_err(|e| Error::Input {
-                        path: path.display().to_string(),
-                        message: format!("cannot write it: {e}"),
-                    })?;
-                    std::io::Write::flush(&mut w)
-                        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
-                })
-        }
-        Ok(None) => Ok(()),
-        Err(e) => Err(e),
+        Ok(Some(all)) => Some(write_array(path, &ndarray::Array1::from_vec(all.data))),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
     };
-    let message = match &written {
-        Err(e) => e.to_string(),
-        Ok(()) => String::new(),
-    };
-    let message = comm.broadcast_vec(message.as_bytes(), root)?;
-    match (written, message.is_empty()) {
-        (Err(e), _) => Err(e),
-        (Ok(()), true) => Ok(()),
-        (Ok(()), false) => Err(Error::Remote {
-            op: "write .npy",
-            message: String::from_utf8_lossy(&message).into_owned(),
-        }),
-    }
+    share_root_outcome(comm, root, "write .npy", written).map(drop)
 }
 
 /// Rank `root` reads `path` and scatters it over `grid` (collective). An
@@ -325,46 +317,19 @@ pub fn read_distributed<T: Float>(
 ) -> Result<DistMatrix<T>> {
     let comm = grid.comm();
     let loaded = (comm.rank() == root).then(|| read_npy::<T>(path));
-    let message = match &loaded {
-        Some(Err(e)) => e.to_string(),
-        _ => String::new(),
-    };
-    let message = comm.broadcast_vec(message.as_bytes(), root)?;
-    if !message.is_empty() {
-        return match loaded {
-            Some(Err(e)) => Err(e),
-            _ => Err(Error::Remote {
-                op: "read .npy",
-                message: String::from_utf8_lossy(&message).into_owned(),
-            }),
-        };
-    }
-    let matrix = loaded.and_then(|r| r.ok());
+    let matrix = share_root_outcome(comm, root, "read .npy", loaded)?;
     DistMatrix::scatter_from_root(grid, matrix.as_ref().map(|a| a.view()), root)
 }
 
 /// Gathers `matrix` to rank `root`, which writes it to `path` (collective).
 /// A failed write is the same error on every rank.
 pub fn write_distributed<T: Float>(matrix: &DistMatrix<T>, path: &Path, root: usize) -> Result<()> {
-    let comm = matrix.grid().comm();
     let written = match matrix.gather_to_root(root) {
-        Ok(Some(full)) => write_npy(path, &full),
-        Ok(None) => Ok(()),
-        Err(e) => Err(e),
+        Ok(Some(full)) => Some(write_npy(path, &full)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
     };
-    let message = match &written {
-        Err(e) => e.to_string(),
-        Ok(()) => String::new(),
-    };
-    let message = comm.broadcast_vec(message.as_bytes(), root)?;
-    match (written, message.is_empty()) {
-        (Err(e), _) => Err(e),
-        (Ok(()), true) => Ok(()),
-        (Ok(()), false) => Err(Error::Remote {
-            op: "write .npy",
-            message: String::from_utf8_lossy(&message).into_owned(),
-        }),
-    }
+    share_root_outcome(matrix.grid().comm(), root, "write .npy", written).map(drop)
 }
 
 #[cfg(test)]

@@ -134,10 +134,10 @@ fn sample_sort<K: SortKey>(
     device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
     let (me, p) = (comm.rank(), comm.size());
-    let mut stats = SortStats::default();
-    let t = Instant::now();
-    sort(device, &mut keys)?;
-    stats.local_sort_seconds = t.elapsed().as_secs_f64();
+    let mut stats = SortStats {
+        local_sort_seconds: timed_local_sort(device, &mut keys)?,
+        ..Default::default()
+    };
     if p == 1 {
         return Ok((keys, stats));
     }
@@ -201,6 +201,13 @@ fn sample_sort<K: SortKey>(
     Ok((merged, stats))
 }
 
+/// Sorts this rank's keys; returns the seconds it took.
+fn timed_local_sort<K: SortKey>(device: Device, keys: &mut [K]) -> Result<f64> {
+    let t = Instant::now();
+    sort(device, keys)?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
 /// How many of this rank's sorted keys come before `splitter` in the order
 /// of `(key bits, rank, index)`.
 fn partition_by_tuple<K: SortKey>(keys: &[K], me: u64, splitter: (u64, u64, u64)) -> usize {
@@ -255,10 +262,10 @@ fn merge_sort<K: SortKey>(
     device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
     let (me, p) = (comm.rank(), comm.size());
-    let mut stats = SortStats::default();
-    let t = Instant::now();
-    sort(device, &mut keys)?;
-    stats.local_sort_seconds = t.elapsed().as_secs_f64();
+    let mut stats = SortStats {
+        local_sort_seconds: timed_local_sort(device, &mut keys)?,
+        ..Default::default()
+    };
     if p == 1 {
         return Ok((keys, stats));
     }
