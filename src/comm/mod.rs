@@ -176,7 +176,7 @@ impl Universe {
     pub fn library_version(&self) -> String {
         mpi::environment::library_version()
             .unwrap_or_default()
-            .trim()
+            .trim_matches(|c: char| c == '\0' || c.is_whitespace())
             .to_string()
     }
 }
