@@ -432,14 +432,7 @@ fn cmd_bench_gemm(
     threads: Option<usize>,
     json: bool,
 ) -> Result<(), Error> {
-    let threads = threads.unwrap_or_else(rayon::current_num_threads);
-    if threads == 0 {
-        return Err(Error::Usage("--threads must be at least 1".into()));
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
+    let (threads, pool) = thread_pool(threads)?;
     pool.install(|| {
         let (peak, rows) = match dtype {
             Dtype::F32 => {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::comm::{Comm, ReduceOp};
 use crate::device::{Device, DeviceChoice};
-use crate::dist::matrix::{block_range, uniform};
+use crate::dist::matrix::{block_range, mix64, uniform};
 use crate::dist::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
 use crate::error::{Error, Result};
 use crate::ops::sort::SortKey;
@@ -47,7 +47,7 @@ pub fn generate<K: SortKey>(
             let u = uniform(seed, i as u64, 17); // [-1, 1)
             let bits = u.to_bits() ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             match dist {
-                KeyDist::Uniform => K::from_random(mix(bits)),
+                KeyDist::Uniform => K::from_random(mix64(bits)),
                 KeyDist::Normal => {
                     let u1 = (uniform(seed, i as u64, 18) + 1.0) / 2.0;
                     let u2 = (u + 1.0) / 2.0;
@@ -63,17 +63,10 @@ pub fn generate<K: SortKey>(
                 KeyDist::Sorted => K::from_f64(i as f64),
                 KeyDist::Reverse => K::from_f64((n - 1 - i) as f64),
                 KeyDist::Equal => K::from_f64(7.0),
-                KeyDist::Few => K::from_f64((mix(bits) % 5) as f64),
+                KeyDist::Few => K::from_f64((mix64(bits) % 5) as f64),
             }
         })
         .collect()
-}
-
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// What `tessera sort` was asked for.

@@ -105,6 +105,7 @@ fn check_operands<T: Float>(
     let c_shape = c.map_or([0, 0], |c| [c.nrows() as u64, c.ncols() as u64]);
     same_everywhere(
         grid.comm(),
+        "matmul",
         "the matrix shapes and grids",
         &[
             a.nrows() as u64,
@@ -174,6 +175,7 @@ pub fn matmul_with<T: Float>(
     };
     same_everywhere(
         grid.comm(),
+        "matmul",
         "the panel width and the device kind",
         &[options.panel as u64, device_kind],
     )?;

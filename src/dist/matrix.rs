@@ -143,7 +143,12 @@ impl<T: Float> DistMatrix<T> {
     /// collective).
     pub fn gather_to_root(&self, root: usize) -> Result<Option<Array2<T>>> {
         let comm = self.grid.comm();
-        same_everywhere(comm, "the matrix shape", &[self.m as u64, self.n as u64])?;
+        same_everywhere(
+            comm,
+            "gather_to_root",
+            "the matrix shape",
+            &[self.m as u64, self.n as u64],
+        )?;
         let packed: Vec<T> = self.local.iter().copied().collect();
         let Some(all) = comm.gather_v(&packed, root)? else {
             return Ok(None);
@@ -286,24 +291,57 @@ pub(crate) fn nan_max(a: f64, b: f64) -> f64 {
 /// A uniform value in `[-1, 1)` from a seed and two indices (SplitMix64 of a
 /// combination of the three), identical on every rank.
 pub fn uniform(seed: u64, i: u64, j: u64) -> f64 {
-    let mut z = seed
-        .wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        .wrapping_add(j.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
-        .wrapping_add(0x1656_67b1_9e37_79f9);
+    let z = splitmix_finish(
+        seed.wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .wrapping_add(j.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+            .wrapping_add(0x1656_67b1_9e37_79f9),
+    );
+    (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+}
+
+/// A 64-bit mix of `x` (one SplitMix64 step): hashes keys and indices.
+pub(crate) fn mix64(x: u64) -> u64 {
+    splitmix_finish(x.wrapping_add(0x9e37_79b9_7f4a_7c15))
+}
+
+/// SplitMix64's output function.
+fn splitmix_finish(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    z ^ (z >> 31)
+}
+
+/// Hands `keys`, held on `root`, out in balanced blocks in rank order
+/// ([`block_range`]); other ranks pass `&[]` (collective).
+pub(crate) fn scatter_blocks<T: bytemuck::Pod>(
+    comm: &Comm,
+    keys: &[T],
+    root: usize,
+) -> Result<Vec<T>> {
+    // Only the root's counts are read.
+    let counts: Vec<usize> = if comm.rank() == root {
+        (0..comm.size())
+            .map(|r| block_range(keys.len(), comm.size(), r).len())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    comm.scatter_v(keys, &counts, root)
 }
 
 /// Checks across ranks that a communicator's ranks agree on a shape, for
 /// the distributed operations.
-pub(crate) fn same_everywhere(comm: &Comm, what: &'static str, values: &[u64]) -> Result<()> {
+pub(crate) fn same_everywhere(
+    comm: &Comm,
+    op: &'static str,
+    what: &'static str,
+    values: &[u64],
+) -> Result<()> {
     let lo = comm.all_reduce(values, ReduceOp::Min)?;
     let hi = comm.all_reduce(values, ReduceOp::Max)?;
     if lo != hi {
         return Err(Error::Disagreement {
-            op: "dist",
+            op,
             what,
             detail: format!("values range from {lo:?} to {hi:?} across ranks"),
         });

@@ -285,11 +285,7 @@ pub fn read_keys_distributed<K: crate::ops::sort::SortKey>(
 ) -> Result<Vec<K>> {
     let loaded = (comm.rank() == root).then(|| read_keys::<K>(path));
     let keys = share_root_outcome(comm, root, "read .npy", loaded)?.unwrap_or_default();
-    let total = comm.broadcast_vec(&[keys.len() as u64], root)?[0] as usize;
-    let counts: Vec<usize> = (0..comm.size())
-        .map(|r| super::matrix::block_range(total, comm.size(), r).len())
-        .collect();
-    comm.scatter_v(&keys, &counts, root)
+    super::matrix::scatter_blocks(comm, &keys, root)
 }
 
 /// Gathers every rank's keys, in rank order, to `root`, which writes them

@@ -34,7 +34,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::matrix::block_range;
+use super::matrix::{mix64, same_everywhere, scatter_blocks};
 use crate::comm::{Comm, ReduceOp, rank_list};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -88,16 +88,12 @@ pub fn dist_sort<K: SortKey>(
         .iter()
         .position(|&t| t == K::DTYPE)
         .unwrap_or(99) as u64;
-    let sig = [algo as u64, device_kind, type_code];
-    let lo = comm.all_reduce(&sig, ReduceOp::Min)?;
-    let hi = comm.all_reduce(&sig, ReduceOp::Max)?;
-    if lo != hi {
-        return Err(Error::Disagreement {
-            op: "dist_sort",
-            what: "the algorithm, device kind or key size",
-            detail: format!("values range from {lo:?} to {hi:?} across ranks"),
-        });
-    }
+    same_everywhere(
+        comm,
+        "dist_sort",
+        "the algorithm, device kind and key type",
+        &[algo as u64, device_kind, type_code],
+    )?;
     let sizes = comm.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0] as usize;
     let largest = comm.all_reduce(&[keys.len() as u64], ReduceOp::Max)?[0] as usize;
     let limit = i32::MAX as usize;
@@ -122,25 +118,29 @@ pub fn dist_sort<K: SortKey>(
             reason: "the CUDA sort kernels are not built yet: use --device cpu".into(),
         });
     }
+    let mut keys = keys;
+    let t = Instant::now();
+    sort(device, &mut keys)?;
+    let stats = SortStats {
+        local_sort_seconds: t.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    if comm.size() == 1 {
+        return Ok((keys, stats));
+    }
     match algo {
-        SortAlgo::Sample => sample_sort(&comm.unchecked(), keys, device),
-        SortAlgo::Merge => merge_sort(&comm.unchecked(), keys, device),
+        SortAlgo::Sample => sample_sort(&comm.unchecked(), keys, stats),
+        SortAlgo::Merge => merge_sort(&comm.unchecked(), keys, stats),
     }
 }
 
+/// Runs on keys this rank has already sorted locally.
 fn sample_sort<K: SortKey>(
     comm: &Comm,
-    mut keys: Vec<K>,
-    device: Device,
+    keys: Vec<K>,
+    mut stats: SortStats,
 ) -> Result<(Vec<K>, SortStats)> {
     let (me, p) = (comm.rank(), comm.size());
-    let mut stats = SortStats {
-        local_sort_seconds: timed_local_sort(device, &mut keys)?,
-        ..Default::default()
-    };
-    if p == 1 {
-        return Ok((keys, stats));
-    }
 
     let t = Instant::now();
     let n = keys.len();
@@ -201,13 +201,6 @@ fn sample_sort<K: SortKey>(
     Ok((merged, stats))
 }
 
-/// Sorts this rank's keys; returns the seconds it took.
-fn timed_local_sort<K: SortKey>(device: Device, keys: &mut [K]) -> Result<f64> {
-    let t = Instant::now();
-    sort(device, keys)?;
-    Ok(t.elapsed().as_secs_f64())
-}
-
 /// How many of this rank's sorted keys come before `splitter` in the order
 /// of `(key bits, rank, index)`.
 fn partition_by_tuple<K: SortKey>(keys: &[K], me: u64, splitter: (u64, u64, u64)) -> usize {
@@ -256,19 +249,13 @@ pub fn merge_two<K: SortKey>(a: &[K], b: &[K]) -> Vec<K> {
     out
 }
 
+/// Runs on keys this rank has already sorted locally.
 fn merge_sort<K: SortKey>(
     comm: &Comm,
     mut keys: Vec<K>,
-    device: Device,
+    mut stats: SortStats,
 ) -> Result<(Vec<K>, SortStats)> {
     let (me, p) = (comm.rank(), comm.size());
-    let mut stats = SortStats {
-        local_sort_seconds: timed_local_sort(device, &mut keys)?,
-        ..Default::default()
-    };
-    if p == 1 {
-        return Ok((keys, stats));
-    }
     const TAG: i32 = 4242;
     let mut step = 1;
     while step < p {
@@ -291,9 +278,7 @@ fn merge_sort<K: SortKey>(
     }
     // Rank 0 holds everything: hand it back out in equal blocks.
     let t = Instant::now();
-    let total = comm.broadcast_vec(&[keys.len() as u64], 0)?[0] as usize;
-    let counts: Vec<usize> = (0..p).map(|r| block_range(total, p, r).len()).collect();
-    let mine = comm.scatter_v(&keys, &counts, 0)?;
+    let mine = scatter_blocks(comm, &keys, 0)?;
     stats.exchange_seconds += t.elapsed().as_secs_f64();
     Ok((mine, stats))
 }
@@ -310,18 +295,11 @@ pub struct Fingerprint {
     pub xor: u64,
 }
 
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// The fingerprint of every rank's keys together (collective).
 pub fn fingerprint<K: SortKey>(comm: &Comm, keys: &[K]) -> Result<Fingerprint> {
     let (sum, xor) = keys
         .par_iter()
-        .map(|k| mix(k.to_bits().widen()))
+        .map(|k| mix64(k.to_bits().widen()))
         .fold(|| (0u64, 0u64), |(s, x), m| (s.wrapping_add(m), x ^ m))
         .reduce(
             || (0, 0),

@@ -87,50 +87,21 @@ pub trait SortKey:
     fn rayon_sort(keys: &mut [Self]);
 }
 
-macro_rules! unsigned_key {
-    ($t:ty, $name:expr, $npy:expr) => {
-        impl SortKey for $t {
-            type Bits = $t;
-            const DTYPE: &'static str = $name;
-            const NPY: &'static str = $npy;
-            #[inline(always)]
-            fn to_bits(self) -> $t {
-                self
-            }
-            #[inline(always)]
-            fn from_bits(bits: $t) -> Self {
-                bits
-            }
-            fn from_f64(x: f64) -> Self {
-                x as $t
-            }
-            fn from_random(bits: u64) -> Self {
-                bits as $t
-            }
-            fn rayon_sort(keys: &mut [Self]) {
-                keys.par_sort_unstable();
-            }
-        }
-    };
-}
-unsigned_key!(u32, "u32", "u4");
-unsigned_key!(u64, "u64", "u8");
-
-macro_rules! signed_key {
-    ($t:ty, $u:ty, $name:expr, $npy:expr) => {
+macro_rules! integer_key {
+    ($t:ty, $u:ty, $name:expr, $npy:expr, $flip:expr) => {
         impl SortKey for $t {
             type Bits = $u;
             const DTYPE: &'static str = $name;
             const NPY: &'static str = $npy;
-            // Flipping the sign bit maps two's complement order onto
-            // unsigned order.
+            // Unsigned keys are their own bits; signed ones flip the sign
+            // bit, which maps two's complement order onto unsigned order.
             #[inline(always)]
             fn to_bits(self) -> $u {
-                (self as $u) ^ (1 << (<$u>::BITS - 1))
+                (self as $u) ^ $flip
             }
             #[inline(always)]
             fn from_bits(bits: $u) -> Self {
-                (bits ^ (1 << (<$u>::BITS - 1))) as $t
+                (bits ^ $flip) as $t
             }
             fn from_f64(x: f64) -> Self {
                 x as $t
@@ -144,8 +115,10 @@ macro_rules! signed_key {
         }
     };
 }
-signed_key!(i32, u32, "i32", "i4");
-signed_key!(i64, u64, "i64", "i8");
+integer_key!(u32, u32, "u32", "u4", 0);
+integer_key!(u64, u64, "u64", "u8", 0);
+integer_key!(i32, u32, "i32", "i4", 1 << 31);
+integer_key!(i64, u64, "i64", "i8", 1 << 63);
 
 macro_rules! float_key {
     ($t:ty, $u:ty, $name:expr, $npy:expr) => {
