@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::comm::{Comm, ProcessGrid, ReduceOp};
-use crate::device::{Device, DeviceChoice};
+use crate::device::DeviceChoice;
 use crate::dist::{DistMatrix, MatmulOptions, matmul_with, verify_product};
 use crate::error::{Error, Result};
 use crate::ops::Float;
@@ -97,22 +97,6 @@ pub fn parse_grid(s: &str) -> Result<(usize, usize)> {
     Ok((r, c))
 }
 
-/// The device the local products run on. The CUDA GEMM does not exist yet:
-/// `auto` uses the CPU, and `cuda` is an error that says so.
-fn matmul_device(comm: &Comm, choice: DeviceChoice) -> Result<Device> {
-    match choice {
-        DeviceChoice::Cpu | DeviceChoice::Auto => Ok(Device::Cpu),
-        DeviceChoice::Cuda => {
-            Device::select(comm, DeviceChoice::Cuda)?;
-            Err(Error::Unsupported {
-                op: "matmul",
-                device: "cuda".into(),
-                reason: "the CUDA GEMM kernels are not built yet: use --device cpu or auto".into(),
-            })
-        }
-    }
-}
-
 /// Runs the job on every rank of `comm` (collective); the report is the
 /// same on every rank.
 pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
@@ -120,7 +104,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         .grid
         .unwrap_or_else(|| crate::comm::square_ish_factors(comm.size()));
     let grid = ProcessGrid::new(comm, rows, cols)?;
-    let device = matmul_device(comm, job.device)?;
+    let device = super::cpu_device(comm, job.device, "matmul", "GEMM")?;
     let (a, b) = match &job.inputs {
         Some((pa, pb)) => (
             crate::dist::npy::read_distributed::<T>(&grid, pa, 0)?,

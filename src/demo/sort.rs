@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::comm::{Comm, ReduceOp};
-use crate::device::{Device, DeviceChoice};
+use crate::device::DeviceChoice;
 use crate::dist::matrix::{block_range, mix64, uniform};
 use crate::dist::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::sort::SortKey;
 
 /// Key distributions for generated input.
@@ -124,17 +124,7 @@ pub struct SortReport {
 /// Runs the job on every rank (collective); the report is the same on
 /// every rank.
 pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
-    let device = match job.device {
-        DeviceChoice::Cpu | DeviceChoice::Auto => Device::Cpu,
-        DeviceChoice::Cuda => {
-            Device::select(comm, DeviceChoice::Cuda)?;
-            return Err(Error::Unsupported {
-                op: "sort",
-                device: "cuda".into(),
-                reason: "the CUDA sort kernels are not built yet: use --device cpu or auto".into(),
-            });
-        }
-    };
+    let device = super::cpu_device(comm, job.device, "sort", "sort")?;
     let keys: Vec<K> = match &job.input {
         Some(path) => crate::dist::npy::read_keys_distributed(comm, path, 0)?,
         None => generate(
