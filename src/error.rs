@@ -150,6 +150,40 @@ pub enum Error {
         message: String,
     },
 
+    /// NVRTC, the CUDA run-time compiler the kernels need, cannot be loaded.
+    #[error(
+        "NVRTC, the CUDA run-time compiler, is not available ({reason}): install the CUDA toolkit, or run `pip install nvidia-cuda-nvrtc-cu12` and add its nvidia/cuda_nvrtc/lib folder to LD_LIBRARY_PATH (or set TESSERA_NVRTC_LIB to the full path of libnvrtc.so.12); scripts/setup.sh does this"
+    )]
+    NvrtcMissing {
+        /// What was tried.
+        reason: String,
+    },
+
+    /// A kernel file did not compile. A bug in Tessera, or an NVRTC too old
+    /// for the architecture: the log says which.
+    #[error("compiling kernels/{kernel}.cu for {arch} failed: {message}\n{log}")]
+    KernelCompile {
+        /// The kernel file (without `.cu`).
+        kernel: &'static str,
+        /// The target architecture (`sm_90`).
+        arch: String,
+        /// NVRTC's error.
+        message: String,
+        /// NVRTC's compiler log.
+        log: String,
+    },
+
+    /// Loading or launching a kernel failed.
+    #[error("kernel {kernel}: {call} failed: {message}")]
+    Kernel {
+        /// The kernel (or kernel file) concerned.
+        kernel: String,
+        /// The driver call that failed.
+        call: &'static str,
+        /// The driver's message.
+        message: String,
+    },
+
     /// A job could not be launched.
     #[error("cannot launch {program}: {reason}")]
     Launch {

@@ -84,6 +84,9 @@ enum Command {
         /// Where the local products run.
         #[arg(long, default_value = "auto")]
         device: tessera::device::DeviceChoice,
+        /// The GEMM used on a GPU.
+        #[arg(long, default_value = "tessera")]
+        gemm_backend: tessera::ops::gemm::GemmBackend,
         /// Process grid ROWSxCOLS (default: the squarest for the rank count).
         #[arg(long, value_name = "RxC")]
         grid: Option<String>,
@@ -173,6 +176,10 @@ enum BenchCommand {
         /// Threads (default: rayon's, the cores this process may use).
         #[arg(long)]
         threads: Option<usize>,
+        /// Where to run: cpu (against the CPU anchors), or cuda / auto for
+        /// a GPU (against cuBLAS for gemm).
+        #[arg(long, default_value = "cpu")]
+        device: tessera::device::DeviceChoice,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -188,6 +195,10 @@ enum BenchCommand {
         /// Threads (default: rayon's, the cores this process may use).
         #[arg(long)]
         threads: Option<usize>,
+        /// Where to run: cpu (against the CPU anchors), or cuda / auto for
+        /// a GPU (against cuBLAS for gemm).
+        #[arg(long, default_value = "cpu")]
+        device: tessera::device::DeviceChoice,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -250,7 +261,26 @@ fn main() -> ExitCode {
             n,
             dtype,
             threads,
+            device,
             json,
+        }) if device != tessera::device::DeviceChoice::Cpu => {
+            with_mpi(|_, w| cmd_bench_gemm_device(w, device, &n, dtype, json).map(|()| 0))
+        }
+        Command::Bench(BenchCommand::Sort {
+            n,
+            dtype,
+            device,
+            json,
+            ..
+        }) if device != tessera::device::DeviceChoice::Cpu => {
+            with_mpi(|_, w| cmd_bench_sort_device(w, device, &n, dtype, json).map(|()| 0))
+        }
+        Command::Bench(BenchCommand::Gemm {
+            n,
+            dtype,
+            threads,
+            json,
+            ..
         }) => match cmd_bench_gemm(&n, dtype, threads, json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
@@ -260,6 +290,7 @@ fn main() -> ExitCode {
             dtype,
             threads,
             json,
+            ..
         }) => match cmd_bench_sort(&n, dtype, threads, json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
@@ -309,6 +340,7 @@ fn main() -> ExitCode {
             out,
             dtype,
             device,
+            gemm_backend,
             grid,
             panel,
             seed,
@@ -327,6 +359,7 @@ fn main() -> ExitCode {
                 inputs: a.zip(b),
                 out,
                 device,
+                gemm_backend,
                 grid,
                 panel,
                 seed,
@@ -508,6 +541,68 @@ fn thread_pool(threads: Option<usize>) -> Result<(usize, rayon::ThreadPool), Err
         .build()
         .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
     Ok((threads, pool))
+}
+
+fn cmd_bench_gemm_device(
+    world: &tessera::Comm,
+    choice: tessera::device::DeviceChoice,
+    sizes: &[usize],
+    dtype: Dtype,
+    json: bool,
+) -> Result<(), Error> {
+    let device = tessera::Device::select(world, choice)?;
+    let rows = match dtype {
+        Dtype::F32 => ops_bench::bench_gemm_device::<f32>(device, sizes)?,
+        Dtype::F64 => ops_bench::bench_gemm_device::<f64>(device, sizes)?,
+    };
+    if world.rank() != 0 {
+        return Ok(());
+    }
+    if json {
+        println!("{}", serde_json::json!({ "dtype": dtype, "device": device.to_string(), "results": rows }));
+    } else {
+        println!("gemm {dtype:?} on {device} (C = A * B, n x n in device memory, best of 3 after a warm-up; ratio = Tessera / cuBLAS)");
+        println!("{:>7} {:>14} {:>14} {:>7} {:>12}", "n", "Tessera TF/s", "cuBLAS TF/s", "ratio", "max rel diff");
+        for r in &rows {
+            let opt = |x: Option<f64>, p: usize| x.map_or("-".to_string(), |v| format!("{v:.p$}"));
+            println!("{:>7} {:>14.2} {:>14} {:>7} {:>12}", r.n, r.tessera_tflops, opt(r.cublas_tflops, 2), opt(r.ratio, 2), r.max_rel_diff.map_or("-".into(), |d| format!("{d:.1e}")));
+        }
+    }
+    Ok(())
+}
+
+fn cmd_bench_sort_device(
+    world: &tessera::Comm,
+    choice: tessera::device::DeviceChoice,
+    sizes: &[usize],
+    dtype: KeyType,
+    json: bool,
+) -> Result<(), Error> {
+    let device = tessera::Device::select(world, choice)?;
+    let rows = match dtype {
+        KeyType::U32 => ops_bench::bench_sort_device::<u32>(device, sizes),
+        KeyType::U64 => ops_bench::bench_sort_device::<u64>(device, sizes),
+        KeyType::I32 => ops_bench::bench_sort_device::<i32>(device, sizes),
+        KeyType::I64 => ops_bench::bench_sort_device::<i64>(device, sizes),
+        KeyType::F32 => ops_bench::bench_sort_device::<f32>(device, sizes),
+        KeyType::F64 => ops_bench::bench_sort_device::<f64>(device, sizes),
+    }?;
+    if world.rank() != 0 {
+        return Ok(());
+    }
+    if json {
+        println!("{}", serde_json::json!({ "dtype": dtype, "device": device.to_string(), "results": rows }));
+    } else {
+        println!("sort {dtype:?} on {device} (uniform keys, best of 3 after a warm-up)");
+        println!("{:>11} {:>16} {:>18} {:>8}", "n", "device Mkeys/s", "w/ copies Mkeys/s", "matches");
+        for r in &rows {
+            println!("{:>11} {:>16.1} {:>18.1} {:>8}", r.n, r.device_keys_per_s / 1e6, r.with_copies_keys_per_s / 1e6, r.matches_cpu);
+        }
+    }
+    if rows.iter().any(|r| !r.matches_cpu) {
+        return Err(Error::Usage("the device sort differs from the CPU sort".into()));
+    }
+    Ok(())
 }
 
 fn cmd_bench_sort(

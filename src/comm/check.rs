@@ -50,6 +50,8 @@ const OPS: &[&str] = &[
     "iall_to_all_v",
     "process_grid",
     "split",
+    "broadcast_device",
+    "all_reduce_device",
 ];
 
 const FIELDS: usize = 8;

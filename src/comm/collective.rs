@@ -136,7 +136,7 @@ impl Comm {
         Ok(out)
     }
 
-    fn reduction_signature<T: Reducible>(
+    pub(crate) fn reduction_signature<T: Reducible>(
         &self,
         op: &'static str,
         len: usize,

@@ -26,6 +26,8 @@ pub struct MatmulJob {
     pub out: Option<PathBuf>,
     /// Where the local products run.
     pub device: DeviceChoice,
+    /// The GEMM used on a GPU.
+    pub gemm_backend: crate::ops::gemm::GemmBackend,
     /// Grid shape; `None` for the squarest.
     pub grid: Option<(usize, usize)>,
     /// SUMMA panel width.
@@ -104,7 +106,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         .grid
         .unwrap_or_else(|| crate::comm::square_ish_factors(comm.size()));
     let grid = ProcessGrid::new(comm, rows, cols)?;
-    let device = super::cpu_device(comm, job.device, "matmul", "GEMM")?;
+    let device = super::pick_device(comm, job.device)?;
     let (a, b) = match &job.inputs {
         Some((pa, pb)) => (
             crate::dist::npy::read_distributed::<T>(&grid, pa, 0)?,
@@ -129,6 +131,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
             MatmulOptions {
                 device,
                 panel: job.panel,
+                gemm_backend: job.gemm_backend,
             },
         )?;
         let mine = crate::comm::wtime() - start;

@@ -4,10 +4,20 @@
 //! the binary builds and runs where no CUDA is installed, and a missing
 //! driver is a reason to use the CPU, never a panic.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::comm::Comm;
 use crate::error::{Error, Result};
+
+pub(crate) mod backend;
+mod buffer;
+pub(crate) mod cuda;
+pub mod kernels;
+pub mod nvrtc;
+
+pub use buffer::DeviceBuffer;
 
 /// Where local work runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -16,6 +26,31 @@ pub enum Device {
     Cpu,
     /// The CUDA GPU with this ordinal (among the GPUs this process sees).
     Cuda(usize),
+    /// A GPU emulated on the CPU, for testing the device code paths where
+    /// there is no GPU: device memory is host memory, and kernels run
+    /// through the CPU emulator library named by `TESSERA_EMU_LIB` (built
+    /// by the tests from `tests/kernel_emu/`). Slow; not for real work.
+    Emulated,
+}
+
+impl Device {
+    /// Whether work on this device goes through the device code paths
+    /// (device buffers, kernels), as on a GPU.
+    pub fn is_gpu_like(self) -> bool {
+        !matches!(self, Device::Cpu)
+    }
+}
+
+/// The backend behind a GPU-like device.
+pub(crate) fn backend_of(device: Device) -> Result<Arc<dyn backend::Backend>> {
+    match device {
+        Device::Cpu => Err(Error::invalid(
+            "device memory",
+            "the CPU has no device memory: use host slices, or pick a GPU",
+        )),
+        Device::Cuda(i) => Ok(cuda::gpu(i)?),
+        Device::Emulated => Ok(backend::emulated()),
+    }
 }
 
 impl std::fmt::Display for Device {
@@ -23,6 +58,7 @@ impl std::fmt::Display for Device {
         match self {
             Device::Cpu => write!(f, "cpu"),
             Device::Cuda(i) => write!(f, "cuda:{i}"),
+            Device::Emulated => write!(f, "emulated-gpu"),
         }
     }
 }
@@ -91,6 +127,9 @@ pub enum DeviceChoice {
     Cpu,
     /// A GPU; an error where there is none.
     Cuda,
+    /// The GPU emulated on the CPU (for testing the device paths).
+    #[value(hide = true)]
+    Emulated,
 }
 
 impl Device {
@@ -112,6 +151,7 @@ impl Device {
     pub fn select(comm: &Comm, choice: DeviceChoice) -> Result<Device> {
         match choice {
             DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Emulated => Ok(Device::Emulated),
             DeviceChoice::Auto => Ok(Device::auto(comm).0),
             DeviceChoice::Cuda => match Device::auto(comm) {
                 (Device::Cuda(i), _) => Ok(Device::Cuda(i)),

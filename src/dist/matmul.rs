@@ -16,8 +16,9 @@ use serde::Serialize;
 
 use super::matrix::{DistMatrix, block_owner, block_range, same_everywhere, uniform};
 use crate::comm::{ReduceOp, Request};
-use crate::device::Device;
+use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
+use crate::ops::gemm::{DeviceMatrix, GemmBackend, gemm_device, pack_device};
 use crate::ops::{Float, gemm};
 
 /// Default panel width, measured: see BENCHMARKS.md.
@@ -31,6 +32,10 @@ pub struct MatmulStats {
     /// Seconds posting and waiting for panel broadcasts (communication not
     /// hidden behind computation).
     pub comm_seconds: f64,
+    /// Seconds copying between host and device (GPU-like devices only:
+    /// the operands up, the product down, panels when MPI needs them on the
+    /// host).
+    pub copy_seconds: f64,
     /// Panels (SUMMA steps).
     pub panels: usize,
     /// The panel width asked for.
@@ -44,6 +49,8 @@ pub struct MatmulOptions {
     pub device: Device,
     /// The widest panel (columns of A, rows of B) per step.
     pub panel: usize,
+    /// The GEMM used on a GPU.
+    pub gemm_backend: GemmBackend,
 }
 
 impl Default for MatmulOptions {
@@ -51,6 +58,7 @@ impl Default for MatmulOptions {
         MatmulOptions {
             device: Device::Cpu,
             panel: DEFAULT_PANEL,
+            gemm_backend: GemmBackend::Tessera,
         }
     }
 }
@@ -172,6 +180,7 @@ pub fn matmul_with<T: Float>(
     let device_kind = match options.device {
         Device::Cpu => 0,
         Device::Cuda(_) => 1,
+        Device::Emulated => 2,
     };
     same_everywhere(
         grid.comm(),
@@ -185,13 +194,8 @@ pub fn matmul_with<T: Float>(
             "the panel width must be at least 1",
         ));
     }
-    if let Device::Cuda(_) = options.device {
-        // Fail before any broadcast is posted.
-        return Err(Error::Unsupported {
-            op: "matmul",
-            device: options.device.to_string(),
-            reason: "the CUDA GEMM kernels are not built yet: use the CPU".into(),
-        });
+    if options.device.is_gpu_like() {
+        return matmul_device(a, b, options);
     }
     let row_comm = grid.row_comm().unchecked();
     let col_comm = grid.col_comm().unchecked();
@@ -282,6 +286,88 @@ pub fn matmul_with<T: Float>(
         stats.compute_seconds += t.elapsed().as_secs_f64();
         spare.push((a_panel.unwrap_or_default(), b_panel.unwrap_or_default()));
     }
+    Ok((DistMatrix::from_parts(grid, m, n, c_local), stats))
+}
+
+/// SUMMA with the blocks in device memory: A and B go up once, C comes
+/// down once; each step packs the owner's panel on the device, broadcasts
+/// it as a device buffer (directly with a CUDA-aware MPI, else staged in
+/// chunks) and multiplies on the device.
+fn matmul_device<T: Float>(
+    a: &DistMatrix<T>,
+    b: &DistMatrix<T>,
+    options: MatmulOptions,
+) -> Result<(DistMatrix<T>, MatmulStats)> {
+    let device = options.device;
+    let grid = a.grid();
+    let (rows, cols) = (grid.rows(), grid.cols());
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let row_comm = grid.row_comm().unchecked();
+    let col_comm = grid.col_comm().unchecked();
+    let (m_local, n_local) = (a.local().nrows(), b.local().ncols());
+    let a_cols = a.local().ncols();
+    let steps = panels(k, rows, cols, options.panel);
+    let mut stats = MatmulStats {
+        panel_width: options.panel,
+        panels: steps.len(),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let upload = |x: ArrayView2<'_, T>| -> Result<DeviceBuffer<T>> {
+        match x.as_slice() {
+            Some(s) => DeviceBuffer::from_slice(device, s),
+            None => DeviceBuffer::from_slice(device, &x.iter().copied().collect::<Vec<_>>()),
+        }
+    };
+    let a_dev = upload(a.local())?;
+    let b_dev = upload(b.local())?;
+    let mut c_dev = DeviceBuffer::<T>::zeros(device, m_local * n_local)?;
+    a_dev.backend().synchronize()?;
+    stats.copy_seconds += t.elapsed().as_secs_f64();
+    for &(k0, k1) in &steps {
+        let w = k1 - k0;
+        let t = Instant::now();
+        // Panels are allocated per step: stream-ordered allocations come
+        // from the driver's pool, and a buffer's length is what is sent.
+        let a_panel;
+        let b_panel;
+        // A's panel: columns k0..k1 of the owner's block, packed.
+        let a_op = if cols == 1 {
+            DeviceMatrix { buf: &a_dev, offset: k0 - a.col_range().start, rows: m_local, cols: w, ld: a_cols }
+        } else {
+            let owner = block_owner(k, cols, k0);
+            let mut panel = DeviceBuffer::<T>::uninit(device, m_local * w)?;
+            if grid.col() == owner {
+                let src = DeviceMatrix { buf: &a_dev, offset: k0 - a.col_range().start, rows: m_local, cols: w, ld: a_cols };
+                pack_device(src, &mut panel)?;
+            }
+            row_comm.broadcast_device(&mut panel, owner)?;
+            a_panel = panel;
+            DeviceMatrix::new(&a_panel, m_local, w)
+        };
+        // B's panel: rows k0..k1 of the owner's block, contiguous already.
+        let b_op = if rows == 1 {
+            DeviceMatrix { buf: &b_dev, offset: (k0 - b.row_range().start) * n_local, rows: w, cols: n_local, ld: n_local }
+        } else {
+            let owner = block_owner(k, rows, k0);
+            let mut panel = DeviceBuffer::<T>::uninit(device, w * n_local)?;
+            if grid.row() == owner {
+                let r0 = k0 - b.row_range().start;
+                panel.copy_from(0, &b_dev, r0 * n_local..(r0 + w) * n_local)?;
+            }
+            col_comm.broadcast_device(&mut panel, owner)?;
+            b_panel = panel;
+            DeviceMatrix::new(&b_panel, w, n_local)
+        };
+        stats.comm_seconds += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        gemm_device(options.gemm_backend, T::one(), a_op, b_op, T::one(), &mut c_dev, (0, n_local))?;
+        c_dev.backend().synchronize()?;
+        stats.compute_seconds += t.elapsed().as_secs_f64();
+    }
+    let t = Instant::now();
+    let c_local = Array2::from_shape_vec((m_local, n_local), c_dev.to_vec()?).expect("sized above");
+    stats.copy_seconds += t.elapsed().as_secs_f64();
     Ok((DistMatrix::from_parts(grid, m, n, c_local), stats))
 }
 

@@ -36,9 +36,9 @@ use serde::Serialize;
 
 use super::matrix::{mix64, same_everywhere, scatter_blocks};
 use crate::comm::{Comm, ReduceOp, rank_list};
-use crate::device::Device;
+use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
-use crate::ops::sort::{Bits, SortKey, sort};
+use crate::ops::sort::{Bits, SortKey, merge_device, sort};
 
 /// Samples per rank, per rank in the job (s = 16 P).
 pub const OVERSAMPLING: usize = 16;
@@ -83,7 +83,11 @@ pub fn dist_sort<K: SortKey>(
 ) -> Result<(Vec<K>, SortStats)> {
     // The algorithms run unchecked internally: agree on them first, and on
     // sizes that every MPI call below can carry (counts are C ints).
-    let device_kind = matches!(device, Device::Cuda(_)) as u64;
+    let device_kind = match device {
+        Device::Cpu => 0,
+        Device::Cuda(_) => 1,
+        Device::Emulated => 2,
+    };
     let type_code = ["u32", "u64", "i32", "i64", "f32", "f64"]
         .iter()
         .position(|&t| t == K::DTYPE)
@@ -111,13 +115,6 @@ pub fn dist_sort<K: SortKey>(
             },
         });
     }
-    if let Device::Cuda(_) = device {
-        return Err(Error::Unsupported {
-            op: "dist_sort",
-            device: device.to_string(),
-            reason: "the CUDA sort kernels are not built yet: use --device cpu".into(),
-        });
-    }
     let mut keys = keys;
     let t = Instant::now();
     sort(device, &mut keys)?;
@@ -129,8 +126,8 @@ pub fn dist_sort<K: SortKey>(
         return Ok((keys, stats));
     }
     match algo {
-        SortAlgo::Sample => sample_sort(&comm.unchecked(), keys, stats),
-        SortAlgo::Merge => merge_sort(&comm.unchecked(), keys, stats),
+        SortAlgo::Sample => sample_sort(&comm.unchecked(), keys, stats, device),
+        SortAlgo::Merge => merge_sort(&comm.unchecked(), keys, stats, device),
     }
 }
 
@@ -139,6 +136,7 @@ fn sample_sort<K: SortKey>(
     comm: &Comm,
     keys: Vec<K>,
     mut stats: SortStats,
+    device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
     let (me, p) = (comm.rank(), comm.size());
 
@@ -196,7 +194,7 @@ fn sample_sort<K: SortKey>(
 
     let t = Instant::now();
     let runs: Vec<&[K]> = received.parts().collect();
-    let merged = merge_runs(&runs);
+    let merged = merge_runs_on(device, &runs)?;
     stats.merge_seconds = t.elapsed().as_secs_f64();
     Ok((merged, stats))
 }
@@ -216,6 +214,38 @@ fn partition_by_tuple<K: SortKey>(keys: &[K], me: u64, splitter: (u64, u64, u64)
         }
     }
     lo
+}
+
+/// [`merge_runs`] on `device`: on a GPU-like device the runs are merged
+/// pairwise by the merge-path kernel, staying in device memory until the
+/// last merge.
+pub fn merge_runs_on<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>> {
+    if !device.is_gpu_like() {
+        return Ok(merge_runs(runs));
+    }
+    let mut level: Vec<DeviceBuffer<K>> = runs
+        .iter()
+        .map(|r| DeviceBuffer::from_slice(device, r))
+        .collect::<Result<_>>()?;
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        let mut it = level.into_iter();
+        while let Some(a) = it.next() {
+            match it.next() {
+                Some(b) => {
+                    let mut out = DeviceBuffer::uninit(device, a.len() + b.len())?;
+                    merge_device(&a, &b, &mut out)?;
+                    next.push(out);
+                }
+                None => next.push(a),
+            }
+        }
+        level = next;
+    }
+    match level.pop() {
+        Some(all) => all.to_vec(),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Merges sorted runs into one sorted vector: pairwise, in parallel.
@@ -254,6 +284,7 @@ fn merge_sort<K: SortKey>(
     comm: &Comm,
     mut keys: Vec<K>,
     mut stats: SortStats,
+    device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
     let (me, p) = (comm.rank(), comm.size());
     const TAG: i32 = 4242;
@@ -265,7 +296,7 @@ fn merge_sort<K: SortKey>(
                 let (theirs, _) = comm.receive_vec::<K>(me + step, TAG)?;
                 stats.exchange_seconds += t.elapsed().as_secs_f64();
                 let t = Instant::now();
-                keys = merge_two(&keys, &theirs);
+                keys = merge_runs_on(device, &[&keys, &theirs])?;
                 stats.merge_seconds += t.elapsed().as_secs_f64();
             }
         } else if me % (2 * step) == step {

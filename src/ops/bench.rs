@@ -374,3 +374,125 @@ pub fn bench_sort<K: crate::ops::sort::SortKey>(sizes: &[usize]) -> Result<Vec<S
     }
     Ok(rows)
 }
+
+/// One size of `tessera bench gemm --device cuda`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceGemmRow {
+    /// Matrix order.
+    pub n: usize,
+    /// Tessera's kernel, TFLOP/s (best of the runs).
+    pub tessera_tflops: f64,
+    /// cuBLAS on the same matrices, TFLOP/s; `None` where it is unavailable.
+    pub cublas_tflops: Option<f64>,
+    /// tessera / cublas.
+    pub ratio: Option<f64>,
+    /// Largest |tessera - cublas| over the largest |cublas| entry.
+    pub max_rel_diff: Option<f64>,
+}
+
+/// Times `C = A B` on a GPU-like device for each order in `sizes`, with the
+/// operands in device memory: Tessera's kernel, then cuBLAS on the same
+/// matrices (the anchor), best of three runs after a warm-up.
+pub fn bench_gemm_device<T: Float>(device: Device, sizes: &[usize]) -> Result<Vec<DeviceGemmRow>> {
+    use crate::device::DeviceBuffer;
+    use crate::ops::gemm::{DeviceMatrix, GemmBackend, gemm_device};
+    let mut rows = Vec::new();
+    for &n in sizes {
+        if n == 0 {
+            return Err(Error::Usage("--n values must be positive".into()));
+        }
+        let fill: Vec<T> = (0..n * n)
+            .map(|i| T::from_f64(((i * 7 + i / n * 13) % 17) as f64 / 17.0 - 0.5))
+            .collect();
+        let a = DeviceBuffer::from_slice(device, &fill)?;
+        let b = DeviceBuffer::from_slice(device, &fill)?;
+        let mut c = DeviceBuffer::<T>::uninit(device, n * n)?;
+        let flops = 2.0 * (n as f64).powi(3);
+        let time = |backend: GemmBackend, c: &mut DeviceBuffer<T>| -> Result<f64> {
+            let mut best = f64::INFINITY;
+            for run in 0..4 {
+                c.backend().synchronize()?;
+                let t = Instant::now();
+                gemm_device(backend, T::one(), DeviceMatrix::new(&a, n, n), DeviceMatrix::new(&b, n, n), T::zero(), c, (0, n))?;
+                c.backend().synchronize()?;
+                if run > 0 {
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+            }
+            Ok(flops / best / 1e12)
+        };
+        let tessera_tflops = time(GemmBackend::Tessera, &mut c)?;
+        let ours = c.to_vec()?;
+        let (cublas_tflops, max_rel_diff) = match time(GemmBackend::Cublas, &mut c) {
+            Ok(t) => {
+                let theirs = c.to_vec()?;
+                let scale = theirs.iter().fold(0.0f64, |m, x| m.max(x.as_f64().abs()));
+                let diff = ours.iter().zip(&theirs).fold(0.0f64, |m, (x, y)| m.max((x.as_f64() - y.as_f64()).abs()));
+                (Some(t), Some(diff / scale.max(f64::MIN_POSITIVE)))
+            }
+            Err(_) => (None, None),
+        };
+        rows.push(DeviceGemmRow {
+            n,
+            tessera_tflops,
+            cublas_tflops,
+            ratio: cublas_tflops.map(|c| tessera_tflops / c),
+            max_rel_diff,
+        });
+    }
+    Ok(rows)
+}
+
+/// One size of `tessera bench sort --device cuda`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceSortRow {
+    /// Keys.
+    pub n: usize,
+    /// Keys per second sorted in device memory (best of the runs).
+    pub device_keys_per_s: f64,
+    /// Keys per second including the copies to and from the device.
+    pub with_copies_keys_per_s: f64,
+    /// The result equals the CPU sort of the same keys.
+    pub matches_cpu: bool,
+}
+
+/// Times the device radix sort on uniform keys, in device memory and with
+/// the host copies, and checks the result against the CPU path.
+pub fn bench_sort_device<K: crate::ops::sort::SortKey>(device: Device, sizes: &[usize]) -> Result<Vec<DeviceSortRow>> {
+    use crate::device::DeviceBuffer;
+    use crate::ops::sort::{sort, sort_device};
+    let mut rows = Vec::new();
+    for &n in sizes {
+        if n == 0 {
+            return Err(Error::Usage("--n values must be positive".into()));
+        }
+        let input: Vec<K> = crate::demo::sort::generate(crate::demo::sort::KeyDist::Uniform, n, 0..n, 0x5047);
+        let mut best = f64::INFINITY;
+        let mut dk = DeviceBuffer::from_slice(device, &input)?;
+        for run in 0..4 {
+            dk.upload(&input)?;
+            dk.backend().synchronize()?;
+            let t = Instant::now();
+            sort_device(&mut dk, None)?;
+            dk.backend().synchronize()?;
+            if run > 0 {
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+        }
+        let mut with_copies = input.clone();
+        let t = Instant::now();
+        sort(device, &mut with_copies)?;
+        let copies = t.elapsed().as_secs_f64();
+        let mut expected = input;
+        sort(Device::Cpu, &mut expected)?;
+        let got = dk.to_vec()?;
+        let same = |x: &[K], y: &[K]| x.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits());
+        rows.push(DeviceSortRow {
+            n,
+            device_keys_per_s: n as f64 / best,
+            with_copies_keys_per_s: n as f64 / copies,
+            matches_cpu: same(&got, &expected) && same(&with_copies, &expected),
+        });
+    }
+    Ok(rows)
+}

@@ -14,7 +14,8 @@
 
 use rayon::prelude::*;
 
-use crate::device::Device;
+use crate::device::backend::{Addr, Backend, Params, blocks};
+use crate::device::{Device, DeviceBuffer, kernels};
 use crate::error::{Error, Result};
 
 mod sealed {
@@ -165,7 +166,10 @@ const SMALL: usize = 1 << 12;
 /// Sorts `keys` in place on `device`, ascending (IEEE total order for
 /// floats). Not stable; equal keys are indistinguishable anyway.
 pub fn sort<K: SortKey>(device: Device, keys: &mut [K]) -> Result<()> {
-    cpu_only(device, "sort")?;
+    if device.is_gpu_like() {
+        check_device_len(device, "sort", keys.len())?;
+        return sort_on_device(device, keys, false).map(drop);
+    }
     if keys.len() <= SMALL {
         keys.sort_unstable_by_key(|k| k.to_bits());
         return Ok(());
@@ -189,13 +193,39 @@ pub fn sort_pairs<K: SortKey, V: bytemuck::Pod + Send + Sync>(
     values: &mut [V],
     stable: bool,
 ) -> Result<()> {
-    cpu_only(device, "sort_pairs")?;
     if keys.len() != values.len() {
         return Err(Error::ShapeMismatch {
             op: "sort_pairs",
             expected: "as many values as keys".into(),
             got: format!("{} keys, {} values", keys.len(), values.len()),
         });
+    }
+    if device.is_gpu_like() {
+        // The radix sort is stable, so `stable` holds either way. Values
+        // of any type follow the permutation through the gather kernel.
+        check_device_len(device, "sort_pairs", keys.len())?;
+        let order = sort_on_device(device, keys, true)?.expect("asked for the order");
+        let elem = size_of::<V>();
+        if keys.is_empty() || elem == 0 {
+            return Ok(());
+        }
+        if elem <= 64 {
+            let src = DeviceBuffer::<u8>::from_slice(device, bytemuck::cast_slice(values))?;
+            let dst = DeviceBuffer::<u8>::uninit(device, src.len())?;
+            let perm = DeviceBuffer::from_slice(device, &order)?;
+            Params::new()
+                .ptr(src.addr_at(0))
+                .ptr(dst.addr_at(0))
+                .ptr(perm.addr_at(0))
+                .u64(keys.len() as u64)
+                .i32(elem as i32)
+                .launch(dst.backend().as_ref(), kernels::SORT.entry("tessera_gather_bytes"), stride_grid(keys.len() as u64, 65535), (256, 1, 1))?;
+            dst.download(bytemuck::cast_slice_mut(values))?;
+        } else {
+            let old = values.to_vec();
+            values.iter_mut().zip(&order).for_each(|(v, &i)| *v = old[i as usize]);
+        }
+        return Ok(());
     }
     // Sort (key bits, position) by the key bits: the position tells where
     // each value goes; rayon's stable merge sort keeps equal keys in input
@@ -218,15 +248,219 @@ pub fn sort_pairs<K: SortKey, V: bytemuck::Pod + Send + Sync>(
     Ok(())
 }
 
-fn cpu_only(device: Device, op: &'static str) -> Result<()> {
-    match device {
-        Device::Cpu => Ok(()),
-        Device::Cuda(_) => Err(Error::Unsupported {
-            op,
-            device: device.to_string(),
-            reason: "the CUDA sort kernels are not built yet: use --device cpu".into(),
-        }),
+/// Threads per block, keys per thread and keys per block of the radix
+/// kernels (`kernels/sort.cu`).
+const RADIX_THREADS: u32 = 256;
+const RADIX_TILE: u64 = 4096;
+/// Elements per block of the scan kernels.
+const SCAN_TILE: u64 = 2048;
+/// Outputs per block of the merge-path kernel.
+const MERGE_TILE: u64 = 2048;
+
+/// Grid for the grid-stride kernels: enough blocks of 256 threads for `n`
+/// items, at most `cap`.
+fn stride_grid(n: u64, cap: u64) -> (u32, u32, u32) {
+    (n.div_ceil(256).clamp(1, cap) as u32, 1, 1)
+}
+
+/// 0 for unsigned keys, 1 for signed, 2 for floats: the kernels' key kinds.
+fn key_kind<K: SortKey>() -> i32 {
+    match K::DTYPE {
+        "u32" | "u64" => 0,
+        "i32" | "i64" => 1,
+        _ => 2,
     }
+}
+
+fn wide<K: SortKey>() -> bool {
+    size_of::<K>() == 8
+}
+
+/// Maps keys on the device to their order-preserving bits, or back.
+fn map_keys_device<K: SortKey>(keys: &DeviceBuffer<K>, to_bits: bool) -> Result<()> {
+    let kind = key_kind::<K>();
+    if kind == 0 || keys.is_empty() {
+        return Ok(());
+    }
+    let name = match (to_bits, wide::<K>()) {
+        (true, false) => "tessera_keys_to_bits_32",
+        (false, false) => "tessera_bits_to_keys_32",
+        (true, true) => "tessera_keys_to_bits_64",
+        (false, true) => "tessera_bits_to_keys_64",
+    };
+    Params::new()
+        .ptr(keys.addr_at(0))
+        .u64(keys.len() as u64)
+        .i32(kind)
+        .launch(keys.backend().as_ref(), kernels::SORT.entry(name), stride_grid(keys.len() as u64, 65535), (256, 1, 1))
+}
+
+/// Exclusive prefix sum of `n` u32 at `data`, in place, on the device: a
+/// scan per tile, then the tile sums scanned the same way and added back.
+fn scan_device(device: Device, backend: &dyn Backend, data: Addr, n: u64) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let tiles = blocks(n, SCAN_TILE, "scan")?;
+    let scan = kernels::SORT.entry("tessera_scan_exclusive_u32");
+    if tiles == 1 {
+        return Params::new().ptr(data).u64(n).ptr(0).launch(backend, scan, (1, 1, 1), (256, 1, 1));
+    }
+    let sums = DeviceBuffer::<u32>::uninit(device, tiles as usize)?;
+    Params::new().ptr(data).u64(n).ptr(sums.addr_at(0)).launch(backend, scan, (tiles, 1, 1), (256, 1, 1))?;
+    scan_device(device, backend, sums.addr_at(0), tiles as u64)?;
+    Params::new()
+        .ptr(data)
+        .u64(n)
+        .ptr(sums.addr_at(0))
+        .launch(backend, kernels::SORT.entry("tessera_scan_add_u32"), (tiles, 1, 1), (256, 1, 1))
+}
+
+/// Sorts keys in device memory, ascending (IEEE total order for floats),
+/// and moves `values` (u32 payloads, an index say) with them. LSD radix
+/// sort with 8-bit digits (`kernels/sort.cu`): stable. Stream-ordered.
+pub fn sort_device<K: SortKey>(keys: &mut DeviceBuffer<K>, mut values: Option<&mut DeviceBuffer<u32>>) -> Result<()> {
+    let n = keys.len();
+    if let Some(v) = values.as_ref()
+        && v.len() != n
+    {
+        return Err(Error::ShapeMismatch {
+            op: "sort_device",
+            expected: "as many values as keys".into(),
+            got: format!("{n} keys, {} values", v.len()),
+        });
+    }
+    if n > u32::MAX as usize {
+        return Err(Error::invalid("sort_device", format!("{n} keys: a GPU sort takes at most 2^32 - 1 keys per call; sort in parts and merge")));
+    }
+    if n <= 1 {
+        return Ok(());
+    }
+    let device = keys.device();
+    let backend = keys.backend().clone();
+    let backend = backend.as_ref();
+    map_keys_device(keys, true)?;
+    let n64 = n as u64;
+    let tiles = blocks(n64, RADIX_TILE, "sort_device")?;
+    let hist = DeviceBuffer::<u32>::uninit(device, 256 * tiles as usize)?;
+    let spare_keys = DeviceBuffer::<K>::uninit(device, n)?;
+    let spare_values = match values {
+        Some(_) => Some(DeviceBuffer::<u32>::uninit(device, n)?),
+        None => None,
+    };
+    let (histogram, scatter) = if wide::<K>() {
+        ("tessera_radix_histogram_64", "tessera_radix_scatter_64")
+    } else {
+        ("tessera_radix_histogram_32", "tessera_radix_scatter_32")
+    };
+    let mut src = (keys.addr_at(0), values.as_deref_mut().map_or(0, |v| v.addr_at(0)));
+    let mut dst = (spare_keys.addr_at(0), spare_values.as_ref().map_or(0, |v| v.addr_at(0)));
+    // An even number of passes (4 or 8) leaves the result where it started.
+    for pass in 0..size_of::<K>() as i32 {
+        let shift = 8 * pass;
+        Params::new()
+            .ptr(src.0)
+            .u64(n64)
+            .i32(shift)
+            .ptr(hist.addr_at(0))
+            .launch(backend, kernels::SORT.entry(histogram), (tiles, 1, 1), (RADIX_THREADS, 1, 1))?;
+        scan_device(device, backend, hist.addr_at(0), 256 * tiles as u64)?;
+        Params::new()
+            .ptr(src.0)
+            .ptr(dst.0)
+            .ptr(src.1)
+            .ptr(dst.1)
+            .u64(n64)
+            .i32(shift)
+            .ptr(hist.addr_at(0))
+            .launch(backend, kernels::SORT.entry(scatter), (tiles, 1, 1), (RADIX_THREADS, 1, 1))?;
+        std::mem::swap(&mut src, &mut dst);
+    }
+    map_keys_device(keys, false)
+}
+
+/// Merges two sorted runs of keys on the device into `out` (stable: on
+/// ties, `a` first), by merge path (`kernels/sort.cu`).
+pub fn merge_device<K: SortKey>(
+    a: &DeviceBuffer<K>,
+    b: &DeviceBuffer<K>,
+    out: &mut DeviceBuffer<K>,
+) -> Result<()> {
+    let total = a.len() + b.len();
+    if out.len() != total {
+        return Err(Error::ShapeMismatch {
+            op: "merge_device",
+            expected: "an output as long as both inputs".into(),
+            got: format!("{} + {} inputs, {} outputs", a.len(), b.len(), out.len()),
+        });
+    }
+    if total == 0 {
+        return Ok(());
+    }
+    map_keys_device(a, true)?;
+    map_keys_device(b, true)?;
+    let name = if wide::<K>() { "tessera_merge_path_64" } else { "tessera_merge_path_32" };
+    Params::new()
+        .ptr(a.addr_at(0))
+        .u64(a.len() as u64)
+        .ptr(b.addr_at(0))
+        .u64(b.len() as u64)
+        .ptr(out.addr_at(0))
+        .launch(out.backend().as_ref(), kernels::SORT.entry(name), (blocks(total as u64, MERGE_TILE, "merge_device")?, 1, 1), (256, 1, 1))?;
+    map_keys_device(a, false)?;
+    map_keys_device(b, false)?;
+    map_keys_device(out, false)
+}
+
+/// The sort's fingerprint (wrapping sum and xor of the mixed key bits, as
+/// [`crate::dist::sort::fingerprint`]) and the number of descents (keys
+/// greater than the next), computed on the device.
+pub fn check_device<K: SortKey>(keys: &DeviceBuffer<K>) -> Result<(u64, u64, u64)> {
+    let n = keys.len() as u64;
+    if n == 0 {
+        return Ok((0, 0, 0));
+    }
+    let out = DeviceBuffer::<u64>::zeros(keys.device(), 3)?;
+    map_keys_device(keys, true)?;
+    let (fp, desc) = if wide::<K>() {
+        ("tessera_fingerprint_64", "tessera_count_descents_64")
+    } else {
+        ("tessera_fingerprint_32", "tessera_count_descents_32")
+    };
+    let backend = keys.backend().as_ref();
+    Params::new().ptr(keys.addr_at(0)).u64(n).ptr(out.addr_at(0)).launch(backend, kernels::SORT.entry(fp), stride_grid(n, 1024), (256, 1, 1))?;
+    Params::new().ptr(keys.addr_at(0)).u64(n).ptr(out.addr_at(2)).launch(backend, kernels::SORT.entry(desc), stride_grid(n, 1024), (256, 1, 1))?;
+    map_keys_device(keys, false)?;
+    let r = out.to_vec()?;
+    Ok((r[0], r[1], r[2]))
+}
+
+/// Host keys sorted on a GPU-like device, with an optional permutation
+/// of their positions.
+fn sort_on_device<K: SortKey>(device: Device, keys: &mut [K], with_order: bool) -> Result<Option<Vec<u32>>> {
+    let mut dk = DeviceBuffer::from_slice(device, keys)?;
+    let mut order = if with_order {
+        let o = DeviceBuffer::<u32>::uninit(device, keys.len())?;
+        if !keys.is_empty() {
+            Params::new()
+                .ptr(o.addr_at(0))
+                .u64(keys.len() as u64)
+                .launch(o.backend().as_ref(), kernels::SORT.entry("tessera_iota_u32"), stride_grid(keys.len() as u64, 65535), (256, 1, 1))?;
+        }
+        Some(o)
+    } else {
+        None
+    };
+    sort_device(&mut dk, order.as_mut())?;
+    dk.download(keys)?;
+    order.map(|o| o.to_vec()).transpose()
+}
+
+fn check_device_len(device: Device, op: &'static str, n: usize) -> Result<()> {
+    if device.is_gpu_like() && n > u32::MAX as usize {
+        return Err(Error::invalid(op, format!("{n} keys: a GPU sort takes at most 2^32 - 1 keys per call")));
+    }
+    Ok(())
 }
 
 /// A raw pointer that may cross threads: each thread writes disjoint

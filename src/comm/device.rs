@@ -1,0 +1,273 @@
+//! Collectives and point-to-point on device buffers.
+//!
+//! Where Open MPI is CUDA-aware (asked at run time through
+//! `MPIX_Query_cuda_support`), device addresses go to MPI directly once the
+//! device's stream has finished the work that produces them. Otherwise the
+//! data is staged through host buffers in chunks, the device copy of one
+//! chunk overlapping the transfer of the next. `TESSERA_DEVICE_MPI=staged`
+//! forces staging (for comparison, or for an MPI whose CUDA support is
+//! broken); the emulated GPU, whose memory is host memory, takes either path.
+
+use std::ffi::{c_int, c_void};
+use std::ops::Range;
+
+use bytemuck::Pod;
+
+use super::check::Signature;
+use super::datatype::{Reducible, check_reduction, element_datatype, to_count};
+use super::{Comm, ReduceOp, Request};
+use crate::device::DeviceBuffer;
+use crate::error::{Error, Result};
+
+/// Bytes per staged chunk.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// How device data reaches MPI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceTransfer {
+    /// Device addresses go to MPI (CUDA-aware MPI).
+    Direct,
+    /// Through host buffers, chunk by chunk.
+    Staged,
+}
+
+/// Whether the MPI library says it can take CUDA device memory. Open MPI
+/// answers through its `MPIX_Query_cuda_support` extension; a library without
+/// the function cannot. `TESSERA_GPU_DIRECT=0` or `1` overrides the answer.
+pub fn cuda_aware_mpi() -> bool {
+    match std::env::var("TESSERA_GPU_DIRECT").as_deref() {
+        Ok("0") => return false,
+        Ok("1") => return true,
+        _ => {}
+    }
+    // SAFETY: looks a symbol up in the already loaded libraries.
+    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"MPIX_Query_cuda_support".as_ptr()) };
+    if sym.is_null() {
+        return false;
+    }
+    // SAFETY: Open MPI defines `int MPIX_Query_cuda_support(void)`, callable
+    // at any time after the library is loaded.
+    let query: extern "C" fn() -> c_int = unsafe { std::mem::transmute(sym) };
+    query() == 1
+}
+
+/// The path `buf` takes to MPI on this rank.
+pub fn device_transfer<T: Pod>(buf: &DeviceBuffer<T>) -> DeviceTransfer {
+    let forced_staged = std::env::var("TESSERA_DEVICE_MPI").as_deref() == Ok("staged");
+    if buf.backend().mpi_can_use_device_memory() && !forced_staged {
+        DeviceTransfer::Direct
+    } else {
+        DeviceTransfer::Staged
+    }
+}
+
+fn chunks<T>(len: usize) -> Vec<Range<usize>> {
+    let per = (CHUNK_BYTES / size_of::<T>().max(1)).max(1);
+    (0..len).step_by(per).map(|s| s..(s + per).min(len)).collect()
+}
+
+impl Comm {
+    /// [`Comm::broadcast`] of a device buffer: every rank passes a buffer of
+    /// the same length on its device, and ends with the root's contents.
+    pub fn broadcast_device<T: Pod>(&self, buf: &mut DeviceBuffer<T>, root: usize) -> Result<()> {
+        const OP: &str = "broadcast_device";
+        let local = self
+            .check_root(OP, root)
+            .and_then(|_| to_count(OP, buf.len()).map(drop));
+        self.prepare(Signature::new::<T>(OP).root(root).count(buf.len()), local)?;
+        let count = to_count(OP, buf.len())?;
+        match device_transfer(buf) {
+            DeviceTransfer::Direct => {
+                buf.backend().synchronize()?;
+                // SAFETY: MPI may read and write device memory (the library
+                // said so); the buffer holds `count` elements and the device
+                // has finished writing it.
+                unsafe {
+                    mpi!(MPI_Bcast(
+                        buf.addr_at(0) as *mut c_void,
+                        count,
+                        element_datatype::<T>(),
+                        root as c_int,
+                        self.as_raw(),
+                    ))
+                }
+            }
+            DeviceTransfer::Staged => {
+                let comm = self.unchecked();
+                let is_root = self.rank() == root;
+                let parts = chunks::<T>(buf.len());
+                // Post chunk i + 1 before finishing chunk i: the root's
+                // download of the next chunk, and the receivers' upload of
+                // this one, overlap the transfer in flight.
+                let post = |buf: &DeviceBuffer<T>, r: &Range<usize>| -> Result<Request<Vec<T>>> {
+                    let mut host = vec![T::zeroed(); r.len()];
+                    if is_root {
+                        buf.download_range(r.clone(), &mut host)?;
+                    }
+                    comm.ibroadcast(host, root)
+                };
+                let mut pending = parts.first().map(|r| post(buf, r)).transpose()?;
+                for (i, r) in parts.iter().enumerate() {
+                    let current = pending.take().expect("posted above");
+                    pending = parts.get(i + 1).map(|r| post(buf, r)).transpose()?;
+                    let host = current.wait()?;
+                    if !is_root {
+                        buf.upload_range(r.clone(), &host)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Comm::all_reduce_in_place`] of a device buffer.
+    pub fn all_reduce_device<T: Reducible>(&self, buf: &mut DeviceBuffer<T>, op: ReduceOp) -> Result<()> {
+        const OP: &str = "all_reduce_device";
+        let local = check_reduction::<T>(OP, op).and_then(|_| to_count(OP, buf.len()).map(drop));
+        self.prepare(self.reduction_signature::<T>(OP, buf.len(), op), local)?;
+        let count = to_count(OP, buf.len())?;
+        match device_transfer(buf) {
+            DeviceTransfer::Direct => {
+                // A device copy as the send buffer: rsmpi does not expose
+                // MPI_IN_PLACE, whose value differs between MPI libraries.
+                let mut send = DeviceBuffer::<T>::uninit(buf.device(), buf.len())?;
+                send.copy_from(0, buf, 0..buf.len())?;
+                buf.backend().synchronize()?;
+                // SAFETY: as in broadcast_device; two distinct device
+                // buffers of `count` elements.
+                unsafe {
+                    mpi!(MPI_Allreduce(
+                        send.addr_at(0) as *const c_void,
+                        buf.addr_at(0) as *mut c_void,
+                        count,
+                        T::mpi_datatype(),
+                        op.raw(),
+                        self.as_raw(),
+                    ))
+                }
+            }
+            DeviceTransfer::Staged => {
+                let comm = self.unchecked();
+                let parts = chunks::<T>(buf.len());
+                let post = |buf: &DeviceBuffer<T>, r: &Range<usize>| -> Result<Request<Vec<T>>> {
+                    let mut host = vec![T::zeroed(); r.len()];
+                    buf.download_range(r.clone(), &mut host)?;
+                    comm.iall_reduce(host, op)
+                };
+                let mut pending = parts.first().map(|r| post(buf, r)).transpose()?;
+                for (i, r) in parts.iter().enumerate() {
+                    let current = pending.take().expect("posted above");
+                    pending = parts.get(i + 1).map(|r| post(buf, r)).transpose()?;
+                    let host = current.wait()?;
+                    buf.upload_range(r.clone(), &host)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Comm::send`] of a device buffer; the receiver passes a buffer of
+    /// the same length to [`Comm::receive_device`].
+    pub fn send_device<T: Pod>(&self, buf: &DeviceBuffer<T>, dest: usize, tag: i32) -> Result<()> {
+        const OP: &str = "send_device";
+        match device_transfer(buf) {
+            DeviceTransfer::Direct => {
+                let dest_raw = self.check_peer(OP, "destination", dest)?;
+                let tag = self.raw_tag(OP, tag, false)?;
+                let count = to_count(OP, buf.len())?;
+                buf.backend().synchronize()?;
+                // SAFETY: MPI may read device memory; `count` elements, and
+                // the device has finished writing them.
+                unsafe {
+                    mpi!(MPI_Send(
+                        buf.addr_at(0) as *const c_void,
+                        count,
+                        element_datatype::<T>(),
+                        dest_raw,
+                        tag,
+                        self.as_raw(),
+                    ))
+                }
+            }
+            DeviceTransfer::Staged => {
+                // Chunk i + 1 is downloaded while chunk i is in flight.
+                let mut in_flight: Option<Request<Vec<T>>> = None;
+                for r in chunks::<T>(buf.len()) {
+                    let mut host = vec![T::zeroed(); r.len()];
+                    buf.download_range(r, &mut host)?;
+                    let req = self.isend(host, dest, tag)?;
+                    if let Some(prev) = in_flight.replace(req) {
+                        prev.wait()?;
+                    }
+                }
+                if let Some(last) = in_flight {
+                    last.wait()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Receives what [`Comm::send_device`] sent into `buf`, which must be
+    /// exactly as long as the sender's buffer (a different length is an
+    /// error, never a hang of the sender).
+    pub fn receive_device<T: Pod>(&self, buf: &mut DeviceBuffer<T>, source: usize, tag: i32) -> Result<()> {
+        const OP: &str = "receive_device";
+        let want = buf.len();
+        let short = |got: usize| {
+            Error::invalid(
+                OP,
+                format!(
+                    "rank {source} sent fewer elements than the receive buffer holds ({got} < {want}): pass a buffer as long as the sender's"
+                ),
+            )
+        };
+        match device_transfer(buf) {
+            DeviceTransfer::Direct => {
+                let source_raw = self.check_peer(OP, "source", source)?;
+                let tag_raw = self.raw_tag(OP, tag, false)?;
+                let count = to_count(OP, buf.len())?;
+                // The device may still be writing the buffer.
+                buf.backend().synchronize()?;
+                // SAFETY: MPI may write device memory; `count` elements.
+                let mut status: mpi::ffi::MPI_Status = unsafe { std::mem::zeroed() };
+                // SAFETY: as above; `status` is a valid out-pointer.
+                unsafe {
+                    mpi!(MPI_Recv(
+                        buf.addr_at(0) as *mut c_void,
+                        count,
+                        element_datatype::<T>(),
+                        source_raw,
+                        tag_raw,
+                        self.as_raw(),
+                        &mut status,
+                    ))?;
+                }
+                let mut got: c_int = 0;
+                // SAFETY: `status` was filled by MPI_Recv.
+                unsafe { mpi!(MPI_Get_count(&status, element_datatype::<T>(), &mut got))? };
+                if got as usize != buf.len() {
+                    return Err(short(got as usize));
+                }
+                Ok(())
+            }
+            DeviceTransfer::Staged => {
+                // Chunk i + 1 is posted before chunk i is uploaded.
+                let parts = chunks::<T>(buf.len());
+                let post = |r: &Range<usize>| self.irecv::<T>(r.len(), source, tag);
+                let mut pending = parts.first().map(post).transpose()?;
+                for (i, r) in parts.iter().enumerate() {
+                    let current = pending.take().expect("posted above");
+                    pending = parts.get(i + 1).map(post).transpose()?;
+                    let (host, status) = current.wait()?;
+                    if status.count != r.len() {
+                        return Err(short(r.start + status.count));
+                    }
+                    buf.upload_range(r.clone(), &host)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
