@@ -116,8 +116,12 @@
 //   (or contiguous words in the scalar path) and need no padding.
 //
 // Register use: f32 holds 64 accumulators + 16 fragment values + 8 staging
-// values; f64 16 + 8 + 4 doubles. __launch_bounds__(256) lets ptxas use up
-// to 255 registers, which it does not need (see the ptxas report).
+// values; f64 16 + 8 + 4 doubles. With __launch_bounds__(256) ptxas (CUDA 12
+// NVRTC) allocates about 135-145 registers for f32, i.e. one 256-thread block
+// per SM, and about 96-98 for f64 (two blocks), with no spills. Capping f32 at
+// 128 registers (__launch_bounds__(256, 2)) currently spills a few words;
+// whether two resident blocks pay for that is a question for tuning on the
+// hardware.
 //
 // Rounding: each C element is one fused multiply-add chain over p in
 // ascending order, then alpha*acc + beta*C, i.e. at most k + 2 roundings.

@@ -90,16 +90,27 @@
 // lane in a warp-striped layout (item i of lane l is key w*512 + i*32 + l), so
 // loads are coalesced and "earlier in input" is (warp, item, lane)
 // lexicographic. Ranking walks the items in order: __match_any_sync groups the
-// lanes holding the same digit, the group's highest lane bumps a per-warp
-// digit counter in shared memory by the group size, and each lane's rank is
-// the old counter plus the lower lanes of its group. A per-digit exclusive
-// scan over the 8 warps, plus a block-wide exclusive scan over digits, turns
-// those ranks into positions of a tile sorted by digit (stable). The tile is
-// staged in shared memory in that order, then written out striped: run j of
-// the staged tile goes to offsets[d*nblocks+b] - digit_start[d] + j, so
-// consecutive threads write consecutive addresses within a digit's run.
+// lanes holding the same digit, every lane reads its digit's per-warp counter
+// in shared memory, the group's highest lane bumps it by the group size, and
+// each lane's rank is the old counter plus the lower lanes of its group. A
+// per-digit exclusive scan over the 8 warps, plus a block-wide exclusive scan
+// over digits, turns those ranks into positions of the tile sorted by digit
+// (stable). The tile is staged in shared memory in that order, then written
+// out striped: staged slot j goes to offsets[d*nblocks+b] - digit_start[d] + j,
+// so consecutive threads write consecutive addresses within a digit's run.
 // Values reuse the same staging buffer; the staged digit of every slot is kept
 // in shared memory so the value pass needs no keys.
+//
+// Histogram: per-warp sub-histograms with shared atomics, summed per digit.
+// Scan: striped loads transposed through (padded) shared memory so each
+// thread scans 8 consecutive elements, then a warp-shuffle block scan.
+// Merge path: warps 0 and 1 find the block's two diagonal splits in global
+// memory with a 32-ary search (one ballot per round), the block loads its a
+// and b ranges into shared memory, each thread binary-searches its own
+// sub-diagonal there and merges 8 outputs, which go back through shared
+// memory for coalesced stores.
+// Fingerprint / descents: grid-stride per-thread accumulation, shuffle and
+// shared-memory block reduction, one 64-bit atomic per block.
 //
 // Everything is a separate launch (no inter-block waits or look-back), so the
 // kernels are correct whatever the block scheduling order.
@@ -119,6 +130,10 @@ enum : unsigned {
     TSR_MERGE_ITEMS = 8,
     TSR_MERGE_TILE = TSR_THREADS * TSR_MERGE_ITEMS,  // 2048
 };
+
+// Own min helpers: CUDA's min() overload set and the emulator's template
+// differ (the latter returns a reference to its argument for equal types).
+__device__ __forceinline__ unsigned tsr_min_u32(unsigned a, unsigned b) { return a < b ? a : b; }
 
 __device__ __forceinline__ unsigned long long tsr_min_u64(unsigned long long a, unsigned long long b) {
     return a < b ? a : b;
@@ -315,9 +330,13 @@ extern "C" __global__ void __launch_bounds__(256) tessera_scan_add_u32(unsigned*
 // Radix sort
 // ---------------------------------------------------------------------------
 
-template <class K>
-__device__ __forceinline__ unsigned tsr_digit(K key, int shift) {
-    return (unsigned)(key >> shift) & (TSR_DIGITS - 1);
+__device__ __forceinline__ unsigned tsr_digit(unsigned key, int shift) { return (key >> shift) & (TSR_DIGITS - 1); }
+
+// Picks the 32-bit half first: a 64-bit variable shift costs more
+// instructions and registers.
+__device__ __forceinline__ unsigned tsr_digit(unsigned long long key, int shift) {
+    const unsigned half = shift >= 32 ? (unsigned)(key >> 32) : (unsigned)key;
+    return (half >> (shift & 31)) & (TSR_DIGITS - 1);
 }
 
 template <class K>
@@ -404,16 +423,13 @@ __device__ __forceinline__ void tsr_radix_scatter(const K* keys_in, K* keys_out,
         // last in input order, so they cannot shift any valid key's rank.
         const unsigned d = valid ? tsr_digit(key[i], shift) : TSR_DIGITS;
         const unsigned peers = __match_any_sync(TSR_FULL_MASK, d);
-        const int leader = 31 - __clz(peers);
-        unsigned before = 0;
-        if ((int)lane == leader && valid) {
-            before = s_wcnt[warp][d];
-            s_wcnt[warp][d] = (unsigned short)(before + __popc(peers));
-        }
-        before = __shfl_sync(TSR_FULL_MASK, before, leader);
-        pos[i] = before + __popc(peers & lower_lanes);
-        // The next item's leader for this digit may be another lane.
+        const unsigned before = valid ? s_wcnt[warp][d] : 0u;
+        // Every lane of the group has read the counter before one bumps it...
         __syncwarp();
+        if (valid && lane == 31u - __clz(peers)) s_wcnt[warp][d] = (unsigned short)(before + __popc(peers));
+        // ...and the next item's readers see the bump.
+        __syncwarp();
+        pos[i] = before + __popc(peers & lower_lanes);
     }
     __syncthreads();
 
@@ -472,8 +488,11 @@ __device__ __forceinline__ void tsr_radix_scatter(const K* keys_in, K* keys_out,
     }
 }
 
-// Three blocks per SM caps registers at 80: enough to hold 16 keys and their
-// ranks without spilling (the 64-bit version used 125 registers unbounded).
+// Register budgets: unbounded, ptxas takes 100-125 registers (2 blocks per
+// SM). Three blocks per SM (80 registers) fit 16 32-bit keys and their ranks
+// without spilling; 16 64-bit keys spill there, so that version keeps two
+// blocks per SM (16 warps, each with 16 independent 8-byte loads in flight,
+// ample for bandwidth).
 extern "C" __global__ void __launch_bounds__(256, 3) tessera_radix_scatter_32(const unsigned* keys_in, unsigned* keys_out,
                                                                            const unsigned* vals_in, unsigned* vals_out,
                                                                            unsigned long long n, int shift,
@@ -481,7 +500,7 @@ extern "C" __global__ void __launch_bounds__(256, 3) tessera_radix_scatter_32(co
     tsr_radix_scatter<unsigned>(keys_in, keys_out, vals_in, vals_out, n, shift, offsets);
 }
 
-extern "C" __global__ void __launch_bounds__(256, 3) tessera_radix_scatter_64(const unsigned long long* keys_in,
+extern "C" __global__ void __launch_bounds__(256, 2) tessera_radix_scatter_64(const unsigned long long* keys_in,
                                                                            unsigned long long* keys_out,
                                                                            const unsigned* vals_in, unsigned* vals_out,
                                                                            unsigned long long n, int shift,
@@ -548,8 +567,8 @@ __device__ __forceinline__ void tsr_merge_path(const K* a, unsigned long long na
         s_tile[tsr_scan_pad(j)] = j < la ? a[a0 + j] : b[b0 + (j - la)];
     __syncthreads();
 
-    const unsigned k = min(tid * TSR_MERGE_ITEMS, len);
-    unsigned lo = k > lb ? k - lb : 0, hi = min(k, la);
+    const unsigned k = tsr_min_u32(tid * TSR_MERGE_ITEMS, len);
+    unsigned lo = k > lb ? k - lb : 0, hi = tsr_min_u32(k, la);
     while (lo < hi) {
         const unsigned mid = (lo + hi) >> 1;
         if (s_tile[tsr_scan_pad(mid)] <= s_tile[tsr_scan_pad(la + k - 1 - mid)])

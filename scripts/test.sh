@@ -11,6 +11,15 @@ scripts/setup.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 
+# Every kernel must compile through NVRTC here (no GPU needed): the tests
+# fail rather than skip when NVRTC cannot be loaded.
+if [[ -z ${TESSERA_NVRTC_LIB:-} && -f .deps/nvrtc/nvidia/cuda_nvrtc/lib/libnvrtc.so.12 ]]; then
+    export TESSERA_NVRTC_LIB=$PWD/.deps/nvrtc/nvidia/cuda_nvrtc/lib/libnvrtc.so.12
+fi
+export TESSERA_REQUIRE_NVRTC=1
+# Kernel cache of this run, not the user's.
+export TESSERA_CACHE_DIR=$PWD/target/kernel-cache
+
 step() { printf '\n== %s\n' "$*"; }
 
 step "cargo fmt --check"

@@ -260,7 +260,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Gemm {
             n,
             dtype,
-            threads,
+            threads: _,
             device,
             json,
         }) if device != tessera::device::DeviceChoice::Cpu => {

@@ -144,10 +144,19 @@ type EmuLaunch = unsafe extern "C" fn(
     usize,
 ) -> i32;
 
+static EMU_PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+/// Names the kernel emulator library for [`super::Device::Emulated`]
+/// (instead of `TESSERA_EMU_LIB`); only the first call counts.
+#[doc(hidden)]
+pub fn use_emulator_library(path: impl Into<std::path::PathBuf>) {
+    let _ = EMU_PATH.set(path.into());
+}
+
 fn emu_library() -> Result<&'static libloading::Library> {
     static LIB: OnceLock<std::result::Result<libloading::Library, String>> = OnceLock::new();
     LIB.get_or_init(|| {
-        let path = std::env::var_os("TESSERA_EMU_LIB").ok_or_else(|| {
+        let path = EMU_PATH.get().map(|p| p.clone().into_os_string()).or_else(|| std::env::var_os("TESSERA_EMU_LIB")).ok_or_else(|| {
             "set TESSERA_EMU_LIB to the kernel emulator library (built by the tests from tests/kernel_emu/)".to_string()
         })?;
         // SAFETY: the emulator library runs no code at load time beyond

@@ -11,12 +11,14 @@ use serde::Serialize;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 
-pub(crate) mod backend;
+#[doc(hidden)]
+pub mod backend;
 mod buffer;
 pub(crate) mod cuda;
 pub mod kernels;
 pub mod nvrtc;
 
+pub use backend::use_emulator_library;
 pub use buffer::DeviceBuffer;
 
 /// Where local work runs.
