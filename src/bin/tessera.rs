@@ -559,13 +559,28 @@ fn cmd_bench_gemm_device(
         return Ok(());
     }
     if json {
-        println!("{}", serde_json::json!({ "dtype": dtype, "device": device.to_string(), "results": rows }));
+        println!(
+            "{}",
+            serde_json::json!({ "dtype": dtype, "device": device.to_string(), "results": rows })
+        );
     } else {
-        println!("gemm {dtype:?} on {device} (C = A * B, n x n in device memory, best of 3 after a warm-up; ratio = Tessera / cuBLAS)");
-        println!("{:>7} {:>14} {:>14} {:>7} {:>12}", "n", "Tessera TF/s", "cuBLAS TF/s", "ratio", "max rel diff");
+        println!(
+            "gemm {dtype:?} on {device} (C = A * B, n x n in device memory, best of 3 after a warm-up; ratio = Tessera / cuBLAS)"
+        );
+        println!(
+            "{:>7} {:>14} {:>14} {:>7} {:>12}",
+            "n", "Tessera TF/s", "cuBLAS TF/s", "ratio", "max rel diff"
+        );
         for r in &rows {
             let opt = |x: Option<f64>, p: usize| x.map_or("-".to_string(), |v| format!("{v:.p$}"));
-            println!("{:>7} {:>14.2} {:>14} {:>7} {:>12}", r.n, r.tessera_tflops, opt(r.cublas_tflops, 2), opt(r.ratio, 2), r.max_rel_diff.map_or("-".into(), |d| format!("{d:.1e}")));
+            println!(
+                "{:>7} {:>14.2} {:>14} {:>7} {:>12}",
+                r.n,
+                r.tessera_tflops,
+                opt(r.cublas_tflops, 2),
+                opt(r.ratio, 2),
+                r.max_rel_diff.map_or("-".into(), |d| format!("{d:.1e}"))
+            );
         }
     }
     Ok(())
@@ -591,16 +606,30 @@ fn cmd_bench_sort_device(
         return Ok(());
     }
     if json {
-        println!("{}", serde_json::json!({ "dtype": dtype, "device": device.to_string(), "results": rows }));
+        println!(
+            "{}",
+            serde_json::json!({ "dtype": dtype, "device": device.to_string(), "results": rows })
+        );
     } else {
         println!("sort {dtype:?} on {device} (uniform keys, best of 3 after a warm-up)");
-        println!("{:>11} {:>16} {:>18} {:>8}", "n", "device Mkeys/s", "w/ copies Mkeys/s", "matches");
+        println!(
+            "{:>11} {:>16} {:>18} {:>8}",
+            "n", "device Mkeys/s", "w/ copies Mkeys/s", "matches"
+        );
         for r in &rows {
-            println!("{:>11} {:>16.1} {:>18.1} {:>8}", r.n, r.device_keys_per_s / 1e6, r.with_copies_keys_per_s / 1e6, r.matches_cpu);
+            println!(
+                "{:>11} {:>16.1} {:>18.1} {:>8}",
+                r.n,
+                r.device_keys_per_s / 1e6,
+                r.with_copies_keys_per_s / 1e6,
+                r.matches_cpu
+            );
         }
     }
     if rows.iter().any(|r| !r.matches_cpu) {
-        return Err(Error::Usage("the device sort differs from the CPU sort".into()));
+        return Err(Error::Usage(
+            "the device sort differs from the CPU sort".into(),
+        ));
     }
     Ok(())
 }

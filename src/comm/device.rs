@@ -64,7 +64,10 @@ pub fn device_transfer<T: Pod>(buf: &DeviceBuffer<T>) -> DeviceTransfer {
 
 fn chunks<T>(len: usize) -> Vec<Range<usize>> {
     let per = (CHUNK_BYTES / size_of::<T>().max(1)).max(1);
-    (0..len).step_by(per).map(|s| s..(s + per).min(len)).collect()
+    (0..len)
+        .step_by(per)
+        .map(|s| s..(s + per).min(len))
+        .collect()
 }
 
 impl Comm {
@@ -122,7 +125,11 @@ impl Comm {
     }
 
     /// [`Comm::all_reduce_in_place`] of a device buffer.
-    pub fn all_reduce_device<T: Reducible>(&self, buf: &mut DeviceBuffer<T>, op: ReduceOp) -> Result<()> {
+    pub fn all_reduce_device<T: Reducible>(
+        &self,
+        buf: &mut DeviceBuffer<T>,
+        op: ReduceOp,
+    ) -> Result<()> {
         const OP: &str = "all_reduce_device";
         let local = check_reduction::<T>(OP, op).and_then(|_| to_count(OP, buf.len()).map(drop));
         self.prepare(self.reduction_signature::<T>(OP, buf.len(), op), local)?;
@@ -212,7 +219,12 @@ impl Comm {
     /// Receives what [`Comm::send_device`] sent into `buf`, which must be
     /// exactly as long as the sender's buffer (a different length is an
     /// error, never a hang of the sender).
-    pub fn receive_device<T: Pod>(&self, buf: &mut DeviceBuffer<T>, source: usize, tag: i32) -> Result<()> {
+    pub fn receive_device<T: Pod>(
+        &self,
+        buf: &mut DeviceBuffer<T>,
+        source: usize,
+        tag: i32,
+    ) -> Result<()> {
         const OP: &str = "receive_device";
         let want = buf.len();
         let short = |got: usize| {

@@ -107,7 +107,10 @@ impl Params {
 /// Blocks needed for `n` items at `per_block` each, as a u32 grid size.
 pub(crate) fn blocks(n: u64, per_block: u64, op: &'static str) -> Result<u32> {
     u32::try_from(n.div_ceil(per_block)).map_err(|_| {
-        Error::invalid(op, format!("{n} elements need more than 2^32 - 1 thread blocks"))
+        Error::invalid(
+            op,
+            format!("{n} elements need more than 2^32 - 1 thread blocks"),
+        )
     })
 }
 
@@ -181,7 +184,10 @@ impl Backend for Emulated {
         if p.is_null() {
             std::alloc::handle_alloc_error(layout);
         }
-        self.live.lock().expect("emulator lock").insert(p as Addr, layout);
+        self.live
+            .lock()
+            .expect("emulator lock")
+            .insert(p as Addr, layout);
         Ok(p as Addr)
     }
     fn free(&self, addr: Addr, _bytes: usize) {

@@ -24,7 +24,13 @@ pub struct DeviceBuffer<T: Pod> {
 
 impl<T: Pod> std::fmt::Debug for DeviceBuffer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DeviceBuffer<{}>[{}] on {}", std::any::type_name::<T>(), self.len, self.device)
+        write!(
+            f,
+            "DeviceBuffer<{}>[{}] on {}",
+            std::any::type_name::<T>(),
+            self.len,
+            self.device
+        )
     }
 }
 
@@ -42,7 +48,10 @@ impl<T: Pod> DeviceBuffer<T> {
     pub fn uninit(device: Device, len: usize) -> Result<Self> {
         let backend = super::backend_of(device)?;
         let bytes = len.checked_mul(size_of::<T>()).ok_or_else(|| {
-            Error::invalid("DeviceBuffer", format!("{len} elements overflow the address space"))
+            Error::invalid(
+                "DeviceBuffer",
+                format!("{len} elements overflow the address space"),
+            )
         })?;
         let addr = backend.alloc(bytes)?;
         Ok(DeviceBuffer {
@@ -84,8 +93,14 @@ impl<T: Pod> DeviceBuffer<T> {
         if range.start > range.end || range.end > self.len || range.len() != host {
             return Err(Error::ShapeMismatch {
                 op,
-                expected: format!("a range within the buffer's {} elements, as long as the host slice", self.len),
-                got: format!("elements {}..{} and a host slice of {host}", range.start, range.end),
+                expected: format!(
+                    "a range within the buffer's {} elements, as long as the host slice",
+                    self.len
+                ),
+                got: format!(
+                    "elements {}..{} and a host slice of {host}",
+                    range.start, range.end
+                ),
             });
         }
         Ok(())
@@ -94,7 +109,8 @@ impl<T: Pod> DeviceBuffer<T> {
     /// Copies `src` into elements `range` of the buffer.
     pub fn upload_range(&mut self, range: Range<usize>, src: &[T]) -> Result<()> {
         self.check("DeviceBuffer::upload_range", &range, src.len())?;
-        self.backend.upload(self.addr_at(range.start), bytemuck::cast_slice(src))
+        self.backend
+            .upload(self.addr_at(range.start), bytemuck::cast_slice(src))
     }
 
     /// Copies the whole of `src` into the buffer (same length).
@@ -105,7 +121,8 @@ impl<T: Pod> DeviceBuffer<T> {
     /// Copies elements `range` into `dst`.
     pub fn download_range(&self, range: Range<usize>, dst: &mut [T]) -> Result<()> {
         self.check("DeviceBuffer::download_range", &range, dst.len())?;
-        self.backend.download(bytemuck::cast_slice_mut(dst), self.addr_at(range.start))
+        self.backend
+            .download(bytemuck::cast_slice_mut(dst), self.addr_at(range.start))
     }
 
     /// Copies the whole buffer into `dst` (same length).
@@ -121,13 +138,32 @@ impl<T: Pod> DeviceBuffer<T> {
     }
 
     /// Copies `src[src_range]` to this buffer at `dst_start`, on the device.
-    pub fn copy_from(&mut self, dst_start: usize, src: &DeviceBuffer<T>, src_range: Range<usize>) -> Result<()> {
+    pub fn copy_from(
+        &mut self,
+        dst_start: usize,
+        src: &DeviceBuffer<T>,
+        src_range: Range<usize>,
+    ) -> Result<()> {
         src.check("DeviceBuffer::copy_from", &src_range, src_range.len())?;
-        self.check("DeviceBuffer::copy_from", &(dst_start..dst_start + src_range.len()), src_range.len())?;
+        self.check(
+            "DeviceBuffer::copy_from",
+            &(dst_start..dst_start + src_range.len()),
+            src_range.len(),
+        )?;
         if self.device != src.device {
-            return Err(Error::invalid("DeviceBuffer::copy_from", format!("the buffers are on {} and {}: copy through the host", self.device, src.device)));
+            return Err(Error::invalid(
+                "DeviceBuffer::copy_from",
+                format!(
+                    "the buffers are on {} and {}: copy through the host",
+                    self.device, src.device
+                ),
+            ));
         }
-        self.backend.copy(self.addr_at(dst_start), src.addr_at(src_range.start), src_range.len() * size_of::<T>())
+        self.backend.copy(
+            self.addr_at(dst_start),
+            src.addr_at(src_range.start),
+            src_range.len() * size_of::<T>(),
+        )
     }
 
     /// The device address of element `i` (i <= len).

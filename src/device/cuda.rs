@@ -91,7 +91,12 @@ impl CudaGpu {
     }
 
     fn function(&self, entry: Entry) -> Result<CudaFunction> {
-        if let Some(f) = self.functions.lock().expect("kernel table lock").get(entry.name) {
+        if let Some(f) = self
+            .functions
+            .lock()
+            .expect("kernel table lock")
+            .get(entry.name)
+        {
             return Ok(f.clone());
         }
         let module = {
@@ -113,11 +118,13 @@ impl CudaGpu {
                 }
             }
         };
-        let f = module.load_function(entry.name).map_err(|e| Error::Kernel {
-            kernel: entry.name.to_string(),
-            call: "cuModuleGetFunction",
-            message: format!("{e:?}"),
-        })?;
+        let f = module
+            .load_function(entry.name)
+            .map_err(|e| Error::Kernel {
+                kernel: entry.name.to_string(),
+                call: "cuModuleGetFunction",
+                message: format!("{e:?}"),
+            })?;
         self.functions
             .lock()
             .expect("kernel table lock")
@@ -203,7 +210,9 @@ impl Backend for CudaGpu {
             for (i, chunk) in src.chunks(STAGING_CHUNK).enumerate() {
                 let slot = i % 2;
                 // The DMA from this buffer two chunks ago must be over.
-                st.done[slot].synchronize().map_err(driver("cuEventSynchronize"))?;
+                st.done[slot]
+                    .synchronize()
+                    .map_err(driver("cuEventSynchronize"))?;
                 let pinned = st.buffers[slot]
                     .as_mut_slice()
                     .map_err(driver("cuEventSynchronize"))?;
@@ -214,7 +223,9 @@ impl Backend for CudaGpu {
                 // until its event says this copy is over.
                 unsafe { result::memcpy_htod_async(dst + off, &pinned[..chunk.len()], stream) }
                     .map_err(driver("cuMemcpyHtoDAsync"))?;
-                st.done[slot].record(&self.stream).map_err(driver("cuEventRecord"))?;
+                st.done[slot]
+                    .record(&self.stream)
+                    .map_err(driver("cuEventRecord"))?;
             }
             for e in &st.done {
                 e.synchronize().map_err(driver("cuEventSynchronize"))?;
@@ -243,7 +254,9 @@ impl Backend for CudaGpu {
                 // is read only after this copy's event completes.
                 unsafe { result::memcpy_dtoh_async(&mut pinned[..e - s], src + s as Addr, stream) }
                     .map_err(driver("cuMemcpyDtoHAsync"))?;
-                st.done[slot].record(&self.stream).map_err(driver("cuEventRecord"))
+                st.done[slot]
+                    .record(&self.stream)
+                    .map_err(driver("cuEventRecord"))
             };
             if !chunks.is_empty() {
                 issue(st, 0)?;
@@ -254,7 +267,9 @@ impl Backend for CudaGpu {
                 }
                 let (s, e) = chunks[i];
                 let slot = i % 2;
-                st.done[slot].synchronize().map_err(driver("cuEventSynchronize"))?;
+                st.done[slot]
+                    .synchronize()
+                    .map_err(driver("cuEventSynchronize"))?;
                 let pinned = st.buffers[slot]
                     .as_slice()
                     .map_err(driver("cuEventSynchronize"))?;
@@ -286,7 +301,14 @@ impl Backend for CudaGpu {
         // types (built by `Params` against the signatures in kernels/*.cu);
         // device addresses in them are live allocations of this context.
         unsafe {
-            result::launch_kernel(f.cu_function(), grid, block, 0, self.stream.cu_stream(), &mut params)
+            result::launch_kernel(
+                f.cu_function(),
+                grid,
+                block,
+                0,
+                self.stream.cu_stream(),
+                &mut params,
+            )
         }
         .map_err(|e| Error::Kernel {
             kernel: entry.name.to_string(),
@@ -297,7 +319,9 @@ impl Backend for CudaGpu {
 
     fn synchronize(&self) -> Result<()> {
         self.bind()?;
-        self.stream.synchronize().map_err(driver("cuStreamSynchronize"))
+        self.stream
+            .synchronize()
+            .map_err(driver("cuStreamSynchronize"))
     }
 
     fn mpi_can_use_device_memory(&self) -> bool {

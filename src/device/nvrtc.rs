@@ -40,10 +40,7 @@ fn load() -> std::result::Result<(), String> {
     if let Some(p) = std::env::var_os("TESSERA_NVRTC_LIB") {
         let p = PathBuf::from(p);
         if !p.is_file() {
-            return Err(format!(
-                "TESSERA_NVRTC_LIB={} is not a file",
-                p.display()
-            ));
+            return Err(format!("TESSERA_NVRTC_LIB={} is not a file", p.display()));
         }
         candidates.push(p);
     }
@@ -258,7 +255,9 @@ fn store(path: &Path, bytes: &[u8]) {
     }
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("kernel"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("kernel"),
         std::process::id()
     ));
     if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_err() {

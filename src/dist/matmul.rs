@@ -333,12 +333,24 @@ fn matmul_device<T: Float>(
         let b_panel;
         // A's panel: columns k0..k1 of the owner's block, packed.
         let a_op = if cols == 1 {
-            DeviceMatrix { buf: &a_dev, offset: k0 - a.col_range().start, rows: m_local, cols: w, ld: a_cols }
+            DeviceMatrix {
+                buf: &a_dev,
+                offset: k0 - a.col_range().start,
+                rows: m_local,
+                cols: w,
+                ld: a_cols,
+            }
         } else {
             let owner = block_owner(k, cols, k0);
             let mut panel = DeviceBuffer::<T>::uninit(device, m_local * w)?;
             if grid.col() == owner {
-                let src = DeviceMatrix { buf: &a_dev, offset: k0 - a.col_range().start, rows: m_local, cols: w, ld: a_cols };
+                let src = DeviceMatrix {
+                    buf: &a_dev,
+                    offset: k0 - a.col_range().start,
+                    rows: m_local,
+                    cols: w,
+                    ld: a_cols,
+                };
                 pack_device(src, &mut panel)?;
             }
             row_comm.broadcast_device(&mut panel, owner)?;
@@ -347,7 +359,13 @@ fn matmul_device<T: Float>(
         };
         // B's panel: rows k0..k1 of the owner's block, contiguous already.
         let b_op = if rows == 1 {
-            DeviceMatrix { buf: &b_dev, offset: (k0 - b.row_range().start) * n_local, rows: w, cols: n_local, ld: n_local }
+            DeviceMatrix {
+                buf: &b_dev,
+                offset: (k0 - b.row_range().start) * n_local,
+                rows: w,
+                cols: n_local,
+                ld: n_local,
+            }
         } else {
             let owner = block_owner(k, rows, k0);
             let mut panel = DeviceBuffer::<T>::uninit(device, w * n_local)?;
@@ -361,7 +379,15 @@ fn matmul_device<T: Float>(
         };
         stats.comm_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        gemm_device(options.gemm_backend, T::one(), a_op, b_op, T::one(), &mut c_dev, (0, n_local))?;
+        gemm_device(
+            options.gemm_backend,
+            T::one(),
+            a_op,
+            b_op,
+            T::one(),
+            &mut c_dev,
+            (0, n_local),
+        )?;
         c_dev.backend().synchronize()?;
         stats.compute_seconds += t.elapsed().as_secs_f64();
     }

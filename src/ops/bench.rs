@@ -413,7 +413,15 @@ pub fn bench_gemm_device<T: Float>(device: Device, sizes: &[usize]) -> Result<Ve
             for run in 0..4 {
                 c.backend().synchronize()?;
                 let t = Instant::now();
-                gemm_device(backend, T::one(), DeviceMatrix::new(&a, n, n), DeviceMatrix::new(&b, n, n), T::zero(), c, (0, n))?;
+                gemm_device(
+                    backend,
+                    T::one(),
+                    DeviceMatrix::new(&a, n, n),
+                    DeviceMatrix::new(&b, n, n),
+                    T::zero(),
+                    c,
+                    (0, n),
+                )?;
                 c.backend().synchronize()?;
                 if run > 0 {
                     best = best.min(t.elapsed().as_secs_f64());
@@ -427,7 +435,10 @@ pub fn bench_gemm_device<T: Float>(device: Device, sizes: &[usize]) -> Result<Ve
             Ok(t) => {
                 let theirs = c.to_vec()?;
                 let scale = theirs.iter().fold(0.0f64, |m, x| m.max(x.as_f64().abs()));
-                let diff = ours.iter().zip(&theirs).fold(0.0f64, |m, (x, y)| m.max((x.as_f64() - y.as_f64()).abs()));
+                let diff = ours
+                    .iter()
+                    .zip(&theirs)
+                    .fold(0.0f64, |m, (x, y)| m.max((x.as_f64() - y.as_f64()).abs()));
                 (Some(t), Some(diff / scale.max(f64::MIN_POSITIVE)))
             }
             Err(_) => (None, None),
@@ -458,7 +469,10 @@ pub struct DeviceSortRow {
 
 /// Times the device radix sort on uniform keys, in device memory and with
 /// the host copies, and checks the result against the CPU path.
-pub fn bench_sort_device<K: crate::ops::sort::SortKey>(device: Device, sizes: &[usize]) -> Result<Vec<DeviceSortRow>> {
+pub fn bench_sort_device<K: crate::ops::sort::SortKey>(
+    device: Device,
+    sizes: &[usize],
+) -> Result<Vec<DeviceSortRow>> {
     use crate::device::DeviceBuffer;
     use crate::ops::sort::{sort, sort_device};
     let mut rows = Vec::new();
@@ -466,7 +480,8 @@ pub fn bench_sort_device<K: crate::ops::sort::SortKey>(device: Device, sizes: &[
         if n == 0 {
             return Err(Error::Usage("--n values must be positive".into()));
         }
-        let input: Vec<K> = crate::demo::sort::generate(crate::demo::sort::KeyDist::Uniform, n, 0..n, 0x5047);
+        let input: Vec<K> =
+            crate::demo::sort::generate(crate::demo::sort::KeyDist::Uniform, n, 0..n, 0x5047);
         let mut best = f64::INFINITY;
         let mut dk = DeviceBuffer::from_slice(device, &input)?;
         for run in 0..4 {

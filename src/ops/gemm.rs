@@ -59,7 +59,14 @@ impl<'a, T: bytemuck::Pod> DeviceMatrix<'a, T> {
 
 /// Checks that a device operand lies inside its buffer and that its sizes
 /// fit the kernels' 32-bit integers.
-fn check_operand(what: &str, buf_len: usize, offset: usize, rows: usize, cols: usize, ld: usize) -> Result<()> {
+fn check_operand(
+    what: &str,
+    buf_len: usize,
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    ld: usize,
+) -> Result<()> {
     let span = if rows == 0 || cols == 0 {
         0
     } else {
@@ -80,7 +87,9 @@ fn check_operand(what: &str, buf_len: usize, offset: usize, rows: usize, cols: u
     if !(fits(rows) && fits(cols) && fits(ld)) {
         return Err(Error::invalid(
             "gemm_device",
-            format!("{what}: dimensions and leading dimension must be below 2^31 on a GPU (got {rows} x {cols}, ld {ld})"),
+            format!(
+                "{what}: dimensions and leading dimension must be below 2^31 on a GPU (got {rows} x {cols}, ld {ld})"
+            ),
         ));
     }
     Ok(())
@@ -110,7 +119,10 @@ pub fn gemm_device<T: Float>(
     check_operand("B", b.buf.len(), b.offset, k, n, b.ld)?;
     check_operand("C", c.len(), c_offset, m, n, c_ld)?;
     if a.buf.device() != c.device() || b.buf.device() != c.device() {
-        return Err(Error::invalid("gemm_device", "A, B and C must be on the same device"));
+        return Err(Error::invalid(
+            "gemm_device",
+            "A, B and C must be on the same device",
+        ));
     }
     if m == 0 || n == 0 {
         return Ok(());
@@ -127,9 +139,18 @@ pub fn gemm_device<T: Float>(
                 1,
             );
             if grid.1 > 65535 {
-                return Err(Error::invalid("gemm_device", format!("{m} rows need more than 65535 row tiles: split A by rows")));
+                return Err(Error::invalid(
+                    "gemm_device",
+                    format!("{m} rows need more than 65535 row tiles: split A by rows"),
+                ));
             }
-            let scalar = |p: Params, x: T| if T::DTYPE == "f32" { p.f32(x.as_f64() as f32) } else { p.f64(x.as_f64()) };
+            let scalar = |p: Params, x: T| {
+                if T::DTYPE == "f32" {
+                    p.f32(x.as_f64() as f32)
+                } else {
+                    p.f64(x.as_f64())
+                }
+            };
             let p = Params::new().i32(m as i32).i32(n as i32).i32(k as i32);
             let p = scalar(p, alpha)
                 .ptr(a.buf.addr_at(a.offset))
@@ -165,7 +186,11 @@ fn cublas_gemm<T: Float>(
     })?;
     let (m, k, n) = (a.rows as i32, a.cols as i32, b.cols as i32);
     let (lda, ldb, ldc) = (a.ld.max(1) as i32, b.ld.max(1) as i32, c_ld.max(1) as i32);
-    let (pa, pb, pc) = (a.buf.addr_at(a.offset), b.buf.addr_at(b.offset), c.addr_at(c_offset));
+    let (pa, pb, pc) = (
+        a.buf.addr_at(a.offset),
+        b.buf.addr_at(b.offset),
+        c.addr_at(c_offset),
+    );
     let op = blas_sys::cublasOperation_t::CUBLAS_OP_N;
     let err = |e: blas::CublasError| Error::Cuda {
         call: "cublasGemm",
@@ -178,10 +203,40 @@ fn cublas_gemm<T: Float>(
         unsafe {
             if T::DTYPE == "f32" {
                 let (al, be) = (alpha.as_f64() as f32, beta.as_f64() as f32);
-                blas::sgemm(h, op, op, n, m, k, &al, pb as *const f32, ldb, pa as *const f32, lda, &be, pc as *mut f32, ldc)
+                blas::sgemm(
+                    h,
+                    op,
+                    op,
+                    n,
+                    m,
+                    k,
+                    &al,
+                    pb as *const f32,
+                    ldb,
+                    pa as *const f32,
+                    lda,
+                    &be,
+                    pc as *mut f32,
+                    ldc,
+                )
             } else {
                 let (al, be) = (alpha.as_f64(), beta.as_f64());
-                blas::dgemm(h, op, op, n, m, k, &al, pb as *const f64, ldb, pa as *const f64, lda, &be, pc as *mut f64, ldc)
+                blas::dgemm(
+                    h,
+                    op,
+                    op,
+                    n,
+                    m,
+                    k,
+                    &al,
+                    pb as *const f64,
+                    ldb,
+                    pa as *const f64,
+                    lda,
+                    &be,
+                    pc as *mut f64,
+                    ldc,
+                )
             }
         }
         .map_err(err)
@@ -201,7 +256,11 @@ pub fn pack_device<T: Float>(src: DeviceMatrix<'_, T>, dst: &mut DeviceBuffer<T>
         "f32" => kernels::GEMM.entry("tessera_pack_f32"),
         _ => kernels::GEMM.entry("tessera_pack_f64"),
     };
-    let grid = (blocks(cols as u64, 32, "pack")?, blocks(rows as u64, 8, "pack")?, 1);
+    let grid = (
+        blocks(cols as u64, 32, "pack")?,
+        blocks(rows as u64, 8, "pack")?,
+        1,
+    );
     Params::new()
         .i32(rows as i32)
         .i32(cols as i32)
@@ -230,7 +289,10 @@ fn gemm_on_device<T: Float>(
     let upload = |x: ArrayView2<'_, T>| -> Result<DeviceBuffer<T>> {
         match x.as_slice() {
             Some(s) => DeviceBuffer::from_slice(device, s),
-            None => DeviceBuffer::from_slice(device, &x.as_standard_layout().iter().copied().collect::<Vec<_>>()),
+            None => DeviceBuffer::from_slice(
+                device,
+                &x.as_standard_layout().iter().copied().collect::<Vec<_>>(),
+            ),
         }
     };
     let da = upload(a)?;

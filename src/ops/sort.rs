@@ -219,11 +219,19 @@ pub fn sort_pairs<K: SortKey, V: bytemuck::Pod + Send + Sync>(
                 .ptr(perm.addr_at(0))
                 .u64(keys.len() as u64)
                 .i32(elem as i32)
-                .launch(dst.backend().as_ref(), kernels::SORT.entry("tessera_gather_bytes"), stride_grid(keys.len() as u64, 65535), (256, 1, 1))?;
+                .launch(
+                    dst.backend().as_ref(),
+                    kernels::SORT.entry("tessera_gather_bytes"),
+                    stride_grid(keys.len() as u64, 65535),
+                    (256, 1, 1),
+                )?;
             dst.download(bytemuck::cast_slice_mut(values))?;
         } else {
             let old = values.to_vec();
-            values.iter_mut().zip(&order).for_each(|(v, &i)| *v = old[i as usize]);
+            values
+                .iter_mut()
+                .zip(&order)
+                .for_each(|(v, &i)| *v = old[i as usize]);
         }
         return Ok(());
     }
@@ -292,7 +300,12 @@ fn map_keys_device<K: SortKey>(keys: &DeviceBuffer<K>, to_bits: bool) -> Result<
         .ptr(keys.addr_at(0))
         .u64(keys.len() as u64)
         .i32(kind)
-        .launch(keys.backend().as_ref(), kernels::SORT.entry(name), stride_grid(keys.len() as u64, 65535), (256, 1, 1))
+        .launch(
+            keys.backend().as_ref(),
+            kernels::SORT.entry(name),
+            stride_grid(keys.len() as u64, 65535),
+            (256, 1, 1),
+        )
 }
 
 /// Exclusive prefix sum of `n` u32 at `data`, in place, on the device: a
@@ -304,22 +317,35 @@ fn scan_device(device: Device, backend: &dyn Backend, data: Addr, n: u64) -> Res
     let tiles = blocks(n, SCAN_TILE, "scan")?;
     let scan = kernels::SORT.entry("tessera_scan_exclusive_u32");
     if tiles == 1 {
-        return Params::new().ptr(data).u64(n).ptr(0).launch(backend, scan, (1, 1, 1), (256, 1, 1));
+        return Params::new()
+            .ptr(data)
+            .u64(n)
+            .ptr(0)
+            .launch(backend, scan, (1, 1, 1), (256, 1, 1));
     }
     let sums = DeviceBuffer::<u32>::uninit(device, tiles as usize)?;
-    Params::new().ptr(data).u64(n).ptr(sums.addr_at(0)).launch(backend, scan, (tiles, 1, 1), (256, 1, 1))?;
+    Params::new().ptr(data).u64(n).ptr(sums.addr_at(0)).launch(
+        backend,
+        scan,
+        (tiles, 1, 1),
+        (256, 1, 1),
+    )?;
     scan_device(device, backend, sums.addr_at(0), tiles as u64)?;
-    Params::new()
-        .ptr(data)
-        .u64(n)
-        .ptr(sums.addr_at(0))
-        .launch(backend, kernels::SORT.entry("tessera_scan_add_u32"), (tiles, 1, 1), (256, 1, 1))
+    Params::new().ptr(data).u64(n).ptr(sums.addr_at(0)).launch(
+        backend,
+        kernels::SORT.entry("tessera_scan_add_u32"),
+        (tiles, 1, 1),
+        (256, 1, 1),
+    )
 }
 
 /// Sorts keys in device memory, ascending (IEEE total order for floats),
 /// and moves `values` (u32 payloads, an index say) with them. LSD radix
 /// sort with 8-bit digits (`kernels/sort.cu`): stable. Stream-ordered.
-pub fn sort_device<K: SortKey>(keys: &mut DeviceBuffer<K>, mut values: Option<&mut DeviceBuffer<u32>>) -> Result<()> {
+pub fn sort_device<K: SortKey>(
+    keys: &mut DeviceBuffer<K>,
+    values: Option<&mut DeviceBuffer<u32>>,
+) -> Result<()> {
     let n = keys.len();
     if let Some(v) = values.as_ref()
         && v.len() != n
@@ -331,7 +357,12 @@ pub fn sort_device<K: SortKey>(keys: &mut DeviceBuffer<K>, mut values: Option<&m
         });
     }
     if n > u32::MAX as usize {
-        return Err(Error::invalid("sort_device", format!("{n} keys: a GPU sort takes at most 2^32 - 1 keys per call; sort in parts and merge")));
+        return Err(Error::invalid(
+            "sort_device",
+            format!(
+                "{n} keys: a GPU sort takes at most 2^32 - 1 keys per call; sort in parts and merge"
+            ),
+        ));
     }
     if n <= 1 {
         return Ok(());
@@ -353,8 +384,11 @@ pub fn sort_device<K: SortKey>(keys: &mut DeviceBuffer<K>, mut values: Option<&m
     } else {
         ("tessera_radix_histogram_32", "tessera_radix_scatter_32")
     };
-    let mut src = (keys.addr_at(0), values.as_deref_mut().map_or(0, |v| v.addr_at(0)));
-    let mut dst = (spare_keys.addr_at(0), spare_values.as_ref().map_or(0, |v| v.addr_at(0)));
+    let mut src = (keys.addr_at(0), values.as_ref().map_or(0, |v| v.addr_at(0)));
+    let mut dst = (
+        spare_keys.addr_at(0),
+        spare_values.as_ref().map_or(0, |v| v.addr_at(0)),
+    );
     // An even number of passes (4 or 8) leaves the result where it started.
     for pass in 0..size_of::<K>() as i32 {
         let shift = 8 * pass;
@@ -363,7 +397,12 @@ pub fn sort_device<K: SortKey>(keys: &mut DeviceBuffer<K>, mut values: Option<&m
             .u64(n64)
             .i32(shift)
             .ptr(hist.addr_at(0))
-            .launch(backend, kernels::SORT.entry(histogram), (tiles, 1, 1), (RADIX_THREADS, 1, 1))?;
+            .launch(
+                backend,
+                kernels::SORT.entry(histogram),
+                (tiles, 1, 1),
+                (RADIX_THREADS, 1, 1),
+            )?;
         scan_device(device, backend, hist.addr_at(0), 256 * tiles as u64)?;
         Params::new()
             .ptr(src.0)
@@ -373,7 +412,12 @@ pub fn sort_device<K: SortKey>(keys: &mut DeviceBuffer<K>, mut values: Option<&m
             .u64(n64)
             .i32(shift)
             .ptr(hist.addr_at(0))
-            .launch(backend, kernels::SORT.entry(scatter), (tiles, 1, 1), (RADIX_THREADS, 1, 1))?;
+            .launch(
+                backend,
+                kernels::SORT.entry(scatter),
+                (tiles, 1, 1),
+                (RADIX_THREADS, 1, 1),
+            )?;
         std::mem::swap(&mut src, &mut dst);
     }
     map_keys_device(keys, false)
@@ -399,14 +443,23 @@ pub fn merge_device<K: SortKey>(
     }
     map_keys_device(a, true)?;
     map_keys_device(b, true)?;
-    let name = if wide::<K>() { "tessera_merge_path_64" } else { "tessera_merge_path_32" };
+    let name = if wide::<K>() {
+        "tessera_merge_path_64"
+    } else {
+        "tessera_merge_path_32"
+    };
     Params::new()
         .ptr(a.addr_at(0))
         .u64(a.len() as u64)
         .ptr(b.addr_at(0))
         .u64(b.len() as u64)
         .ptr(out.addr_at(0))
-        .launch(out.backend().as_ref(), kernels::SORT.entry(name), (blocks(total as u64, MERGE_TILE, "merge_device")?, 1, 1), (256, 1, 1))?;
+        .launch(
+            out.backend().as_ref(),
+            kernels::SORT.entry(name),
+            (blocks(total as u64, MERGE_TILE, "merge_device")?, 1, 1),
+            (256, 1, 1),
+        )?;
     map_keys_device(a, false)?;
     map_keys_device(b, false)?;
     map_keys_device(out, false)
@@ -428,8 +481,26 @@ pub fn check_device<K: SortKey>(keys: &DeviceBuffer<K>) -> Result<(u64, u64, u64
         ("tessera_fingerprint_32", "tessera_count_descents_32")
     };
     let backend = keys.backend().as_ref();
-    Params::new().ptr(keys.addr_at(0)).u64(n).ptr(out.addr_at(0)).launch(backend, kernels::SORT.entry(fp), stride_grid(n, 1024), (256, 1, 1))?;
-    Params::new().ptr(keys.addr_at(0)).u64(n).ptr(out.addr_at(2)).launch(backend, kernels::SORT.entry(desc), stride_grid(n, 1024), (256, 1, 1))?;
+    Params::new()
+        .ptr(keys.addr_at(0))
+        .u64(n)
+        .ptr(out.addr_at(0))
+        .launch(
+            backend,
+            kernels::SORT.entry(fp),
+            stride_grid(n, 1024),
+            (256, 1, 1),
+        )?;
+    Params::new()
+        .ptr(keys.addr_at(0))
+        .u64(n)
+        .ptr(out.addr_at(2))
+        .launch(
+            backend,
+            kernels::SORT.entry(desc),
+            stride_grid(n, 1024),
+            (256, 1, 1),
+        )?;
     map_keys_device(keys, false)?;
     let r = out.to_vec()?;
     Ok((r[0], r[1], r[2]))
@@ -437,7 +508,11 @@ pub fn check_device<K: SortKey>(keys: &DeviceBuffer<K>) -> Result<(u64, u64, u64
 
 /// Host keys sorted on a GPU-like device, with an optional permutation
 /// of their positions.
-fn sort_on_device<K: SortKey>(device: Device, keys: &mut [K], with_order: bool) -> Result<Option<Vec<u32>>> {
+fn sort_on_device<K: SortKey>(
+    device: Device,
+    keys: &mut [K],
+    with_order: bool,
+) -> Result<Option<Vec<u32>>> {
     let mut dk = DeviceBuffer::from_slice(device, keys)?;
     let mut order = if with_order {
         let o = DeviceBuffer::<u32>::uninit(device, keys.len())?;
@@ -445,7 +520,12 @@ fn sort_on_device<K: SortKey>(device: Device, keys: &mut [K], with_order: bool) 
             Params::new()
                 .ptr(o.addr_at(0))
                 .u64(keys.len() as u64)
-                .launch(o.backend().as_ref(), kernels::SORT.entry("tessera_iota_u32"), stride_grid(keys.len() as u64, 65535), (256, 1, 1))?;
+                .launch(
+                    o.backend().as_ref(),
+                    kernels::SORT.entry("tessera_iota_u32"),
+                    stride_grid(keys.len() as u64, 65535),
+                    (256, 1, 1),
+                )?;
         }
         Some(o)
     } else {
@@ -458,7 +538,10 @@ fn sort_on_device<K: SortKey>(device: Device, keys: &mut [K], with_order: bool) 
 
 fn check_device_len(device: Device, op: &'static str, n: usize) -> Result<()> {
     if device.is_gpu_like() && n > u32::MAX as usize {
-        return Err(Error::invalid(op, format!("{n} keys: a GPU sort takes at most 2^32 - 1 keys per call")));
+        return Err(Error::invalid(
+            op,
+            format!("{n} keys: a GPU sort takes at most 2^32 - 1 keys per call"),
+        ));
     }
     Ok(())
 }
