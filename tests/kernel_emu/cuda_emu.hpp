@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 struct dim3 {
@@ -250,8 +251,9 @@ inline long long __double_as_longlong(double d) { return emu::bit_cast<long long
 inline double __longlong_as_double(long long u) { return emu::bit_cast<double>(&u); }
 template <class T> T __ldg(const T* p) { return *p; }
 
-template <class A, class B> inline auto min(A a, B b) -> decltype(a < b ? a : b) { return a < b ? a : b; }
-template <class A, class B> inline auto max(A a, B b) -> decltype(a < b ? a : b) { return a < b ? b : a; }
+// By value: `decltype(a < b ? a : b)` would be a reference to a parameter.
+template <class A, class B> inline std::common_type_t<A, B> min(A a, B b) { return a < b ? a : b; }
+template <class A, class B> inline std::common_type_t<A, B> max(A a, B b) { return a < b ? b : a; }
 using std::fma;
 using std::fmaf;
 using std::fabs;
