@@ -70,6 +70,25 @@ fn chunks<T>(len: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// The staged pipeline, one chunk ahead: chunk i + 1's request is posted
+/// (`post`, which may first download it) before chunk i's request is waited
+/// for and finished (`finish`, which may upload it), so the device copies of
+/// one chunk overlap the transfer of the next.
+fn staged<T: Pod, R>(
+    buf: &mut DeviceBuffer<T>,
+    post: impl Fn(&DeviceBuffer<T>, &Range<usize>) -> Result<Request<R>>,
+    mut finish: impl FnMut(&mut DeviceBuffer<T>, Range<usize>, R) -> Result<()>,
+) -> Result<()> {
+    let parts = chunks::<T>(buf.len());
+    let mut pending = parts.first().map(|r| post(buf, r)).transpose()?;
+    for (i, r) in parts.iter().enumerate() {
+        let current = pending.take().expect("posted one step ahead");
+        pending = parts.get(i + 1).map(|r| post(buf, r)).transpose()?;
+        finish(buf, r.clone(), current.wait()?)?;
+    }
+    Ok(())
+}
+
 impl Comm {
     /// [`Comm::broadcast`] of a device buffer: every rank passes a buffer of
     /// the same length on its device, and ends with the root's contents.
@@ -99,27 +118,23 @@ impl Comm {
             DeviceTransfer::Staged => {
                 let comm = self.unchecked();
                 let is_root = self.rank() == root;
-                let parts = chunks::<T>(buf.len());
-                // Post chunk i + 1 before finishing chunk i: the root's
-                // download of the next chunk, and the receivers' upload of
-                // this one, overlap the transfer in flight.
-                let post = |buf: &DeviceBuffer<T>, r: &Range<usize>| -> Result<Request<Vec<T>>> {
-                    let mut host = vec![T::zeroed(); r.len()];
-                    if is_root {
-                        buf.download_range(r.clone(), &mut host)?;
-                    }
-                    comm.ibroadcast(host, root)
-                };
-                let mut pending = parts.first().map(|r| post(buf, r)).transpose()?;
-                for (i, r) in parts.iter().enumerate() {
-                    let current = pending.take().expect("posted above");
-                    pending = parts.get(i + 1).map(|r| post(buf, r)).transpose()?;
-                    let host = current.wait()?;
-                    if !is_root {
-                        buf.upload_range(r.clone(), &host)?;
-                    }
-                }
-                Ok(())
+                staged(
+                    buf,
+                    |buf, r| {
+                        let mut host = vec![T::zeroed(); r.len()];
+                        if is_root {
+                            buf.download_range(r.clone(), &mut host)?;
+                        }
+                        comm.ibroadcast(host, root)
+                    },
+                    |buf, r, host| {
+                        if is_root {
+                            Ok(())
+                        } else {
+                            buf.upload_range(r, &host)
+                        }
+                    },
+                )
             }
         }
     }
@@ -156,20 +171,15 @@ impl Comm {
             }
             DeviceTransfer::Staged => {
                 let comm = self.unchecked();
-                let parts = chunks::<T>(buf.len());
-                let post = |buf: &DeviceBuffer<T>, r: &Range<usize>| -> Result<Request<Vec<T>>> {
-                    let mut host = vec![T::zeroed(); r.len()];
-                    buf.download_range(r.clone(), &mut host)?;
-                    comm.iall_reduce(host, op)
-                };
-                let mut pending = parts.first().map(|r| post(buf, r)).transpose()?;
-                for (i, r) in parts.iter().enumerate() {
-                    let current = pending.take().expect("posted above");
-                    pending = parts.get(i + 1).map(|r| post(buf, r)).transpose()?;
-                    let host = current.wait()?;
-                    buf.upload_range(r.clone(), &host)?;
-                }
-                Ok(())
+                staged(
+                    buf,
+                    |buf, r| {
+                        let mut host = vec![T::zeroed(); r.len()];
+                        buf.download_range(r.clone(), &mut host)?;
+                        comm.iall_reduce(host, op)
+                    },
+                    |buf, r, host| buf.upload_range(r, &host),
+                )
             }
         }
     }
@@ -264,22 +274,16 @@ impl Comm {
                 }
                 Ok(())
             }
-            DeviceTransfer::Staged => {
-                // Chunk i + 1 is posted before chunk i is uploaded.
-                let parts = chunks::<T>(buf.len());
-                let post = |r: &Range<usize>| self.irecv::<T>(r.len(), source, tag);
-                let mut pending = parts.first().map(post).transpose()?;
-                for (i, r) in parts.iter().enumerate() {
-                    let current = pending.take().expect("posted above");
-                    pending = parts.get(i + 1).map(post).transpose()?;
-                    let (host, status) = current.wait()?;
+            DeviceTransfer::Staged => staged(
+                buf,
+                |_, r| self.irecv::<T>(r.len(), source, tag),
+                |buf, r, (host, status)| {
                     if status.count != r.len() {
                         return Err(short(r.start + status.count));
                     }
-                    buf.upload_range(r.clone(), &host)?;
-                }
-                Ok(())
-            }
+                    buf.upload_range(r, &host)
+                },
+            ),
         }
     }
 }

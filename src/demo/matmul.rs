@@ -106,7 +106,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         .grid
         .unwrap_or_else(|| crate::comm::square_ish_factors(comm.size()));
     let grid = ProcessGrid::new(comm, rows, cols)?;
-    let device = super::pick_device(comm, job.device)?;
+    let device = crate::device::Device::select(comm, job.device)?;
     let (a, b) = match &job.inputs {
         Some((pa, pb)) => (
             crate::dist::npy::read_distributed::<T>(&grid, pa, 0)?,

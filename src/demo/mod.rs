@@ -3,13 +3,3 @@
 
 pub mod matmul;
 pub mod sort;
-
-use crate::comm::Comm;
-use crate::device::{Device, DeviceChoice};
-use crate::error::Result;
-
-/// The device a demo's local work runs on: `--device` resolved for this
-/// rank (collective over `comm`).
-pub(crate) fn pick_device(comm: &Comm, choice: DeviceChoice) -> Result<Device> {
-    Device::select(comm, choice)
-}

@@ -124,7 +124,7 @@ pub struct SortReport {
 /// Runs the job on every rank (collective); the report is the same on
 /// every rank.
 pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
-    let device = super::pick_device(comm, job.device)?;
+    let device = crate::device::Device::select(comm, job.device)?;
     let keys: Vec<K> = match &job.input {
         Some(path) => crate::dist::npy::read_keys_distributed(comm, path, 0)?,
         None => generate(

@@ -36,6 +36,16 @@ pub enum Device {
 }
 
 impl Device {
+    /// A number per kind of device (CPU 0, CUDA 1, emulated 2), for checks
+    /// that every rank uses the same kind; the ordinal may differ.
+    pub fn kind_code(self) -> u64 {
+        match self {
+            Device::Cpu => 0,
+            Device::Cuda(_) => 1,
+            Device::Emulated => 2,
+        }
+    }
+
     /// Whether work on this device goes through the device code paths
     /// (device buffers, kernels), as on a GPU.
     pub fn is_gpu_like(self) -> bool {

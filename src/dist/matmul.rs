@@ -18,7 +18,7 @@ use super::matrix::{DistMatrix, block_owner, block_range, same_everywhere, unifo
 use crate::comm::{ReduceOp, Request};
 use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
-use crate::ops::gemm::{DeviceMatrix, GemmBackend, gemm_device, pack_device};
+use crate::ops::gemm::{DeviceMatrix, GemmBackend, gemm_device, pack_device, upload_matrix};
 use crate::ops::{Float, gemm};
 
 /// Default panel width, measured: see BENCHMARKS.md.
@@ -177,16 +177,11 @@ pub fn matmul_with<T: Float>(
     check_operands(a, b, None)?;
     // The steps below run unchecked: every rank must cut the same panels
     // and reach the same steps.
-    let device_kind = match options.device {
-        Device::Cpu => 0,
-        Device::Cuda(_) => 1,
-        Device::Emulated => 2,
-    };
     same_everywhere(
         grid.comm(),
         "matmul",
         "the panel width and the device kind",
-        &[options.panel as u64, device_kind],
+        &[options.panel as u64, options.device.kind_code()],
     )?;
     if options.panel == 0 {
         return Err(Error::invalid(
@@ -313,14 +308,8 @@ fn matmul_device<T: Float>(
         ..Default::default()
     };
     let t = Instant::now();
-    let upload = |x: ArrayView2<'_, T>| -> Result<DeviceBuffer<T>> {
-        match x.as_slice() {
-            Some(s) => DeviceBuffer::from_slice(device, s),
-            None => DeviceBuffer::from_slice(device, &x.iter().copied().collect::<Vec<_>>()),
-        }
-    };
-    let a_dev = upload(a.local())?;
-    let b_dev = upload(b.local())?;
+    let a_dev = upload_matrix(device, a.local())?;
+    let b_dev = upload_matrix(device, b.local())?;
     let mut c_dev = DeviceBuffer::<T>::zeros(device, m_local * n_local)?;
     a_dev.backend().synchronize()?;
     stats.copy_seconds += t.elapsed().as_secs_f64();

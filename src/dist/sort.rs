@@ -36,9 +36,9 @@ use serde::Serialize;
 
 use super::matrix::{mix64, same_everywhere, scatter_blocks};
 use crate::comm::{Comm, ReduceOp, rank_list};
-use crate::device::{Device, DeviceBuffer};
+use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::ops::sort::{Bits, SortKey, merge_device, sort};
+use crate::ops::sort::{Bits, SortKey, merge_runs_device, sort};
 
 /// Samples per rank, per rank in the job (s = 16 P).
 pub const OVERSAMPLING: usize = 16;
@@ -83,11 +83,6 @@ pub fn dist_sort<K: SortKey>(
 ) -> Result<(Vec<K>, SortStats)> {
     // The algorithms run unchecked internally: agree on them first, and on
     // sizes that every MPI call below can carry (counts are C ints).
-    let device_kind = match device {
-        Device::Cpu => 0,
-        Device::Cuda(_) => 1,
-        Device::Emulated => 2,
-    };
     let type_code = ["u32", "u64", "i32", "i64", "f32", "f64"]
         .iter()
         .position(|&t| t == K::DTYPE)
@@ -96,7 +91,7 @@ pub fn dist_sort<K: SortKey>(
         comm,
         "dist_sort",
         "the algorithm, device kind and key type",
-        &[algo as u64, device_kind, type_code],
+        &[algo as u64, device.kind_code(), type_code],
     )?;
     let sizes = comm.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0] as usize;
     let largest = comm.all_reduce(&[keys.len() as u64], ReduceOp::Max)?[0] as usize;
@@ -223,29 +218,7 @@ pub fn merge_runs_on<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>
     if !device.is_gpu_like() {
         return Ok(merge_runs(runs));
     }
-    let mut level: Vec<DeviceBuffer<K>> = runs
-        .iter()
-        .map(|r| DeviceBuffer::from_slice(device, r))
-        .collect::<Result<_>>()?;
-    while level.len() > 1 {
-        let mut next = Vec::with_capacity(level.len().div_ceil(2));
-        let mut it = level.into_iter();
-        while let Some(a) = it.next() {
-            match it.next() {
-                Some(b) => {
-                    let mut out = DeviceBuffer::uninit(device, a.len() + b.len())?;
-                    merge_device(&a, &b, &mut out)?;
-                    next.push(out);
-                }
-                None => next.push(a),
-            }
-        }
-        level = next;
-    }
-    match level.pop() {
-        Some(all) => all.to_vec(),
-        None => Ok(Vec::new()),
-    }
+    merge_runs_device(device, runs)
 }
 
 /// Merges sorted runs into one sorted vector: pairwise, in parallel.

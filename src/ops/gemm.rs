@@ -271,6 +271,16 @@ pub fn pack_device<T: Float>(src: DeviceMatrix<'_, T>, dst: &mut DeviceBuffer<T>
         .launch(dst.backend().as_ref(), entry, grid, (32, 8, 1))
 }
 
+/// Copies a matrix view of any strides to `device`, row-major and
+/// contiguous (no host copy when the view already is).
+pub(crate) fn upload_matrix<T: Float>(
+    device: Device,
+    x: ArrayView2<'_, T>,
+) -> Result<DeviceBuffer<T>> {
+    let x = x.as_standard_layout();
+    DeviceBuffer::from_slice(device, x.as_slice().expect("standard layout is contiguous"))
+}
+
 /// [`gemm`] on a GPU-like device: copies the operands there, multiplies,
 /// copies C back.
 fn gemm_on_device<T: Float>(
@@ -286,15 +296,7 @@ fn gemm_on_device<T: Float>(
     if m == 0 || n == 0 {
         return Ok(());
     }
-    let upload = |x: ArrayView2<'_, T>| -> Result<DeviceBuffer<T>> {
-        match x.as_slice() {
-            Some(s) => DeviceBuffer::from_slice(device, s),
-            None => DeviceBuffer::from_slice(
-                device,
-                &x.as_standard_layout().iter().copied().collect::<Vec<_>>(),
-            ),
-        }
-    };
+    let upload = |x| upload_matrix(device, x);
     let da = upload(a)?;
     let db = upload(b)?;
     let mut dc = if beta == T::zero() {
@@ -377,6 +379,19 @@ pub fn gemm<T: Float>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     beta: T,
+    c: ArrayViewMut2<'_, T>,
+) -> Result<()> {
+    gemm_with(device, GemmBackend::Tessera, alpha, a, b, beta, c)
+}
+
+/// [`gemm`] with a choice of GPU GEMM (ignored on the CPU).
+pub fn gemm_with<T: Float>(
+    device: Device,
+    backend: GemmBackend,
+    alpha: T,
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    beta: T,
     mut c: ArrayViewMut2<'_, T>,
 ) -> Result<()> {
     let ((m, k), (k2, n)) = (a.dim(), b.dim());
@@ -396,30 +411,7 @@ pub fn gemm<T: Float>(
             gemm_cpu(alpha, a, b, beta, c.view_mut());
             Ok(())
         }
-        Device::Cuda(_) | Device::Emulated => {
-            gemm_on_device(device, GemmBackend::Tessera, alpha, a, b, beta, c)
-        }
-    }
-}
-
-/// [`gemm`] with a choice of GPU GEMM (ignored on the CPU).
-pub fn gemm_with<T: Float>(
-    device: Device,
-    backend: GemmBackend,
-    alpha: T,
-    a: ArrayView2<'_, T>,
-    b: ArrayView2<'_, T>,
-    beta: T,
-    c: ArrayViewMut2<'_, T>,
-) -> Result<()> {
-    match device {
-        Device::Cpu => gemm(device, alpha, a, b, beta, c),
-        _ => {
-            if a.ncols() != b.nrows() || c.dim() != (a.nrows(), b.ncols()) {
-                return gemm(device, alpha, a, b, beta, c);
-            }
-            gemm_on_device(device, backend, alpha, a, b, beta, c)
-        }
+        Device::Cuda(_) | Device::Emulated => gemm_on_device(device, backend, alpha, a, b, beta, c),
     }
 }
 

@@ -443,6 +443,19 @@ pub fn merge_device<K: SortKey>(
     }
     map_keys_device(a, true)?;
     map_keys_device(b, true)?;
+    merge_mapped(a, b, out)?;
+    map_keys_device(a, false)?;
+    map_keys_device(b, false)?;
+    map_keys_device(out, false)
+}
+
+/// The merge-path launch on keys already mapped to their bits.
+fn merge_mapped<K: SortKey>(
+    a: &DeviceBuffer<K>,
+    b: &DeviceBuffer<K>,
+    out: &mut DeviceBuffer<K>,
+) -> Result<()> {
+    let total = a.len() + b.len();
     let name = if wide::<K>() {
         "tessera_merge_path_64"
     } else {
@@ -459,10 +472,43 @@ pub fn merge_device<K: SortKey>(
             kernels::SORT.entry(name),
             (blocks(total as u64, MERGE_TILE, "merge_device")?, 1, 1),
             (256, 1, 1),
-        )?;
-    map_keys_device(a, false)?;
-    map_keys_device(b, false)?;
-    map_keys_device(out, false)
+        )
+}
+
+/// Merges sorted runs of host keys on `device`, pairwise by merge path:
+/// each run is mapped to its bits once, the merges stay in device memory,
+/// and only the result is mapped back and copied down.
+pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>> {
+    let mut level: Vec<DeviceBuffer<K>> = Vec::with_capacity(runs.len());
+    for r in runs {
+        let buf = DeviceBuffer::from_slice(device, r)?;
+        map_keys_device(&buf, true)?;
+        level.push(buf);
+    }
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        let mut it = level.into_iter();
+        while let Some(a) = it.next() {
+            match it.next() {
+                Some(b) => {
+                    let mut out = DeviceBuffer::uninit(device, a.len() + b.len())?;
+                    if !out.is_empty() {
+                        merge_mapped(&a, &b, &mut out)?;
+                    }
+                    next.push(out);
+                }
+                None => next.push(a),
+            }
+        }
+        level = next;
+    }
+    match level.pop() {
+        Some(all) => {
+            map_keys_device(&all, false)?;
+            all.to_vec()
+        }
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The sort's fingerprint (wrapping sum and xor of the mixed key bits, as
@@ -480,27 +526,19 @@ pub fn check_device<K: SortKey>(keys: &DeviceBuffer<K>) -> Result<(u64, u64, u64
     } else {
         ("tessera_fingerprint_32", "tessera_count_descents_32")
     };
-    let backend = keys.backend().as_ref();
-    Params::new()
-        .ptr(keys.addr_at(0))
-        .u64(n)
-        .ptr(out.addr_at(0))
-        .launch(
-            backend,
-            kernels::SORT.entry(fp),
-            stride_grid(n, 1024),
-            (256, 1, 1),
-        )?;
-    Params::new()
-        .ptr(keys.addr_at(0))
-        .u64(n)
-        .ptr(out.addr_at(2))
-        .launch(
-            backend,
-            kernels::SORT.entry(desc),
-            stride_grid(n, 1024),
-            (256, 1, 1),
-        )?;
+    // The fingerprint accumulates into out[0..2], the descents into out[2].
+    for (kernel, slot) in [(fp, 0), (desc, 2)] {
+        Params::new()
+            .ptr(keys.addr_at(0))
+            .u64(n)
+            .ptr(out.addr_at(slot))
+            .launch(
+                keys.backend().as_ref(),
+                kernels::SORT.entry(kernel),
+                stride_grid(n, 1024),
+                (256, 1, 1),
+            )?;
+    }
     map_keys_device(keys, false)?;
     let r = out.to_vec()?;
     Ok((r[0], r[1], r[2]))
