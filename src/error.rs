@@ -215,6 +215,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A trace could not be encoded or decoded (a bug: please report it).
+    #[error("trace: {0}")]
+    Trace(String),
+
     /// Another rank reported an error in the same step; this rank stopped too.
     #[error("{op}: {message}")]
     Remote {

@@ -18,7 +18,7 @@ use std::process::Command;
 use crate::error::{Error, Result};
 
 /// The tessera subcommands `tessera run` starts as the program itself.
-pub const OWN_SUBCOMMANDS: &[&str] = &["info", "bench", "selftest", "matmul", "sort"];
+pub const OWN_SUBCOMMANDS: &[&str] = &["info", "bench", "selftest", "matmul", "sort", "allreduce"];
 
 /// What `tessera run` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +31,12 @@ pub struct RunOptions {
     pub hosts: Option<String>,
     /// Allow more ranks than slots.
     pub oversubscribe: bool,
+    /// Threads per rank (`RAYON_NUM_THREADS`; each rank is bound to that
+    /// many cores where they suffice). Default: the cores divided among the
+    /// ranks.
+    pub threads: Option<usize>,
+    /// Record a Chrome trace of the job into this file (`TESSERA_TRACE`).
+    pub trace: Option<PathBuf>,
     /// The program and its arguments; empty runs `tessera info`.
     pub program: Vec<OsString>,
 }
@@ -142,16 +148,33 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
     }
     let local = opts.hostfile.is_none() && opts.hosts.is_none();
     let cores = physical_cores();
-    if opts.oversubscribe || (local && opts.ranks > cores) {
+    if opts.threads == Some(0) {
+        return Err(Error::Usage(
+            "--threads must be at least 1: pass the threads each rank may use".into(),
+        ));
+    }
+    let threads = opts.threads.unwrap_or(1);
+    if opts.oversubscribe || (local && opts.ranks * threads > cores) {
         cmd.env("OMPI_MCA_rmaps_base_oversubscribe", "1");
         // Oversubscribed ranks must not be pinned to the same core.
         cmd.arg("--bind-to").arg("none");
-    } else if local && opts.ranks < cores {
-        // Fewer ranks than cores: give each rank its share of the cores
-        // (Open MPI would pin each to one), so its threads use them all.
-        let per_rank = cores / opts.ranks;
+    } else if local && (opts.ranks < cores || opts.threads.is_some()) {
+        // Give each rank its share of the cores (Open MPI would pin each to
+        // one), so its threads use them all.
+        let per_rank = opts.threads.unwrap_or(cores / opts.ranks);
         cmd.arg("--map-by").arg(format!("slot:PE={per_rank}"));
         cmd.arg("--bind-to").arg("core");
+    }
+    if let Some(t) = opts.threads {
+        cmd.env("RAYON_NUM_THREADS", t.to_string());
+        cmd.arg("-x").arg("RAYON_NUM_THREADS");
+    }
+    if let Some(trace) = &opts.trace {
+        // Absolute, so that every rank writes where the user meant whatever
+        // its working directory.
+        let path = std::path::absolute(trace)
+            .map_err(|e| Error::io(format!("resolving the trace path {}", trace.display()), e))?;
+        cmd.env(crate::trace::TRACE_ENV, path);
     }
     if is_root() {
         cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1");
@@ -161,6 +184,9 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| k.starts_with("TESSERA_"))
         .collect();
+    if opts.trace.is_some() && !exported.iter().any(|k| k == crate::trace::TRACE_ENV) {
+        exported.push(crate::trace::TRACE_ENV.to_string());
+    }
     exported.sort();
     for name in exported {
         cmd.arg("-x").arg(name);

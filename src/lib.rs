@@ -30,7 +30,9 @@ mod error;
 pub mod info;
 pub mod launch;
 pub mod ops;
+pub mod scaling;
 pub mod selftest;
+pub mod trace;
 
 pub use comm::{Comm, Universe, spmd};
 pub use device::Device;

@@ -5,108 +5,11 @@
 //! Jobs run one at a time so that oversubscribed runs on small machines do
 //! not compete with each other.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+mod common;
 
-static ONE_JOB_AT_A_TIME: Mutex<()> = Mutex::new(());
+use std::process::Command;
 
-const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn tessera() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tessera"))
-}
-
-/// An example binary; `cargo test` builds the examples next to the binaries.
-fn example(name: &str) -> String {
-    let path = tessera()
-        .parent()
-        .expect("binary directory")
-        .join("examples")
-        .join(name);
-    assert!(path.is_file(), "example {} was not built", path.display());
-    path.to_string_lossy().into_owned()
-}
-
-struct Job {
-    output: Output,
-    elapsed: Duration,
-}
-
-impl Job {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.output.stdout).into_owned()
-    }
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-    fn code(&self) -> Option<i32> {
-        self.output.status.code()
-    }
-    fn assert_ok(&self, what: &str) {
-        assert!(
-            self.output.status.success(),
-            "{what} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.output.status,
-            self.stdout(),
-            self.stderr()
-        );
-    }
-}
-
-/// Runs `tessera run -n N ARGS...`, killing it after `TIMEOUT`.
-fn run(ranks: usize, args: &[&str], envs: &[(&str, &str)]) -> Job {
-    let _guard = ONE_JOB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut cmd = Command::new(tessera());
-    cmd.arg("run").arg("-n").arg(ranks.to_string()).args(args);
-    cmd.envs(envs.iter().copied());
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = cmd.spawn().expect("spawn tessera run");
-    // Read the pipes on threads so a chatty job cannot block on a full pipe.
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut out, &mut v).ok();
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut err, &mut v).ok();
-        v
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > TIMEOUT {
-            // `tessera run` became mpirun: SIGTERM makes it kill every rank.
-            // SAFETY: signalling our own child process.
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGTERM);
-            }
-            std::thread::sleep(Duration::from_secs(5));
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`tessera run -n {ranks} {}` hung for more than {TIMEOUT:?}",
-                args.join(" ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let output = Output {
-        status,
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-    };
-    Job {
-        output,
-        elapsed: start.elapsed(),
-    }
-}
+use common::jobs::{example, run, tessera};
 
 #[test]
 fn selftest_passes_at_one_to_four_ranks() {

@@ -46,6 +46,14 @@ enum Command {
         /// Allow more ranks than slots.
         #[arg(long)]
         oversubscribe: bool,
+        /// Threads per rank (RAYON_NUM_THREADS); each rank is bound to that
+        /// many cores. Default: the cores divided among the ranks.
+        #[arg(long, value_name = "T")]
+        threads: Option<usize>,
+        /// Record a Chrome trace of every rank into this file (sets
+        /// TESSERA_TRACE for the job).
+        #[arg(long, value_name = "TRACE.json")]
+        trace: Option<PathBuf>,
         /// The program and its arguments (default: tessera info).
         #[arg(
             trailing_var_arg = true,
@@ -105,6 +113,9 @@ enum Command {
         /// Print one JSON object on rank 0 instead of text.
         #[arg(long)]
         json: bool,
+        /// Write a Chrome trace of every rank (Perfetto, chrome://tracing).
+        #[arg(long, value_name = "TRACE.json")]
+        trace: Option<PathBuf>,
     },
     /// Distributed sort (sample sort or merge sort across ranks), timed and
     /// verified (`tessera run -n 4 sort --n 100000000 --dtype u32 --verify`).
@@ -139,6 +150,69 @@ enum Command {
         /// Print one JSON object on rank 0 instead of text.
         #[arg(long)]
         json: bool,
+        /// Write a Chrome trace of every rank (Perfetto, chrome://tracing).
+        #[arg(long, value_name = "TRACE.json")]
+        trace: Option<PathBuf>,
+    },
+    /// Data-parallel training's pattern as a scaling workload: each step
+    /// computes on this rank's share of N samples, then all-reduces a
+    /// gradient (`tessera run -n 4 allreduce --n 10000000`).
+    Allreduce {
+        /// Samples in all.
+        #[arg(long, default_value_t = 10_000_000)]
+        n: usize,
+        /// Gradient length (f64 values all-reduced per step).
+        #[arg(long, default_value_t = 8192)]
+        len: usize,
+        /// Steps.
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+        /// Print one JSON object on rank 0 instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Write a Chrome trace of every rank (Perfetto, chrome://tracing).
+        #[arg(long, value_name = "TRACE.json")]
+        trace: Option<PathBuf>,
+    },
+    /// Strong or weak scaling sweep: runs a workload at each rank count,
+    /// fits Amdahl's (strong) or Gustafson's (weak) law, and writes
+    /// scaling.csv, scaling.json and scaling.svg/.png
+    /// (`tessera scaling --workload matmul --ranks 1,2,4 --n 2048`; your
+    /// own program: `tessera scaling --ranks 1,2,4 -- ./prog args`).
+    Scaling {
+        /// matmul, sort or allreduce (ignored when a program follows `--`).
+        #[arg(long, default_value = "matmul")]
+        workload: String,
+        /// Rank counts, including 1: a list (1,2,4,8) or powers of two (1..16).
+        #[arg(long, default_value = "1,2")]
+        ranks: String,
+        /// strong: the same problem at every rank count; weak: the same
+        /// work per rank.
+        #[arg(long, default_value = "strong")]
+        mode: tessera::scaling::Mode,
+        /// Problem size at one rank (matmul: the order n; sort: keys;
+        /// allreduce: samples).
+        #[arg(long)]
+        n: Option<usize>,
+        /// Runs per rank count.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Threads per rank.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Where matmul and sort run.
+        #[arg(long, default_value = "cpu")]
+        device: tessera::device::DeviceChoice,
+        /// Directory for scaling.csv, scaling.json, scaling.svg, scaling.png.
+        #[arg(long, default_value = "scaling-out")]
+        out: PathBuf,
+        /// Fit the points with more ranks x threads than cores too.
+        #[arg(long)]
+        include_oversubscribed: bool,
+        /// Your own SPMD program and its arguments (after `--`), timed as a
+        /// whole run.
+        #[arg(last = true, value_name = "PROGRAM ARGS")]
+        program: Vec<OsString>,
     },
     /// Check every collective on the ranks of this job against values each
     /// rank computes independently.
@@ -244,6 +318,8 @@ fn main() -> ExitCode {
             hostfile,
             hosts,
             oversubscribe,
+            threads,
+            trace,
             program,
         } => {
             let opts = RunOptions {
@@ -251,6 +327,8 @@ fn main() -> ExitCode {
                 hostfile,
                 hosts,
                 oversubscribe,
+                threads,
+                trace,
                 program,
             };
             fail(&launch::run(&opts))
@@ -308,6 +386,47 @@ fn main() -> ExitCode {
             with_mpi(|_, w| cmd_bench(w, op, &args.sizes, args.json))
         }
         Command::Selftest { checks } => with_mpi(|_, w| cmd_selftest(w, &checks)),
+        Command::Scaling {
+            workload,
+            ranks,
+            mode,
+            n,
+            repeat,
+            threads,
+            device,
+            out,
+            include_oversubscribed,
+            program,
+        } => match cmd_scaling(
+            workload,
+            &ranks,
+            mode,
+            n,
+            repeat,
+            threads,
+            device,
+            out,
+            include_oversubscribed,
+            program,
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
+        Command::Allreduce {
+            n,
+            len,
+            iters,
+            json,
+            trace,
+        } => {
+            let job = tessera::demo::allreduce::AllreduceJob { n, len, iters };
+            with_mpi_traced(trace, |_, w| {
+                let report = tessera::demo::allreduce::run(w, &job)?;
+                let text = tessera::demo::allreduce::render(&report);
+                print_report(w, json, &report, text);
+                Ok(if report.verified { 0 } else { 1 })
+            })
+        }
         Command::Sort {
             n,
             dtype,
@@ -319,6 +438,7 @@ fn main() -> ExitCode {
             seed,
             verify,
             json,
+            trace,
         } => {
             let job = sort_demo::SortJob {
                 n,
@@ -329,7 +449,7 @@ fn main() -> ExitCode {
                 device,
                 seed,
             };
-            with_mpi(|_, w| cmd_sort(w, &job, dtype, verify, json))
+            with_mpi_traced(trace, |_, w| cmd_sort(w, &job, dtype, verify, json))
         }
         Command::Matmul {
             m,
@@ -347,6 +467,7 @@ fn main() -> ExitCode {
             repeat,
             verify,
             json,
+            trace,
         } => {
             let grid = match grid.as_deref().map(matmul_demo::parse_grid).transpose() {
                 Ok(g) => g,
@@ -365,9 +486,88 @@ fn main() -> ExitCode {
                 seed,
                 repeat,
             };
-            with_mpi(|_, w| cmd_matmul(w, &job, dtype, verify, json))
+            with_mpi_traced(trace, |_, w| cmd_matmul(w, &job, dtype, verify, json))
         }
     }
+}
+
+/// `tessera scaling`: the sweep, with a progress bar, then the files and
+/// the table.
+#[allow(clippy::too_many_arguments)]
+fn cmd_scaling(
+    workload: String,
+    ranks: &str,
+    mode: tessera::scaling::Mode,
+    n: Option<usize>,
+    repeat: usize,
+    threads: usize,
+    device: tessera::device::DeviceChoice,
+    out: PathBuf,
+    include_oversubscribed: bool,
+    program: Vec<OsString>,
+) -> Result<(), Error> {
+    use tessera::scaling::{self, Mode, SweepOptions, Workload};
+    let workload = if program.is_empty() {
+        Workload::parse(&workload)?
+    } else {
+        Workload::Command(program)
+    };
+    let n = n.unwrap_or(match (&workload, mode) {
+        (Workload::Matmul, Mode::Strong) => 2048,
+        (Workload::Matmul, Mode::Weak) => 1024,
+        (Workload::Sort, Mode::Strong) => 20_000_000,
+        (Workload::Sort, Mode::Weak) => 5_000_000,
+        (Workload::Allreduce, _) => 4_000_000,
+        (Workload::Command(_), _) => 0,
+    });
+    let opts = SweepOptions {
+        workload,
+        ranks: scaling::parse_ranks(ranks)?,
+        mode,
+        n,
+        repeat,
+        threads,
+        device: clap::ValueEnum::to_possible_value(&device)
+            .map_or_else(|| "auto".to_string(), |v| v.get_name().to_string()),
+        include_oversubscribed,
+        out,
+    };
+    opts.validate()?;
+    let total = (opts.ranks.len() * opts.repeat) as u64;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} jobs  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("{} ranks", opts.ranks[0]));
+    let mut next = opts
+        .ranks
+        .iter()
+        .flat_map(|&p| std::iter::repeat_n(p, opts.repeat))
+        .skip(1);
+    let runs = scaling::sweep(&opts, |run| {
+        bar.inc(1);
+        bar.set_message(match next.next() {
+            Some(p) => format!(
+                "{p} ranks (last: {} ranks, {:.3} s)",
+                run.ranks, run.seconds
+            ),
+            None => "done".into(),
+        });
+    });
+    bar.finish_and_clear();
+    let analysis = scaling::analyse(&opts, scaling::Machine::here(), runs?)?;
+    let (files, note) = scaling::write_outputs(&analysis, &opts.out)?;
+    print!("{}", scaling::render_table(&analysis));
+    for f in files {
+        println!("wrote {}", f.display());
+    }
+    if let Some(note) = note {
+        println!("{note}");
+    }
+    Ok(())
 }
 
 fn fail(e: &Error) -> ExitCode {
@@ -378,13 +578,36 @@ fn fail(e: &Error) -> ExitCode {
 /// Runs `body` inside MPI. Errors that every rank returns together finalise
 /// MPI and exit with status 2; the panic hook covers the rest.
 fn with_mpi(body: impl FnOnce(&Universe, &Comm) -> Result<u8, Error>) -> ExitCode {
+    with_mpi_traced(None, body)
+}
+
+/// [`with_mpi`] recording a trace into `trace` (else where `TESSERA_TRACE`
+/// says, if set).
+fn with_mpi_traced(
+    trace: Option<PathBuf>,
+    body: impl FnOnce(&Universe, &Comm) -> Result<u8, Error>,
+) -> ExitCode {
     let universe = match Universe::init() {
         Ok(u) => u,
         Err(e) => return fail(&e),
     };
     let world = universe.world();
     let rank = world.rank();
-    let code = match body(&universe, &world) {
+    let traced = match trace {
+        Some(path) => tessera::trace::begin(&world, Some(path)),
+        None => tessera::trace::begin_from_env(&world),
+    };
+    let code = match traced.and_then(|_| {
+        let code = body(&universe, &world)?;
+        if let Some(path) = tessera::trace::end(&world)? {
+            eprintln!(
+                "tessera: trace of {} ranks written to {}",
+                world.size(),
+                path.display()
+            );
+        }
+        Ok(code)
+    }) {
         Ok(code) => code,
         Err(e) => {
             if rank == 0 {

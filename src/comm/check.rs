@@ -168,6 +168,7 @@ const LOCAL_ERROR: usize = FIELDS;
 /// `local` is this rank's own validation of its arguments: an error there is
 /// returned on this rank, and the others learn which rank failed.
 pub(crate) fn agree(comm: &Comm, sig: Signature, local: Result<()>) -> Result<i64> {
+    let _span = comm.trace_call("check", 16 * (FIELDS + 1));
     let mine = sig.encode(local.is_err());
     let mut both = [0i64; 2 * (FIELDS + 1)];
     for (i, &v) in mine.iter().enumerate() {

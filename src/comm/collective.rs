@@ -79,6 +79,7 @@ impl Comm {
     /// checked mode the agreement exchange itself is the barrier, and it also
     /// catches a rank that made a different collective call here).
     pub fn barrier(&self) -> Result<()> {
+        let _span = self.trace_call("barrier", 0);
         if self.checked {
             agree(self, Signature::new::<u8>("barrier"), Ok(()))?;
         } else {
@@ -93,6 +94,7 @@ impl Comm {
     /// Copies `buf` from `root` into `buf` on every other rank (`MPI_Bcast`).
     /// Every rank passes a buffer of the same length.
     pub fn broadcast<T: Pod>(&self, buf: &mut [T], root: usize) -> Result<()> {
+        let _span = self.trace_call("broadcast", std::mem::size_of_val(buf));
         const OP: &str = "broadcast";
         let local = self
             .check_root(OP, root)
@@ -118,6 +120,7 @@ impl Comm {
     /// receivers need not know its length (their `data` is ignored: pass
     /// `&[]`).
     pub fn broadcast_vec<T: Pod>(&self, data: &[T], root: usize) -> Result<Vec<T>> {
+        let _span = self.trace_call("broadcast_vec", std::mem::size_of_val(data));
         const OP: &str = "broadcast_vec";
         let is_root = self.rank() == root;
         let local = self
@@ -155,6 +158,7 @@ impl Comm {
         op: ReduceOp,
         root: usize,
     ) -> Result<Option<Vec<T>>> {
+        let _span = self.trace_call("reduce", std::mem::size_of_val(send));
         const OP: &str = "reduce";
         let local = check_reduction::<T>(OP, op)
             .and_then(|_| self.check_root(OP, root))
@@ -188,6 +192,7 @@ impl Comm {
     /// Combines `send` element-wise over all ranks with `op` and returns the
     /// result on every rank (`MPI_Allreduce`).
     pub fn all_reduce<T: Reducible>(&self, send: &[T], op: ReduceOp) -> Result<Vec<T>> {
+        let _span = self.trace_call("all_reduce", std::mem::size_of_val(send));
         let mut recv = vec![T::zeroed(); send.len()];
         self.all_reduce_into(send, &mut recv, op)?;
         Ok(recv)
@@ -201,6 +206,7 @@ impl Comm {
         recv: &mut [T],
         op: ReduceOp,
     ) -> Result<()> {
+        let _span = self.trace_call("all_reduce_into", std::mem::size_of_val(send));
         const OP: &str = "all_reduce";
         let local = check_reduction::<T>(OP, op)
             .and_then(|_| to_count(OP, send.len()).map(drop))
@@ -224,6 +230,7 @@ impl Comm {
 
     /// Like [`Comm::all_reduce`], replacing `buf` with the result.
     pub fn all_reduce_in_place<T: Reducible>(&self, buf: &mut [T], op: ReduceOp) -> Result<()> {
+        let _span = self.trace_call("all_reduce_in_place", std::mem::size_of_val(buf));
         let send = buf.to_vec();
         self.all_reduce_into(&send, buf, op)
     }
@@ -232,6 +239,7 @@ impl Comm {
     /// Every rank sends the same number of elements; see [`Comm::gather_v`]
     /// for differing counts.
     pub fn gather<T: Pod>(&self, send: &[T], root: usize) -> Result<Option<Vec<T>>> {
+        let _span = self.trace_call("gather", std::mem::size_of_val(send));
         const OP: &str = "gather";
         let local = self
             .check_root(OP, root)
@@ -264,6 +272,7 @@ impl Comm {
     /// Collects `send` from every rank on `root` when the counts differ,
     /// zero included (`MPI_Gatherv`). The counts are exchanged for you.
     pub fn gather_v<T: Pod>(&self, send: &[T], root: usize) -> Result<Option<Varying<T>>> {
+        let _span = self.trace_call("gather_v", std::mem::size_of_val(send));
         const OP: &str = "gather_v";
         let local = self
             .check_root(OP, root)
@@ -299,6 +308,7 @@ impl Comm {
     /// and returns this rank's part (`MPI_Scatter`). On the root `send.len()`
     /// must be a multiple of the rank count; elsewhere `send` is ignored.
     pub fn scatter<T: Pod>(&self, send: &[T], root: usize) -> Result<Vec<T>> {
+        let _span = self.trace_call("scatter", std::mem::size_of_val(send));
         const OP: &str = "scatter";
         let size = self.size();
         let is_root = self.rank() == root;
@@ -343,6 +353,7 @@ impl Comm {
     /// has one entry per rank and sums to `send.len()`; elsewhere both are
     /// ignored.
     pub fn scatter_v<T: Pod>(&self, send: &[T], counts: &[usize], root: usize) -> Result<Vec<T>> {
+        let _span = self.trace_call("scatter_v", std::mem::size_of_val(send));
         const OP: &str = "scatter_v";
         let size = self.size();
         let is_root = self.rank() == root;
@@ -388,6 +399,7 @@ impl Comm {
     /// Collects `send` from every rank on every rank, in rank order
     /// (`MPI_Allgather`). Every rank sends the same number of elements.
     pub fn all_gather<T: Pod>(&self, send: &[T]) -> Result<Vec<T>> {
+        let _span = self.trace_call("all_gather", std::mem::size_of_val(send));
         const OP: &str = "all_gather";
         let local = to_count(OP, send.len()).map(drop);
         self.prepare(Signature::new::<T>(OP).count(send.len()), local)?;
@@ -411,6 +423,7 @@ impl Comm {
     /// Collects `send` from every rank on every rank when the counts differ,
     /// zero included (`MPI_Allgatherv`).
     pub fn all_gather_v<T: Pod>(&self, send: &[T]) -> Result<Varying<T>> {
+        let _span = self.trace_call("all_gather_v", std::mem::size_of_val(send));
         const OP: &str = "all_gather_v";
         let local = to_count(OP, send.len()).map(drop);
         let counts = self.gather_counts(Signature::new::<T>(OP), local, send.len())?;
@@ -436,6 +449,7 @@ impl Comm {
     /// Sends the `r`-th of `size()` equal parts of `send` to rank `r` and
     /// returns the parts received, in rank order (`MPI_Alltoall`).
     pub fn all_to_all<T: Pod>(&self, send: &[T]) -> Result<Vec<T>> {
+        let _span = self.trace_call("all_to_all", std::mem::size_of_val(send));
         let mut recv = vec![T::zeroed(); send.len()];
         self.all_to_all_into(send, &mut recv)?;
         Ok(recv)
@@ -444,6 +458,7 @@ impl Comm {
     /// Like [`Comm::all_to_all`], writing into `recv`, which must be as long
     /// as `send`.
     pub fn all_to_all_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
+        let _span = self.trace_call("all_to_all_into", std::mem::size_of_val(send));
         const OP: &str = "all_to_all";
         let local = equal_parts(OP, send.len(), self.size(), "all_to_all_v")
             .and_then(|_| same_length(OP, send.len(), recv.len()));
@@ -468,6 +483,7 @@ impl Comm {
     /// and returns what every rank sent here (`MPI_Alltoallv`). The receive
     /// counts are exchanged for you.
     pub fn all_to_all_v<T: Pod>(&self, send: &[T], send_counts: &[usize]) -> Result<Varying<T>> {
+        let _span = self.trace_call("all_to_all_v", std::mem::size_of_val(send));
         let plan = self.plan_all_to_all_v::<T>("all_to_all_v", send.len(), send_counts)?;
         let mut recv = vec![T::zeroed(); plan.recv_counts.iter().sum()];
         // SAFETY: `send` holds sum(send_counts) elements laid out by the send
@@ -499,6 +515,7 @@ impl Comm {
     /// Inclusive prefix reduction: rank `r` gets `send` combined over ranks
     /// `0..=r` (`MPI_Scan`).
     pub fn scan<T: Reducible>(&self, send: &[T], op: ReduceOp) -> Result<Vec<T>> {
+        let _span = self.trace_call("scan", std::mem::size_of_val(send));
         self.scan_impl("scan", send, op, false)
     }
 
@@ -507,6 +524,7 @@ impl Comm {
     /// gets the identity of `op` (0 for a sum, 1 for a product, the type's
     /// largest value for a minimum, ...).
     pub fn exclusive_scan<T: Reducible>(&self, send: &[T], op: ReduceOp) -> Result<Vec<T>> {
+        let _span = self.trace_call("exclusive_scan", std::mem::size_of_val(send));
         self.scan_impl("exclusive_scan", send, op, true)
     }
 
@@ -560,6 +578,7 @@ impl Comm {
         counts: &[usize],
         op: ReduceOp,
     ) -> Result<Vec<T>> {
+        let _span = self.trace_call("reduce_scatter", std::mem::size_of_val(send));
         const OP: &str = "reduce_scatter";
         let local = check_reduction::<T>(OP, op)
             .and_then(|_| check_counts(OP, counts, self.size(), send.len()))
@@ -590,6 +609,7 @@ impl Comm {
     /// of the rank count and each rank gets `send.len() / size()` elements
     /// (`MPI_Reduce_scatter_block`).
     pub fn reduce_scatter_block<T: Reducible>(&self, send: &[T], op: ReduceOp) -> Result<Vec<T>> {
+        let _span = self.trace_call("reduce_scatter_block", std::mem::size_of_val(send));
         const OP: &str = "reduce_scatter_block";
         let local = check_reduction::<T>(OP, op)
             .and_then(|_| equal_parts(OP, send.len(), self.size(), "reduce_scatter").map(drop));

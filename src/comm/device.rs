@@ -93,6 +93,7 @@ impl Comm {
     /// [`Comm::broadcast`] of a device buffer: every rank passes a buffer of
     /// the same length on its device, and ends with the root's contents.
     pub fn broadcast_device<T: Pod>(&self, buf: &mut DeviceBuffer<T>, root: usize) -> Result<()> {
+        let _span = self.trace_call("broadcast_device", buf.len() * std::mem::size_of::<T>());
         const OP: &str = "broadcast_device";
         let local = self
             .check_root(OP, root)
@@ -145,6 +146,7 @@ impl Comm {
         buf: &mut DeviceBuffer<T>,
         op: ReduceOp,
     ) -> Result<()> {
+        let _span = self.trace_call("all_reduce_device", buf.len() * std::mem::size_of::<T>());
         const OP: &str = "all_reduce_device";
         let local = check_reduction::<T>(OP, op).and_then(|_| to_count(OP, buf.len()).map(drop));
         self.prepare(self.reduction_signature::<T>(OP, buf.len(), op), local)?;
@@ -187,6 +189,7 @@ impl Comm {
     /// [`Comm::send`] of a device buffer; the receiver passes a buffer of
     /// the same length to [`Comm::receive_device`].
     pub fn send_device<T: Pod>(&self, buf: &DeviceBuffer<T>, dest: usize, tag: i32) -> Result<()> {
+        let _span = self.trace_p2p("send_device", buf.len() * std::mem::size_of::<T>());
         const OP: &str = "send_device";
         match device_transfer(buf) {
             DeviceTransfer::Direct => {
@@ -235,6 +238,7 @@ impl Comm {
         source: usize,
         tag: i32,
     ) -> Result<()> {
+        let _span = self.trace_p2p("receive_device", 0);
         const OP: &str = "receive_device";
         let want = buf.len();
         let short = |got: usize| {

@@ -37,12 +37,13 @@ mod grid;
 mod nonblocking;
 mod p2p;
 
+use std::cell::Cell;
 use std::os::raw::{c_char, c_int};
 use std::rc::Rc;
 
 use mpi::ffi;
 use mpi::raw::AsRaw;
-use mpi::topology::{Color, Communicator, SimpleCommunicator};
+use mpi::topology::{Color, Communicator, Group, SimpleCommunicator};
 
 pub use check::rank_list;
 pub use collective::Varying;
@@ -117,6 +118,40 @@ struct Env {
     _mpi: mpi::environment::Universe,
     host: String,
     world_rank: usize,
+    world_tag: Rc<TraceTag>,
+}
+
+/// A communicator's identity in traces, the same on every rank of it, and
+/// its count of collective calls (so that one call can be matched across
+/// ranks) and of communicators made from it.
+struct TraceTag {
+    id: u64,
+    size: u32,
+    calls: Cell<u64>,
+    children: Cell<u64>,
+}
+
+impl TraceTag {
+    fn new(id: u64, size: usize) -> Rc<TraceTag> {
+        Rc::new(TraceTag {
+            id,
+            size: size as u32,
+            calls: Cell::new(0),
+            children: Cell::new(0),
+        })
+    }
+}
+
+/// FNV-1a over the words, for communicator trace ids.
+fn mix(words: &[u64]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for w in words {
+        for b in w.to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
 }
 
 /// The MPI environment of this process. Create it once, at the start of
@@ -148,6 +183,7 @@ impl Universe {
         let world = universe.world().duplicate();
         return_errors(&world);
         let world_rank = world.rank() as usize;
+        let world_tag = TraceTag::new(1, world.size() as usize);
         let host = mpi::environment::processor_name().unwrap_or_else(|_| "unknown-host".into());
         abort::install_panic_hook(world_rank, host.clone());
         Ok(Universe {
@@ -156,6 +192,7 @@ impl Universe {
                 _mpi: universe,
                 host,
                 world_rank,
+                world_tag,
             }),
         })
     }
@@ -170,6 +207,7 @@ impl Universe {
         Comm {
             raw: self.env.world.clone(),
             checked: !unchecked,
+            tag: self.env.world_tag.clone(),
             env: self.env.clone(),
         }
     }
@@ -200,6 +238,7 @@ pub struct Comm {
     // that may finalise MPI.
     raw: Rc<SimpleCommunicator>,
     checked: bool,
+    tag: Rc<TraceTag>,
     env: Rc<Env>,
 }
 
@@ -214,13 +253,54 @@ impl std::fmt::Debug for Comm {
 }
 
 impl Comm {
-    fn wrap(&self, raw: SimpleCommunicator) -> Comm {
+    /// Numbers the communicators made from this one (collective calls, so
+    /// the number is the same on every rank).
+    fn next_child(&self) -> u64 {
+        let n = self.tag.children.get();
+        self.tag.children.set(n + 1);
+        n
+    }
+
+    /// Wraps a communicator made from this one as the `child`-th.
+    fn wrap(&self, raw: SimpleCommunicator, child: u64) -> Comm {
         return_errors(&raw);
+        // The trace id: this one's, the child number, and the world rank of
+        // the new communicator's rank 0 (which tells apart the
+        // communicators one split makes).
+        let first = raw
+            .group()
+            .translate_rank(0, &self.env.world.group())
+            .unwrap_or(-1);
+        let id = mix(&[self.tag.id, child, first as u64]);
+        let size = raw.size() as usize;
         Comm {
             raw: Rc::new(raw),
             checked: self.checked,
+            tag: TraceTag::new(id, size),
             env: self.env.clone(),
         }
+    }
+
+    /// Opens the trace span of a collective call on this communicator and
+    /// numbers the call (always, so the numbers agree across ranks whether
+    /// or not they trace).
+    pub(crate) fn trace_call(&self, name: &'static str, bytes: usize) -> crate::trace::Span {
+        let seq = self.tag.calls.get();
+        self.tag.calls.set(seq + 1);
+        crate::trace::comm(
+            name,
+            bytes,
+            Some(crate::trace::Link {
+                comm: self.tag.id,
+                size: self.tag.size,
+                seq,
+            }),
+        )
+    }
+
+    /// Opens the trace span of a point-to-point transfer.
+    pub(crate) fn trace_p2p(&self, name: &'static str, bytes: usize) -> crate::trace::Span {
+        crate::trace::comm(name, bytes, None)
     }
 
     /// This rank's number in the communicator, from 0 to `size() - 1`.
@@ -275,6 +355,7 @@ impl Comm {
     /// their rank here. Ranks that pass `None` get `None`. Colours must be at
     /// most 2147483647 (MPI's `int`).
     pub fn split(&self, color: Option<u32>, key: i32) -> Result<Option<Comm>> {
+        let child = self.next_child();
         let raw_color = color.map(i32::try_from).transpose();
         let bad_color = || {
             Error::invalid(
@@ -305,7 +386,7 @@ impl Comm {
         if raw_color.is_err() {
             return Err(bad_color());
         }
-        Ok(new.map(|raw| self.wrap(raw)))
+        Ok(new.map(|raw| self.wrap(raw, child)))
     }
 
     /// The ranks of this communicator that share this rank's node (memory),
@@ -313,16 +394,18 @@ impl Comm {
     /// `MPI_COMM_TYPE_SHARED`, collective). Its rank is the node-local rank
     /// used to pick one GPU per rank.
     pub fn split_shared(&self) -> Comm {
+        let child = self.next_child();
         let raw = self.raw.split_shared(self.raw.rank());
-        self.wrap(raw)
+        self.wrap(raw, child)
     }
 
     /// A new communicator with the same ranks and a separate message space
     /// (`MPI_Comm_dup`, collective): a library's messages on it never match
     /// the caller's.
     pub fn dup(&self) -> Comm {
+        let child = self.next_child();
         let raw = self.raw.duplicate();
-        self.wrap(raw)
+        self.wrap(raw, child)
     }
 
     /// Whether `other` has the same ranks in the same order as this
@@ -376,6 +459,10 @@ impl Comm {
 /// and aborts the whole job with exit status 1, because the other ranks may
 /// be waiting for it in a collective. A panic does the same through the panic
 /// hook. This is the `main` of every Tessera example.
+///
+/// With `TESSERA_TRACE=path.json` in the environment, every rank records
+/// trace spans while `body` runs and rank 0 writes them to that file as one
+/// Chrome trace (see [`crate::trace`]).
 pub fn spmd<F>(body: F)
 where
     F: FnOnce(&Comm) -> Result<()>,
@@ -388,7 +475,19 @@ where
         }
     };
     let world = universe.world();
-    if let Err(e) = body(&world) {
+    let run = || -> Result<()> {
+        crate::trace::begin_from_env(&world)?;
+        body(&world)?;
+        if let Some(path) = crate::trace::end(&world)? {
+            eprintln!(
+                "tessera: trace of {} ranks written to {}",
+                world.size(),
+                path.display()
+            );
+        }
+        Ok(())
+    };
+    if let Err(e) = run() {
         abort::abort_with_message(&format!("error: {e}"), 1);
     }
     drop(world);

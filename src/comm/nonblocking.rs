@@ -26,6 +26,7 @@ use super::datatype::{
 };
 use super::p2p::{Source, Status, empty_status, received_count};
 use crate::error::{Error, Result};
+use crate::trace;
 
 type Finish<R> = Box<dyn FnOnce(&ffi::MPI_Status) -> Result<R>>;
 
@@ -55,6 +56,9 @@ pub struct Request<R> {
     /// Set when `test` saw the operation fail; `wait` returns it.
     failed: Option<Error>,
     finish: Option<Finish<R>>,
+    /// The name of the wait span and when and where the operation was
+    /// posted, while tracing.
+    trace: Option<(&'static str, Option<trace::Posted>)>,
     /// Keeps MPI initialised while the request is pending.
     _comm: Comm,
 }
@@ -67,13 +71,27 @@ impl<R> Request<R> {
             done: None,
             failed: None,
             finish: Some(finish),
+            trace: None,
             _comm: comm.clone(),
         }
+    }
+
+    /// Records the wait of this request as `name`, linked to the span that
+    /// posted it.
+    fn traced(mut self, name: &'static str, posted: &trace::Span) -> Self {
+        if trace::active() {
+            self.trace = Some((name, posted.posted()));
+        }
+        self
     }
 
     /// Blocks until the operation completes (`MPI_Wait`) and returns its
     /// result.
     pub fn wait(mut self) -> Result<R> {
+        let _span = self
+            .trace
+            .take()
+            .map(|(name, posted)| trace::wait_for(name, posted));
         if let Some(e) = self.failed.take() {
             // MPI completed (and freed) the failed request: the buffers can go.
             self.finish = None;
@@ -178,6 +196,7 @@ impl Comm {
     /// Starts sending `data` to `dest` (`MPI_Isend`); `wait` returns the
     /// buffer for reuse.
     pub fn isend<T: Pod>(&self, data: Vec<T>, dest: usize, tag: i32) -> Result<Request<Vec<T>>> {
+        let span = self.trace_p2p("isend", std::mem::size_of_val(data.as_slice()));
         const OP: &str = "isend";
         let dest = self.check_peer(OP, "destination", dest)?;
         let tag = self.raw_tag(OP, tag, false)?;
@@ -197,12 +216,10 @@ impl Comm {
                 &mut raw,
             ))?;
         }
-        Ok(Request::new(
-            self,
-            raw,
-            Kind::Other,
-            Box::new(move |_| Ok(data)),
-        ))
+        Ok(
+            Request::new(self, raw, Kind::Other, Box::new(move |_| Ok(data)))
+                .traced("wait isend", &span),
+        )
     }
 
     /// Starts receiving a message of at most `max_len` elements
@@ -215,6 +232,7 @@ impl Comm {
         source: impl Into<Source>,
         tag: i32,
     ) -> Result<Request<(Vec<T>, Status)>> {
+        let span = self.trace_p2p("irecv", 0);
         const OP: &str = "irecv";
         let source = self.raw_source(OP, source.into())?;
         let tag = self.raw_tag(OP, tag, true)?;
@@ -259,12 +277,14 @@ impl Comm {
                 };
                 Ok((buf, st))
             }),
-        ))
+        )
+        .traced("wait irecv", &span))
     }
 
     /// Starts broadcasting `buf` from `root` (`MPI_Ibcast`); every rank
     /// passes a buffer of the same length and `wait` returns it filled.
     pub fn ibroadcast<T: Pod>(&self, mut buf: Vec<T>, root: usize) -> Result<Request<Vec<T>>> {
+        let span = self.trace_call("ibroadcast", std::mem::size_of_val(buf.as_slice()));
         const OP: &str = "ibroadcast";
         let local = self
             .check_root(OP, root)
@@ -283,17 +303,16 @@ impl Comm {
                 &mut raw,
             ))?;
         }
-        Ok(Request::new(
-            self,
-            raw,
-            Kind::Other,
-            Box::new(move |_| Ok(buf)),
-        ))
+        Ok(
+            Request::new(self, raw, Kind::Other, Box::new(move |_| Ok(buf)))
+                .traced("wait ibroadcast", &span),
+        )
     }
 
     /// Starts an all-reduce of `send` (`MPI_Iallreduce`); `wait` returns the
     /// combined result.
     pub fn iall_reduce<T: Reducible>(&self, send: Vec<T>, op: ReduceOp) -> Result<Request<Vec<T>>> {
+        let span = self.trace_call("iall_reduce", std::mem::size_of_val(send.as_slice()));
         const OP: &str = "iall_reduce";
         let local = check_reduction::<T>(OP, op).and_then(|_| to_count(OP, send.len()).map(drop));
         self.prepare(
@@ -326,12 +345,14 @@ impl Comm {
                 drop(send);
                 Ok(recv)
             }),
-        ))
+        )
+        .traced("wait iall_reduce", &span))
     }
 
     /// Starts an all-to-all of equal parts (`MPI_Ialltoall`); `wait` returns
     /// the parts received, in rank order.
     pub fn iall_to_all<T: Pod>(&self, send: Vec<T>) -> Result<Request<Vec<T>>> {
+        let span = self.trace_call("iall_to_all", std::mem::size_of_val(send.as_slice()));
         const OP: &str = "iall_to_all";
         let local = equal_parts(OP, send.len(), self.size(), "iall_to_all_v").map(drop);
         self.prepare(Signature::new::<T>(OP).count(send.len()), local)?;
@@ -360,7 +381,8 @@ impl Comm {
                 drop(send);
                 Ok(recv)
             }),
-        ))
+        )
+        .traced("wait iall_to_all", &span))
     }
 
     /// Starts an all-to-all with per-rank counts (`MPI_Ialltoallv`). The
@@ -370,6 +392,7 @@ impl Comm {
         send: Vec<T>,
         send_counts: &[usize],
     ) -> Result<Request<Varying<T>>> {
+        let span = self.trace_call("iall_to_all_v", std::mem::size_of_val(send.as_slice()));
         let plan = self.plan_all_to_all_v::<T>("iall_to_all_v", send.len(), send_counts)?;
         let mut recv = vec![T::zeroed(); plan.recv_counts.iter().sum()];
         let mut raw = null_request();
@@ -401,6 +424,7 @@ impl Comm {
                 drop((plan.recv_counts_raw, plan.recv_displs));
                 Ok(Varying::new(recv, recv_counts))
             }),
-        ))
+        )
+        .traced("wait iall_to_all_v", &span))
     }
 }

@@ -91,6 +91,7 @@ impl Comm {
     /// Sends `data` to rank `dest` with `tag` (`MPI_Send`). Returns when the
     /// buffer may be reused; a large message waits for the matching receive.
     pub fn send<T: Pod>(&self, data: &[T], dest: usize, tag: i32) -> Result<()> {
+        let _span = self.trace_p2p("send", std::mem::size_of_val(data));
         const OP: &str = "send";
         let dest = self.check_peer(OP, "destination", dest)?;
         let tag = self.raw_tag(OP, tag, false)?;
@@ -120,6 +121,7 @@ impl Comm {
         source: impl Into<Source>,
         tag: i32,
     ) -> Result<Status> {
+        let _span = self.trace_p2p("receive_into", 0);
         const OP: &str = "receive_into";
         let source = source.into();
         if self.may_come_from_self(source) {
@@ -211,6 +213,7 @@ impl Comm {
         source: impl Into<Source>,
         tag: i32,
     ) -> Result<(Vec<T>, Status)> {
+        let _span = self.trace_p2p("receive_vec", 0);
         let (mut message, _, count) = self.probe::<T>("receive_vec", source.into(), tag)?;
         let mut buf = vec![T::zeroed(); count];
         let status = self.receive_probed(&mut message, &mut buf)?;
@@ -302,6 +305,7 @@ impl Comm {
         source: impl Into<Source>,
         recv_tag: i32,
     ) -> Result<Status> {
+        let _span = self.trace_p2p("sendrecv", std::mem::size_of_val(send));
         const OP: &str = "sendrecv";
         let source = source.into();
         if self.may_come_from_self(source) {
@@ -350,6 +354,7 @@ impl Comm {
         source: impl Into<Source>,
         recv_tag: i32,
     ) -> Result<(Vec<U>, Status)> {
+        let _span = self.trace_p2p("sendrecv_vec", std::mem::size_of_val(send));
         const OP: &str = "sendrecv_vec";
         let source = source.into();
         self.raw_source(OP, source)?;

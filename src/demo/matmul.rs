@@ -66,10 +66,16 @@ pub struct MatmulReport {
     pub gflops: f64,
     /// `gflops` / ranks.
     pub gflops_per_rank: f64,
-    /// Local GEMM time (slowest rank).
+    /// Local computation (GEMM, packing) in the fastest run, slowest rank,
+    /// from the trace spans.
     pub compute_seconds: f64,
-    /// Panel broadcast time not hidden behind computation (slowest rank).
+    /// Communication not hidden behind computation, waiting excluded
+    /// (slowest rank).
     pub comm_seconds: f64,
+    /// Waiting for other ranks to reach a collective (slowest rank).
+    pub wait_seconds: f64,
+    /// Every rank's split of the fastest run.
+    pub split: Vec<crate::trace::RankSplit>,
     /// Freivalds estimate of `||C - AB|| / (||A|| ||B|| k eps)`.
     pub residual: f64,
     /// The largest residual a correct product can have (worst case).
@@ -121,34 +127,33 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
     if job.repeat == 0 {
         return Err(Error::Usage("--repeat must be at least 1".into()));
     }
-    let mut best: Option<(DistMatrix<T>, Vec<f64>)> = None;
+    let mut best: Option<(DistMatrix<T>, f64, Vec<crate::trace::RankSplit>)> = None;
     for _ in 0..job.repeat {
         comm.barrier()?;
-        let start = crate::comm::wtime();
-        let (c, stats) = matmul_with(
-            &a,
-            &b,
-            MatmulOptions {
-                device,
-                panel: job.panel,
-                gemm_backend: job.gemm_backend,
-            },
-        )?;
-        let mine = crate::comm::wtime() - start;
-        let slowest = comm.all_reduce(
-            &[mine, stats.compute_seconds, stats.comm_seconds],
-            ReduceOp::Max,
-        )?;
-        if best.as_ref().is_none_or(|(_, t)| slowest[0] < t[0]) {
-            best = Some((c, slowest));
+        let ((c, mine), split) = crate::trace::measured(comm, || {
+            let start = crate::comm::wtime();
+            let (c, _stats) = matmul_with(
+                &a,
+                &b,
+                MatmulOptions {
+                    device,
+                    panel: job.panel,
+                    gemm_backend: job.gemm_backend,
+                },
+            )?;
+            Ok((c, crate::comm::wtime() - start))
+        })?;
+        let slowest = comm.all_reduce(&[mine], ReduceOp::Max)?[0];
+        if best.as_ref().is_none_or(|(_, t, _)| slowest < *t) {
+            best = Some((c, slowest, split));
         }
     }
-    let (c, slowest) = best.expect("at least one run");
+    let (c, seconds, split) = best.expect("at least one run");
     let verification = verify_product(&a, &b, &c, job.seed)?;
     if let Some(path) = &job.out {
         crate::dist::npy::write_distributed(&c, path, 0)?;
     }
-    let gflops = 2.0 * m as f64 * n as f64 * k as f64 / slowest[0] / 1e9;
+    let gflops = 2.0 * m as f64 * n as f64 * k as f64 / seconds / 1e9;
     Ok(MatmulReport {
         m,
         n,
@@ -158,12 +163,14 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         grid: [rows, cols],
         device: device.to_string(),
         panel: job.panel,
-        seconds: slowest[0],
+        seconds,
         repeat: job.repeat,
         gflops,
         gflops_per_rank: gflops / comm.size() as f64,
-        compute_seconds: slowest[1],
-        comm_seconds: slowest[2],
+        compute_seconds: crate::trace::slowest(&split, |r| r.compute + r.copy),
+        comm_seconds: crate::trace::slowest(&split, |r| r.comm),
+        wait_seconds: crate::trace::slowest(&split, |r| r.wait),
+        split,
         residual: verification.residual,
         residual_threshold: verification.threshold,
         row_ratio: verification.row_ratio,
@@ -175,7 +182,8 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
 pub fn render(r: &MatmulReport) -> String {
     format!(
         "C = A * B: {m} x {k} times {k} x {n}, {dtype}, {ranks} ranks on a {gr} x {gc} grid, device {device}, panel {panel}\n\
-         time {secs:.4} s, fastest of {repeat} (slowest rank: compute {comp:.4} s, communication {comm:.4} s)\n\
+         time {secs:.4} s, fastest of {repeat}\n\
+         {split}\
          {gf:.2} GFLOP/s overall, {gfr:.2} GFLOP/s per rank\n\
          residual ||C - AB|| / (||A|| ||B|| k eps) = {res:.3e} (threshold {thr:.3}), row check {rows:.3e} (threshold 1): {verdict}\n",
         m = r.m,
@@ -189,8 +197,7 @@ pub fn render(r: &MatmulReport) -> String {
         panel = r.panel,
         secs = r.seconds,
         repeat = r.repeat,
-        comp = r.compute_seconds,
-        comm = r.comm_seconds,
+        split = crate::trace::render_split(&r.split),
         gf = r.gflops,
         gfr = r.gflops_per_rank,
         res = r.residual,

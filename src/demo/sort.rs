@@ -115,6 +115,14 @@ pub struct SortReport {
     pub exchange_seconds: f64,
     /// Merge time (slowest rank).
     pub merge_seconds: f64,
+    /// Local computation, from the trace spans (slowest rank).
+    pub compute_seconds: f64,
+    /// Communication, waiting excluded (slowest rank).
+    pub comm_seconds: f64,
+    /// Waiting for other ranks (slowest rank).
+    pub wait_seconds: f64,
+    /// Every rank's split of the sort's time.
+    pub split: Vec<crate::trace::RankSplit>,
     /// Most keys on one rank over the mean.
     pub max_over_mean: f64,
     /// Globally sorted and a permutation of the input.
@@ -136,9 +144,11 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
     };
     let before = fingerprint(comm, &keys)?;
     comm.barrier()?;
-    let start = crate::comm::wtime();
-    let (sorted, stats) = dist_sort(comm, keys, job.algo, device)?;
-    let mine = crate::comm::wtime() - start;
+    let ((sorted, stats, mine), split) = crate::trace::measured(comm, || {
+        let start = crate::comm::wtime();
+        let (sorted, stats) = dist_sort(comm, keys, job.algo, device)?;
+        Ok((sorted, stats, crate::comm::wtime() - start))
+    })?;
     let slowest = comm.all_reduce(
         &[
             mine,
@@ -171,6 +181,10 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
         local_sort_seconds: slowest[1],
         exchange_seconds: slowest[2],
         merge_seconds: slowest[3],
+        compute_seconds: crate::trace::slowest(&split, |r| r.compute + r.copy),
+        comm_seconds: crate::trace::slowest(&split, |r| r.comm),
+        wait_seconds: crate::trace::slowest(&split, |r| r.wait),
+        split,
         max_over_mean: check.max_over_mean,
         verified: check.passed(),
     })
@@ -181,6 +195,7 @@ pub fn render(r: &SortReport) -> String {
     format!(
         "sort {n} {dtype} keys ({dist}) on {ranks} ranks, {algo:?} sort, device {device}\n\
          time {secs:.4} s: local sort {ls:.4} s, exchange {ex:.4} s, merge {mg:.4} s (slowest rank)\n\
+         {split}\
          {kps:.1} M keys/s overall, {kpr:.1} M keys/s per rank; load balance max/mean {bal:.3}\n\
          globally sorted and a permutation of the input: {verdict}\n",
         n = r.n,
@@ -193,6 +208,7 @@ pub fn render(r: &SortReport) -> String {
         ls = r.local_sort_seconds,
         ex = r.exchange_seconds,
         mg = r.merge_seconds,
+        split = crate::trace::render_split(&r.split),
         kps = r.keys_per_second / 1e6,
         kpr = r.keys_per_second_per_rank / 1e6,
         bal = r.max_over_mean,

@@ -108,6 +108,7 @@ impl<T: Pod> DeviceBuffer<T> {
 
     /// Copies `src` into elements `range` of the buffer.
     pub fn upload_range(&mut self, range: Range<usize>, src: &[T]) -> Result<()> {
+        let _span = crate::trace::copy("upload", std::mem::size_of_val(src));
         self.check("DeviceBuffer::upload_range", &range, src.len())?;
         self.backend
             .upload(self.addr_at(range.start), bytemuck::cast_slice(src))
@@ -120,6 +121,7 @@ impl<T: Pod> DeviceBuffer<T> {
 
     /// Copies elements `range` into `dst`.
     pub fn download_range(&self, range: Range<usize>, dst: &mut [T]) -> Result<()> {
+        let _span = crate::trace::copy("download", std::mem::size_of_val(dst));
         self.check("DeviceBuffer::download_range", &range, dst.len())?;
         self.backend
             .download(bytemuck::cast_slice_mut(dst), self.addr_at(range.start))
@@ -144,6 +146,7 @@ impl<T: Pod> DeviceBuffer<T> {
         src: &DeviceBuffer<T>,
         src_range: Range<usize>,
     ) -> Result<()> {
+        let _span = crate::trace::copy("device copy", 0);
         src.check("DeviceBuffer::copy_from", &src_range, src_range.len())?;
         self.check(
             "DeviceBuffer::copy_from",

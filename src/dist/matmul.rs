@@ -171,6 +171,7 @@ pub fn matmul_with<T: Float>(
     b: &DistMatrix<T>,
     options: MatmulOptions,
 ) -> Result<(DistMatrix<T>, MatmulStats)> {
+    let _span = crate::trace::region("summa");
     let grid = a.grid();
     let (rows, cols) = (grid.rows(), grid.cols());
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
@@ -437,6 +438,7 @@ pub fn verify_product<T: Float>(
     c: &DistMatrix<T>,
     seed: u64,
 ) -> Result<Verification> {
+    let _span = crate::trace::region("verify_product");
     check_operands(a, b, Some(c))?;
     let (k, n) = (a.ncols(), c.ncols());
     let grid = c.grid();

@@ -81,6 +81,7 @@ pub fn dist_sort<K: SortKey>(
     algo: SortAlgo,
     device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
+    let _span = crate::trace::region("dist_sort");
     // The algorithms run unchecked internally: agree on them first, and on
     // sizes that every MPI call below can carry (counts are C ints).
     let type_code = ["u32", "u64", "i32", "i64", "f32", "f64"]
@@ -223,6 +224,7 @@ pub fn merge_runs_on<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>
 
 /// Merges sorted runs into one sorted vector: pairwise, in parallel.
 pub fn merge_runs<K: SortKey>(runs: &[&[K]]) -> Vec<K> {
+    let _span = crate::trace::compute("merge_runs");
     match runs {
         [] => Vec::new(),
         [one] => one.to_vec(),
@@ -236,6 +238,7 @@ pub fn merge_runs<K: SortKey>(runs: &[&[K]]) -> Vec<K> {
 
 /// Merges two sorted runs (by key bits).
 pub fn merge_two<K: SortKey>(a: &[K], b: &[K]) -> Vec<K> {
+    let _span = crate::trace::compute("merge");
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
@@ -348,6 +351,7 @@ pub fn verify_sorted<K: SortKey>(
     before: &Fingerprint,
     keys: &[K],
 ) -> Result<SortCheck> {
+    let _span = crate::trace::region("verify_sorted");
     let locally = keys
         .par_windows(2)
         .all(|w| w[0].to_bits() <= w[1].to_bits());

@@ -107,6 +107,7 @@ pub fn gemm_device<T: Float>(
     c: &mut DeviceBuffer<T>,
     (c_offset, c_ld): (usize, usize),
 ) -> Result<()> {
+    let _span = crate::trace::compute("gemm");
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k {
         return Err(Error::ShapeMismatch {
@@ -246,6 +247,7 @@ fn cublas_gemm<T: Float>(
 /// Copies rows x cols of a row-major device matrix into a contiguous one
 /// (`kernels/gemm.cu`'s pack kernel): the column panels of SUMMA.
 pub fn pack_device<T: Float>(src: DeviceMatrix<'_, T>, dst: &mut DeviceBuffer<T>) -> Result<()> {
+    let _span = crate::trace::compute("pack");
     let (rows, cols) = (src.rows, src.cols);
     check_operand("source", src.buf.len(), src.offset, rows, cols, src.ld)?;
     check_operand("destination", dst.len(), 0, rows, cols, cols)?;
@@ -394,6 +396,7 @@ pub fn gemm_with<T: Float>(
     beta: T,
     mut c: ArrayViewMut2<'_, T>,
 ) -> Result<()> {
+    let _span = crate::trace::compute("gemm");
     let ((m, k), (k2, n)) = (a.dim(), b.dim());
     if k != k2 || c.dim() != (m, n) {
         return Err(Error::ShapeMismatch {

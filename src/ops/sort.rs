@@ -166,6 +166,7 @@ const SMALL: usize = 1 << 12;
 /// Sorts `keys` in place on `device`, ascending (IEEE total order for
 /// floats). Not stable; equal keys are indistinguishable anyway.
 pub fn sort<K: SortKey>(device: Device, keys: &mut [K]) -> Result<()> {
+    let _span = crate::trace::compute("sort");
     if device.is_gpu_like() {
         check_device_len(device, "sort", keys.len())?;
         return sort_on_device(device, keys, false).map(drop);
@@ -193,6 +194,7 @@ pub fn sort_pairs<K: SortKey, V: bytemuck::Pod + Send + Sync>(
     values: &mut [V],
     stable: bool,
 ) -> Result<()> {
+    let _span = crate::trace::compute("sort_pairs");
     if keys.len() != values.len() {
         return Err(Error::ShapeMismatch {
             op: "sort_pairs",
@@ -346,6 +348,7 @@ pub fn sort_device<K: SortKey>(
     keys: &mut DeviceBuffer<K>,
     values: Option<&mut DeviceBuffer<u32>>,
 ) -> Result<()> {
+    let _span = crate::trace::compute("sort");
     let n = keys.len();
     if let Some(v) = values.as_ref()
         && v.len() != n
@@ -430,6 +433,7 @@ pub fn merge_device<K: SortKey>(
     b: &DeviceBuffer<K>,
     out: &mut DeviceBuffer<K>,
 ) -> Result<()> {
+    let _span = crate::trace::compute("merge");
     let total = a.len() + b.len();
     if out.len() != total {
         return Err(Error::ShapeMismatch {
@@ -479,6 +483,7 @@ fn merge_mapped<K: SortKey>(
 /// each run is mapped to its bits once, the merges stay in device memory,
 /// and only the result is mapped back and copied down.
 pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>> {
+    let _span = crate::trace::compute("merge_runs");
     let mut level: Vec<DeviceBuffer<K>> = Vec::with_capacity(runs.len());
     for r in runs {
         let buf = DeviceBuffer::from_slice(device, r)?;
@@ -515,6 +520,7 @@ pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Ve
 /// [`crate::dist::sort::fingerprint`]) and the number of descents (keys
 /// greater than the next), computed on the device.
 pub fn check_device<K: SortKey>(keys: &DeviceBuffer<K>) -> Result<(u64, u64, u64)> {
+    let _span = crate::trace::compute("check_sorted");
     let n = keys.len() as u64;
     if n == 0 {
         return Ok((0, 0, 0));

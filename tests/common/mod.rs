@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 
 pub mod device_checks;
+pub mod jobs;

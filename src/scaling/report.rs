@@ -1,0 +1,688 @@
+//! From runs to points, fit, files and table.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{self, Prediction, Spread};
+use super::plot::{self, Chart, Curve, PlotPoint};
+use super::{Mode, Run, SweepOptions};
+use crate::error::{Error, Result};
+
+/// The machine the sweep ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Host name.
+    pub host: String,
+    /// CPU model.
+    pub cpu: String,
+    /// Physical cores this process may use (Open MPI's slots).
+    pub cores: usize,
+    /// Hardware threads this process may use.
+    pub logical_cpus: usize,
+    /// Seconds since the Unix epoch when the analysis was made.
+    pub unix_time: u64,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn here() -> Machine {
+        Machine {
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into()),
+            cpu: crate::info::cpu_model(),
+            cores: crate::launch::physical_cores(),
+            logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+}
+
+/// One rank count's measurements.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    /// Ranks.
+    pub ranks: usize,
+    /// Problem size.
+    pub size: usize,
+    /// Runs measured.
+    pub runs: usize,
+    /// Ranks times threads per rank, over the cores.
+    pub ranks_per_core: f64,
+    /// More ranks x threads than cores: marked, and not fitted unless asked.
+    pub oversubscribed: bool,
+    /// Median, spread of the timed section (seconds).
+    pub seconds: Spread,
+    /// Speedup over one rank from the medians (scaled speedup for weak
+    /// scaling: times the work ratio).
+    pub speedup: f64,
+    /// Speedup of the slowest run.
+    pub speedup_min: f64,
+    /// Speedup of the fastest run.
+    pub speedup_max: f64,
+    /// Speedup / ranks.
+    pub efficiency: f64,
+    /// Karp-Flatt experimentally determined serial fraction (none at one
+    /// rank).
+    pub karp_flatt: Option<f64>,
+    /// Seconds of computation per rank (mean over ranks, median over runs).
+    pub compute: f64,
+    /// Seconds of communication per rank, waiting excluded.
+    pub comm: f64,
+    /// Seconds waiting per rank.
+    pub wait: f64,
+    /// Seconds waiting on the rank that waited most (median over runs).
+    pub wait_max: f64,
+    /// Seconds in host-device copies per rank.
+    pub copy: f64,
+}
+
+/// The fitted model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelFit {
+    /// `amdahl` (strong scaling) or `gustafson` (weak).
+    pub model: String,
+    /// The serial fraction (Amdahl's f or Gustafson's alpha).
+    pub serial_fraction: f64,
+    /// Its standard error (none with fewer than two informative runs).
+    pub std_error: Option<f64>,
+    /// Runs fitted (at more than one rank).
+    pub observations: usize,
+    /// Root-mean-square residual, in speedup.
+    pub rms_residual: f64,
+    /// Whether oversubscribed points were fitted.
+    pub includes_oversubscribed: bool,
+    /// What the model predicts at 2x and 10x the largest rank count.
+    pub predictions: Vec<Prediction>,
+    /// Amdahl's limit 1/f for any number of ranks (infinite for f <= 0;
+    /// none for Gustafson).
+    pub limit: Option<f64>,
+}
+
+/// Everything a sweep found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    /// The workload's name.
+    pub workload: String,
+    /// Strong or weak.
+    pub mode: Mode,
+    /// Problem size at one rank.
+    pub n: usize,
+    /// Threads per rank.
+    pub threads_per_rank: usize,
+    /// Runs per rank count.
+    pub repeat: usize,
+    /// Device asked for.
+    pub device: String,
+    /// The machine.
+    pub machine: Machine,
+    /// One per rank count, in increasing order.
+    pub points: Vec<Point>,
+    /// The fit (none when no run at more than one rank can be fitted).
+    pub fit: Option<ModelFit>,
+    /// Every run.
+    pub runs: Vec<Run>,
+}
+
+fn mean_of(
+    split: &[crate::trace::RankSplit],
+    part: impl Fn(&crate::trace::RankSplit) -> f64,
+) -> f64 {
+    if split.is_empty() {
+        0.0
+    } else {
+        split.iter().map(part).sum::<f64>() / split.len() as f64
+    }
+}
+
+/// Turns runs into points and fits the model.
+pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<Analysis> {
+    let mut ranks: Vec<usize> = runs.iter().map(|r| r.ranks).collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    let times_at = |p: usize| -> Vec<f64> {
+        runs.iter()
+            .filter(|r| r.ranks == p)
+            .map(|r| r.seconds)
+            .collect()
+    };
+    let t1 = model::median(&times_at(1));
+    if !(t1.is_finite() && t1 > 0.0) {
+        return Err(Error::Usage(
+            "no usable run at one rank: speedups need a time at 1 rank (include 1 in --ranks)"
+                .into(),
+        ));
+    }
+    let cores = machine.cores.max(1);
+    let mut points = Vec::new();
+    let mut observations = Vec::new();
+    for &p in &ranks {
+        let at: Vec<&Run> = runs.iter().filter(|r| r.ranks == p).collect();
+        let secs = times_at(p);
+        let seconds = model::spread(&secs);
+        let work = opts.work_ratio(p);
+        let speedup = work * t1 / seconds.median;
+        let used = p * opts.threads;
+        let oversubscribed = used > cores;
+        if !oversubscribed || opts.include_oversubscribed {
+            observations.extend(secs.iter().map(|&t| (p as f64, work * t1 / t)));
+        }
+        let median_of = |part: &dyn Fn(&Run) -> f64| {
+            model::median(&at.iter().map(|r| part(r)).collect::<Vec<_>>())
+        };
+        points.push(Point {
+            ranks: p,
+            size: opts.size_at(p),
+            runs: at.len(),
+            ranks_per_core: used as f64 / cores as f64,
+            oversubscribed,
+            seconds,
+            speedup,
+            speedup_min: work * t1 / seconds.max,
+            speedup_max: work * t1 / seconds.min,
+            efficiency: speedup / p as f64,
+            karp_flatt: model::karp_flatt(speedup, p as f64),
+            compute: median_of(&|r| mean_of(&r.split, |s| s.compute)),
+            comm: median_of(&|r| mean_of(&r.split, |s| s.comm)),
+            wait: median_of(&|r| mean_of(&r.split, |s| s.wait)),
+            wait_max: median_of(&|r| crate::trace::slowest(&r.split, |s| s.wait)),
+            copy: median_of(&|r| mean_of(&r.split, |s| s.copy)),
+        });
+    }
+    let largest = *ranks.last().unwrap_or(&1) as f64;
+    let fit = match opts.mode {
+        Mode::Strong => model::fit_amdahl(&observations).map(|f| ModelFit {
+            model: "amdahl".into(),
+            serial_fraction: f.value,
+            std_error: f.std_error,
+            observations: f.observations,
+            rms_residual: f.rms_residual,
+            includes_oversubscribed: opts.include_oversubscribed,
+            predictions: [2.0, 10.0]
+                .iter()
+                .map(|m| model::predict_amdahl(&f, m * largest))
+                .collect(),
+            limit: Some(model::amdahl_limit(f.value)),
+        }),
+        Mode::Weak => model::fit_gustafson(&observations).map(|f| ModelFit {
+            model: "gustafson".into(),
+            serial_fraction: f.value,
+            std_error: f.std_error,
+            observations: f.observations,
+            rms_residual: f.rms_residual,
+            includes_oversubscribed: opts.include_oversubscribed,
+            predictions: [2.0, 10.0]
+                .iter()
+                .map(|m| model::predict_gustafson(&f, m * largest))
+                .collect(),
+            limit: None,
+        }),
+    };
+    Ok(Analysis {
+        workload: opts.workload.name(),
+        mode: opts.mode,
+        n: opts.n,
+        threads_per_rank: opts.threads,
+        repeat: opts.repeat,
+        device: opts.device.clone(),
+        machine,
+        points,
+        fit,
+        runs,
+    })
+}
+
+/// The columns of `scaling.csv`.
+pub const CSV_HEADER: &str = "workload,mode,ranks,threads_per_rank,ranks_per_core,oversubscribed,size,repeat,seconds,wall_seconds,compute_mean,comm_mean,wait_mean,copy_mean,other_mean,compute_max,comm_max,wait_max,bytes";
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `scaling.csv`: one row per run.
+pub fn write_csv(a: &Analysis, path: &Path) -> Result<()> {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    let cores = a.machine.cores.max(1);
+    for r in &a.runs {
+        let used = r.ranks * a.threads_per_rank;
+        let s = &r.split;
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{}",
+            csv_field(&a.workload),
+            match a.mode {
+                Mode::Strong => "strong",
+                Mode::Weak => "weak",
+            },
+            r.ranks,
+            a.threads_per_rank,
+            used as f64 / cores as f64,
+            used > cores,
+            r.size,
+            r.repeat,
+            r.seconds,
+            r.wall_seconds,
+            mean_of(s, |x| x.compute),
+            mean_of(s, |x| x.comm),
+            mean_of(s, |x| x.wait),
+            mean_of(s, |x| x.copy),
+            mean_of(s, |x| x.other),
+            crate::trace::slowest(s, |x| x.compute),
+            crate::trace::slowest(s, |x| x.comm),
+            crate::trace::slowest(s, |x| x.wait),
+            s.iter().map(|x| x.bytes).sum::<u64>(),
+        );
+    }
+    std::fs::write(path, out).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// `scaling.json`: the whole analysis.
+pub fn write_json(a: &Analysis, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(a).map_err(|e| Error::Trace(e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// The chart of an analysis.
+pub fn chart(a: &Analysis) -> Chart {
+    let largest = a.points.last().map_or(1, |p| p.ranks) as f64;
+    let model = a.fit.as_ref().map(|f| {
+        let samples = 96;
+        let top = (2.0 * largest).max(2.0);
+        let points = (0..=samples)
+            .map(|i| {
+                let p = top.powf(i as f64 / samples as f64);
+                let s = if f.model == "amdahl" {
+                    model::amdahl_speedup(f.serial_fraction, p)
+                } else {
+                    model::gustafson_speedup(f.serial_fraction, p)
+                };
+                (p, s)
+            })
+            .collect();
+        let se = f.std_error.map_or(String::new(), |e| format!(" ± {e:.3}"));
+        Curve {
+            label: if f.model == "amdahl" {
+                format!("Amdahl fit, f = {:.3}{se}", f.serial_fraction)
+            } else {
+                format!("Gustafson fit, alpha = {:.3}{se}", f.serial_fraction)
+            },
+            points,
+        }
+    });
+    Chart {
+        title: format!(
+            "{}, {} scaling, n = {} ({}, {} thread{} per rank)",
+            a.workload,
+            match a.mode {
+                Mode::Strong => "strong",
+                Mode::Weak => "weak",
+            },
+            a.n,
+            a.device,
+            a.threads_per_rank,
+            if a.threads_per_rank == 1 { "" } else { "s" }
+        ),
+        speedup_label: match a.mode {
+            Mode::Strong => "speedup".into(),
+            Mode::Weak => "scaled speedup".into(),
+        },
+        points: a
+            .points
+            .iter()
+            .map(|p| PlotPoint {
+                ranks: p.ranks as f64,
+                speedup: p.speedup,
+                speedup_min: p.speedup_min,
+                speedup_max: p.speedup_max,
+                efficiency: p.efficiency,
+                oversubscribed: p.oversubscribed,
+            })
+            .collect(),
+        model,
+    }
+}
+
+/// Writes `scaling.csv`, `scaling.json`, `scaling.svg` and (where a font
+/// is found) `scaling.png` into `dir`, creating it; returns the files
+/// written and, when the PNG was skipped, why.
+pub fn write_outputs(a: &Analysis, dir: &Path) -> Result<(Vec<PathBuf>, Option<String>)> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::io(
+            format!("creating the output directory {}", dir.display()),
+            e,
+        )
+    })?;
+    let [csv, json, svg, png] = super::output_paths(dir);
+    write_csv(a, &csv)?;
+    write_json(a, &json)?;
+    let c = chart(a);
+    let plot_error = |e: String| Error::Usage(format!("drawing the scaling chart: {e}"));
+    plot::write_svg(&c, &svg).map_err(plot_error)?;
+    let mut written = vec![csv, json, svg];
+    let mut note = None;
+    if plot::write_png(&c, &png).map_err(plot_error)? {
+        written.push(png);
+    } else {
+        note = Some(
+            "no PNG: no TrueType font found (install fonts-dejavu-core or set TESSERA_FONT to a .ttf file)"
+                .to_string(),
+        );
+    }
+    Ok((written, note))
+}
+
+/// The table `tessera scaling` prints at the end.
+pub fn render_table(a: &Analysis) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} scaling of {} (n = {} at 1 rank, {} run{} per point, {} thread{} per rank) on {} ({} cores)",
+        match a.mode {
+            Mode::Strong => "strong",
+            Mode::Weak => "weak",
+        },
+        a.workload,
+        a.n,
+        a.repeat,
+        if a.repeat == 1 { "" } else { "s" },
+        a.threads_per_rank,
+        if a.threads_per_rank == 1 { "" } else { "s" },
+        a.machine.host,
+        a.machine.cores
+    );
+    let speedup = match a.mode {
+        Mode::Strong => "speedup",
+        Mode::Weak => "scaled",
+    };
+    let _ = writeln!(
+        out,
+        "{:>6} {:>9} {:>10} {:>11} {:>7} {:>8} {:>6} {:>7} {:>9} {:>9} {:>9}",
+        "ranks",
+        "per core",
+        "size",
+        "median s",
+        "spread",
+        speedup,
+        "eff",
+        "K-F e",
+        "compute",
+        "comm",
+        "wait"
+    );
+    for p in &a.points {
+        let _ = writeln!(
+            out,
+            "{:>6} {:>8.2}{} {:>10} {:>11.4} {:>6.1}% {:>8.2} {:>6.2} {:>7} {:>9.4} {:>9.4} {:>9.4}",
+            p.ranks,
+            p.ranks_per_core,
+            if p.oversubscribed { "*" } else { " " },
+            p.size,
+            p.seconds.median,
+            p.seconds.relative * 100.0,
+            p.speedup,
+            p.efficiency,
+            p.karp_flatt.map_or("-".into(), |e| format!("{e:.3}")),
+            p.compute,
+            p.comm,
+            p.wait,
+        );
+    }
+    if a.points.iter().any(|p| p.oversubscribed) {
+        let _ = writeln!(
+            out,
+            "* oversubscribed (more ranks x threads than cores): {}",
+            if a.fit.as_ref().is_some_and(|f| f.includes_oversubscribed) {
+                "fitted (--include-oversubscribed)"
+            } else {
+                "not fitted"
+            }
+        );
+    }
+    match &a.fit {
+        None => {
+            let _ = writeln!(
+                out,
+                "no fit: measure at least one rank count above 1 that is not oversubscribed"
+            );
+        }
+        Some(f) => {
+            let se = f
+                .std_error
+                .map_or(" (no uncertainty: one run fitted)".into(), |e| {
+                    format!(" ± {e:.4}")
+                });
+            let name = if f.model == "amdahl" {
+                "Amdahl: serial fraction f"
+            } else {
+                "Gustafson: serial fraction alpha"
+            };
+            let _ = writeln!(
+                out,
+                "{name} = {:.4}{se} (least squares over {} runs, rms residual {:.3})",
+                f.serial_fraction, f.observations, f.rms_residual
+            );
+            let preds: Vec<String> = f
+                .predictions
+                .iter()
+                .map(|p| match (p.low, p.high) {
+                    (Some(lo), Some(hi)) => {
+                        format!("S({}) = {:.2} [{:.2}, {:.2}]", p.ranks, p.speedup, lo, hi)
+                    }
+                    _ => format!("S({}) = {:.2}", p.ranks, p.speedup),
+                })
+                .collect();
+            let _ = write!(out, "predicted: {}", preds.join(", "));
+            if let Some(limit) = f.limit {
+                if limit.is_finite() {
+                    let _ = write!(out, "; limit 1/f = {limit:.2} for any number of ranks");
+                } else {
+                    let _ = write!(out, "; no limit (f <= 0: no serial part measured)");
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scaling::Workload;
+    use crate::trace::RankSplit;
+
+    fn machine(cores: usize) -> Machine {
+        Machine {
+            host: "test".into(),
+            cpu: "cpu".into(),
+            cores,
+            logical_cpus: cores,
+            unix_time: 0,
+        }
+    }
+
+    fn opts(mode: Mode) -> SweepOptions {
+        SweepOptions {
+            workload: Workload::Sort,
+            ranks: vec![1, 2, 4, 8],
+            mode,
+            n: 1000,
+            repeat: 2,
+            threads: 1,
+            device: "cpu".into(),
+            include_oversubscribed: false,
+            out: PathBuf::from("."),
+        }
+    }
+
+    /// Runs timed exactly as Amdahl's law with serial fraction `f`.
+    fn amdahl_runs(f: f64, ranks: &[usize]) -> Vec<Run> {
+        ranks
+            .iter()
+            .flat_map(|&p| {
+                (0..2).map(move |r| Run {
+                    ranks: p,
+                    repeat: r,
+                    size: 1000,
+                    seconds: 2.0 * (f + (1.0 - f) / p as f64) * (1.0 + 0.01 * r as f64),
+                    wall_seconds: 3.0,
+                    split: vec![
+                        RankSplit {
+                            rank: 0,
+                            compute: 1.0,
+                            wait: 0.5,
+                            ..RankSplit::default()
+                        },
+                        RankSplit {
+                            rank: 1,
+                            compute: 3.0,
+                            wait: 0.1,
+                            ..RankSplit::default()
+                        },
+                    ],
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn points_carry_speedup_efficiency_and_karp_flatt() {
+        let a = analyse(
+            &opts(Mode::Strong),
+            machine(16),
+            amdahl_runs(0.1, &[1, 2, 4, 8]),
+        )
+        .unwrap();
+        assert_eq!(a.points.len(), 4);
+        let p4 = &a.points[2];
+        // Both repeats scale by the same factor, so the median ratio is exact.
+        let s = 1.0 / (0.1 + 0.9 / 4.0);
+        assert!((p4.speedup - s).abs() < 1e-9, "{}", p4.speedup);
+        assert!((p4.efficiency - s / 4.0).abs() < 1e-9);
+        assert!((p4.karp_flatt.unwrap() - 0.1).abs() < 1e-9);
+        assert!(a.points[0].karp_flatt.is_none());
+        assert!(p4.speedup_min < p4.speedup && p4.speedup < p4.speedup_max);
+        assert!((p4.compute - 2.0).abs() < 1e-12);
+        assert!((p4.wait_max - 0.5).abs() < 1e-12);
+        let fit = a.fit.unwrap();
+        assert_eq!(fit.model, "amdahl");
+        assert!((fit.serial_fraction - 0.1).abs() < 0.01, "{fit:?}");
+        assert_eq!(fit.predictions[0].ranks, 16.0);
+        assert_eq!(fit.predictions[1].ranks, 80.0);
+        assert!((fit.limit.unwrap() - 1.0 / fit.serial_fraction).abs() < 1e-9);
+    }
+
+    #[test]
+    fn oversubscribed_points_are_marked_and_not_fitted_unless_asked() {
+        // f = 0.1 up to 4 ranks on 4 cores; the 8-rank point is far off.
+        let mut runs = amdahl_runs(0.1, &[1, 2, 4]);
+        for r in 0..2 {
+            runs.push(Run {
+                ranks: 8,
+                repeat: r,
+                size: 1000,
+                seconds: 5.0,
+                wall_seconds: 6.0,
+                split: vec![],
+            });
+        }
+        let a = analyse(&opts(Mode::Strong), machine(4), runs.clone()).unwrap();
+        assert!(a.points[3].oversubscribed && !a.points[2].oversubscribed);
+        assert_eq!(a.points[3].ranks_per_core, 2.0);
+        let fit = a.fit.as_ref().unwrap();
+        assert_eq!(fit.observations, 4);
+        assert!((fit.serial_fraction - 0.1).abs() < 0.01);
+        assert!(render_table(&a).contains("* oversubscribed"));
+        let mut with = opts(Mode::Strong);
+        with.include_oversubscribed = true;
+        let b = analyse(&with, machine(4), runs).unwrap();
+        let fit = b.fit.unwrap();
+        assert_eq!(fit.observations, 6);
+        assert!(fit.serial_fraction > 0.2, "{fit:?}");
+    }
+
+    #[test]
+    fn weak_scaling_fits_gustafson_on_the_scaled_speedup() {
+        // Scaled speedup S = p - alpha (p - 1) = work * T1 / T(p) with the
+        // work p times one rank's, so T(p) = p T1 / S.
+        let alpha = 0.2;
+        let runs: Vec<Run> = [1usize, 2, 4, 8]
+            .iter()
+            .map(|&p| Run {
+                ranks: p,
+                repeat: 0,
+                size: 1000 * p,
+                seconds: p as f64 * 1.5 / (p as f64 - alpha * (p as f64 - 1.0)),
+                wall_seconds: 2.0,
+                split: vec![],
+            })
+            .collect();
+        let a = analyse(&opts(Mode::Weak), machine(16), runs).unwrap();
+        let fit = a.fit.unwrap();
+        assert_eq!(fit.model, "gustafson");
+        assert!((fit.serial_fraction - alpha).abs() < 1e-9, "{fit:?}");
+        assert!(fit.limit.is_none());
+        assert!((a.points[3].speedup - (8.0 - alpha * 7.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn csv_and_json_agree() {
+        let a = analyse(
+            &opts(Mode::Strong),
+            machine(4),
+            amdahl_runs(0.05, &[1, 2, 4, 8]),
+        )
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("tessera-scaling-{}", std::process::id()));
+        let (files, _) = write_outputs(&a, &dir).unwrap();
+        assert!(files.len() >= 3);
+        let csv = std::fs::read_to_string(dir.join("scaling.csv")).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("scaling.json")).unwrap())
+                .unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        let runs = json["runs"].as_array().unwrap();
+        assert_eq!(rows.len(), runs.len());
+        assert_eq!(rows.len(), 8);
+        for (row, run) in rows.iter().zip(runs) {
+            assert_eq!(
+                row[col("ranks")].parse::<u64>().unwrap(),
+                run["ranks"].as_u64().unwrap()
+            );
+            let secs: f64 = row[col("seconds")].parse().unwrap();
+            assert_eq!(secs, run["seconds"].as_f64().unwrap());
+            let over = row[col("oversubscribed")] == "true";
+            let point = json["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["ranks"] == run["ranks"])
+                .unwrap();
+            assert_eq!(over, point["oversubscribed"].as_bool().unwrap());
+            let compute: f64 = row[col("compute_mean")].parse().unwrap();
+            assert!((compute - 2.0).abs() < 1e-12);
+        }
+        assert_eq!(json["fit"]["model"], "amdahl");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn csv_fields_with_commas_are_quoted() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+}

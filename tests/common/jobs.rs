@@ -1,0 +1,121 @@
+//! Running `tessera` commands under a timeout, for the integration tests.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Jobs of one test binary run one at a time, so that oversubscribed runs
+/// on small machines do not compete with each other.
+static ONE_JOB_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The longest any job may take: a hang is a failure, never a stuck CI.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The `tessera` binary under test.
+pub fn tessera() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tessera"))
+}
+
+/// A finished job.
+pub struct Job {
+    pub output: Output,
+    pub elapsed: Duration,
+}
+
+#[allow(dead_code)]
+impl Job {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+    pub fn assert_ok(&self, what: &str) {
+        assert!(
+            self.output.status.success(),
+            "{what} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        );
+    }
+}
+
+/// Runs `tessera ARGS...` with extra environment, killing it (SIGTERM,
+/// which `tessera run` as mpirun passes to every rank, then SIGKILL) after
+/// `timeout`.
+pub fn tessera_cmd(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Job {
+    let _guard = ONE_JOB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cmd = Command::new(tessera());
+    cmd.args(args);
+    cmd.envs(envs.iter().copied());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("spawn tessera");
+    // Read the pipes on threads so a chatty job cannot block on a full pipe.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).ok();
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).ok();
+        v
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            // SAFETY: signalling our own child process.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            std::thread::sleep(Duration::from_secs(5));
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`tessera {}` hung for more than {timeout:?}",
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    };
+    Job {
+        output,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Runs `tessera run -n N ARGS...` under [`TIMEOUT`].
+#[allow(dead_code)]
+pub fn run(ranks: usize, args: &[&str], envs: &[(&str, &str)]) -> Job {
+    let n = ranks.to_string();
+    let mut all = vec!["run", "-n", n.as_str()];
+    all.extend_from_slice(args);
+    tessera_cmd(&all, envs, TIMEOUT)
+}
+
+/// An example binary; `cargo test` builds the examples next to the binaries.
+#[allow(dead_code)]
+pub fn example(name: &str) -> String {
+    let path = tessera()
+        .parent()
+        .expect("binary directory")
+        .join("examples")
+        .join(name);
+    assert!(path.is_file(), "example {} was not built", path.display());
+    path.to_string_lossy().into_owned()
+}

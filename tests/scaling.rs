@@ -1,0 +1,287 @@
+//! The scaling harness and the traces, end to end under `mpirun`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::jobs::{TIMEOUT, example, run, tessera_cmd};
+use serde_json::Value;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tessera-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+#[test]
+fn a_strong_sweep_at_one_two_and_three_ranks_runs_end_to_end() {
+    let out = scratch("sweep");
+    // Threads per rank such that 1 and 2 ranks fit in the cores and 3 do
+    // not (on any machine with 2 or more cores).
+    let cores = tessera::launch::physical_cores();
+    let threads = (cores / 2).max(1);
+    let t = threads.to_string();
+    let o = out.to_string_lossy().into_owned();
+    let job = tessera_cmd(
+        &[
+            "scaling",
+            "--workload",
+            "allreduce",
+            "--ranks",
+            "1,2,3",
+            "--n",
+            "400000",
+            "--repeat",
+            "2",
+            "--threads",
+            &t,
+            "--out",
+            &o,
+        ],
+        &[],
+        Duration::from_secs(300),
+    );
+    job.assert_ok("tessera scaling");
+    let stdout = job.stdout();
+    assert!(stdout.contains("Amdahl: serial fraction f"), "{stdout}");
+    assert!(stdout.contains("predicted: S("), "{stdout}");
+
+    let json = read_json(&out.join("scaling.json"));
+    let points = json["points"].as_array().unwrap();
+    assert_eq!(points.len(), 3);
+    for p in points {
+        let ranks = p["ranks"].as_u64().unwrap() as usize;
+        assert_eq!(
+            p["oversubscribed"].as_bool().unwrap(),
+            ranks * threads > cores,
+            "{p}"
+        );
+        assert_eq!(p["runs"], 2);
+        assert!(p["seconds"]["median"].as_f64().unwrap() > 0.0);
+    }
+    if cores >= 2 {
+        assert_eq!(points[2]["oversubscribed"], true);
+        assert!(stdout.contains("* oversubscribed"), "{stdout}");
+        // Only the two runs at 2 ranks are fitted (1 rank carries no
+        // information, 3 ranks are oversubscribed).
+        assert_eq!(json["fit"]["observations"], 2);
+    }
+    // Speedup at 1 rank is 1 by definition of the median.
+    assert!((points[0]["speedup"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    // Every run carries every rank's split, with real compute time.
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 6);
+    for r in runs {
+        let split = r["split"].as_array().unwrap();
+        assert_eq!(split.len() as u64, r["ranks"].as_u64().unwrap());
+        for s in split {
+            assert!(s["compute"].as_f64().unwrap() > 0.0, "{s}");
+            let parts: f64 = ["compute", "comm", "wait", "copy", "other"]
+                .iter()
+                .map(|k| s[*k].as_f64().unwrap())
+                .sum();
+            let elapsed = s["elapsed"].as_f64().unwrap();
+            assert!(parts <= elapsed * 1.001 + 1e-6, "{s}");
+        }
+    }
+    let csv = std::fs::read_to_string(out.join("scaling.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 7);
+    let svg = std::fs::read_to_string(out.join("scaling.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(
+        svg.contains("Amdahl fit"),
+        "the fitted curve is not in the SVG"
+    );
+    assert!(svg.contains("oversubscribed") || cores < 2);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_weak_matmul_sweep_grows_n_with_the_cube_root_and_fits_gustafson() {
+    let out = scratch("weak");
+    let o = out.to_string_lossy().into_owned();
+    let job = tessera_cmd(
+        &[
+            "scaling",
+            "--workload",
+            "matmul",
+            "--mode",
+            "weak",
+            "--ranks",
+            "1,2",
+            "--n",
+            "192",
+            "--repeat",
+            "1",
+            "--out",
+            &o,
+        ],
+        &[],
+        Duration::from_secs(300),
+    );
+    job.assert_ok("tessera scaling --mode weak");
+    let json = read_json(&out.join("scaling.json"));
+    assert_eq!(json["mode"], "weak");
+    assert_eq!(json["points"][0]["size"], 192);
+    // 192 * 2^(1/3) = 241.9
+    assert_eq!(json["points"][1]["size"], 242);
+    assert_eq!(json["fit"]["model"], "gustafson");
+    assert!(job.stdout().contains("Gustafson"));
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_users_program_is_timed_as_a_whole() {
+    let out = scratch("user");
+    let o = out.to_string_lossy().into_owned();
+    let hello = example("hello_ranks");
+    let job = tessera_cmd(
+        &[
+            "scaling", "--ranks", "1,2", "--repeat", "1", "--out", &o, "--", &hello,
+        ],
+        &[],
+        TIMEOUT,
+    );
+    job.assert_ok("tessera scaling -- hello_ranks");
+    let json = read_json(&out.join("scaling.json"));
+    assert!(json["workload"].as_str().unwrap().ends_with("hello_ranks"));
+    for r in json["runs"].as_array().unwrap() {
+        assert_eq!(r["seconds"], r["wall_seconds"]);
+        assert!(r["split"].as_array().unwrap().is_empty());
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn bad_sweeps_say_what_to_change() {
+    for (args, needle) in [
+        (vec!["scaling", "--ranks", "2,4"], "include 1"),
+        (vec!["scaling", "--ranks", "1,x"], "--ranks"),
+        (vec!["scaling", "--workload", "fft"], "unknown workload"),
+        (vec!["scaling", "--repeat", "0"], "--repeat"),
+    ] {
+        let job = tessera_cmd(&args, &[], TIMEOUT);
+        assert_eq!(job.code(), Some(2), "{args:?}: {}", job.stderr());
+        assert!(job.stderr().contains(needle), "{args:?}: {}", job.stderr());
+        assert_eq!(job.stderr().lines().count(), 1, "{}", job.stderr());
+    }
+}
+
+/// The `X` events of one track, as (name, start, end) in microseconds.
+fn track(events: &[Value], pid: u64) -> Vec<(String, f64, f64)> {
+    events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["pid"] == pid)
+        .map(|e| {
+            let ts = e["ts"].as_f64().unwrap();
+            (
+                e["name"].as_str().unwrap().to_string(),
+                ts,
+                ts + e["dur"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Checks that spans on one track nest (any two are disjoint or one holds
+/// the other) and returns the deepest nesting.
+fn nesting_depth(spans: &[(String, f64, f64)]) -> usize {
+    // Float microseconds from integer nanoseconds: allow rounding.
+    let eps = 1e-3;
+    let mut sorted = spans.to_vec();
+    sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.2.total_cmp(&a.2)));
+    let mut stack: Vec<(String, f64, f64)> = Vec::new();
+    let mut depth = 0;
+    for s in sorted {
+        while stack.last().is_some_and(|top| top.2 <= s.1 + eps) {
+            stack.pop();
+        }
+        if let Some(top) = stack.last() {
+            assert!(
+                s.2 <= top.2 + eps,
+                "span {s:?} overlaps {top:?} without nesting in it"
+            );
+        }
+        stack.push(s);
+        depth = depth.max(stack.len());
+    }
+    depth
+}
+
+#[test]
+fn a_trace_has_one_track_per_rank_and_spans_that_nest() {
+    let dir = scratch("trace");
+    let path = dir.join("matmul.json");
+    let p = path.to_string_lossy().into_owned();
+    let job = run(
+        3,
+        &[
+            "--trace", &p, "matmul", "--m", "300", "--k", "300", "--n", "300", "--repeat", "1",
+        ],
+        &[],
+    );
+    job.assert_ok("tessera run --trace matmul");
+    assert!(
+        job.stdout().contains("time split over ranks"),
+        "{}",
+        job.stdout()
+    );
+    let doc = read_json(&path);
+    let events = doc["traceEvents"].as_array().unwrap();
+    let mut pids: Vec<u64> = events.iter().map(|e| e["pid"].as_u64().unwrap()).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids, vec![0, 1, 2]);
+    for pid in 0..3u64 {
+        let name = events
+            .iter()
+            .find(|e| e["ph"] == "M" && e["name"] == "process_name" && e["pid"] == pid)
+            .unwrap();
+        assert!(
+            name["args"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("rank {pid} "))
+        );
+        let spans = track(events, pid);
+        let names: Vec<&str> = spans.iter().map(|s| s.0.as_str()).collect();
+        assert!(names.contains(&"summa"), "{names:?}");
+        assert!(names.contains(&"gemm"), "{names:?}");
+        // summa > ibroadcast or all_reduce > check, at least.
+        assert!(nesting_depth(&spans) >= 2, "rank {pid}: no nested spans");
+    }
+    // Collectives carry their bytes.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["cat"] == "comm" && e["args"]["bytes"].as_u64().unwrap_or(0) > 0)
+    );
+
+    // The environment variable works for any Tessera program.
+    let env_path = dir.join("allreduce.json");
+    let ep = env_path.to_string_lossy().into_owned();
+    let job = run(
+        2,
+        &[&example("allreduce"), "1000"],
+        &[("TESSERA_TRACE", ep.as_str())],
+    );
+    job.assert_ok("allreduce example with TESSERA_TRACE");
+    let doc = read_json(&env_path);
+    let events = doc["traceEvents"].as_array().unwrap();
+    for pid in 0..2u64 {
+        let spans = track(events, pid);
+        assert!(
+            spans.iter().any(|s| s.0 == "all_reduce"),
+            "rank {pid}: {spans:?}"
+        );
+        nesting_depth(&spans);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
