@@ -298,6 +298,86 @@ pub fn fit_amdahl(obs: &[(f64, f64)]) -> Option<Fit> {
     })
 }
 
+/// Least-squares fit of Amdahl's law in the time domain, `T(p) = T1 (f +
+/// (1-f)/p) = a + b/p`, to observations `(p, seconds)`, one per run, the
+/// runs at one rank included.
+///
+/// This is the fit `tessera scaling` reports for strong scaling. Fitting
+/// speedups `median T(1) / T_i` makes every observation share the error of
+/// that one median, so their errors are correlated and a standard error
+/// computed as if they were independent is several times too small. In the
+/// time domain every run is an independent observation, and `T1` is fitted
+/// with `f` instead of being taken as known. Timing noise is multiplicative
+/// (a run is a few percent slower, whatever its length), so the residuals
+/// are relative, `(T_i - a - b/p_i) / T_i`: a weighted linear least-squares
+/// problem in `(a, b)`, solved in closed form. Then `f = a / (a + b)`, with
+/// its standard error from the covariance of `(a, b)` by the delta method
+/// (`s^2 = RSS / (n - 2)`; `None` with fewer than three runs). `observations`
+/// counts every run; `rms_residual` is in speedup units, against the fitted
+/// one-rank time `a + b`.
+///
+/// `None` when the runs do not cover two rank counts, any value is not
+/// finite or positive, or the fitted one-rank time is not positive.
+pub fn fit_amdahl_times(obs: &[(f64, f64)]) -> Option<Fit> {
+    if obs
+        .iter()
+        .any(|&(p, t)| !(p.is_finite() && t.is_finite() && p >= 1.0 && t > 0.0))
+    {
+        return None;
+    }
+    let first = obs.first()?.0;
+    if obs.iter().all(|&(p, _)| p == first) {
+        return None;
+    }
+    // Weighted normal equations for T = a * 1 + b * (1/p), weights 1/T^2.
+    let (mut s11, mut s12, mut s22, mut r1, mut r2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(p, t) in obs {
+        let w = 1.0 / (t * t);
+        let x = 1.0 / p;
+        s11 += w;
+        s12 += w * x;
+        s22 += w * x * x;
+        r1 += w * t;
+        r2 += w * x * t;
+    }
+    let det = s11 * s22 - s12 * s12;
+    if det <= 0.0 || !det.is_finite() {
+        return None;
+    }
+    let a = (s22 * r1 - s12 * r2) / det;
+    let b = (s11 * r2 - s12 * r1) / det;
+    let t1 = a + b;
+    if t1 <= 0.0 || !t1.is_finite() {
+        return None;
+    }
+    let f = a / t1;
+    let n = obs.len();
+    let rss: f64 = obs
+        .iter()
+        .map(|&(p, t)| ((t - a - b / p) / t).powi(2))
+        .sum();
+    let std_error = (n >= 3).then(|| {
+        let s2 = rss / (n - 2) as f64;
+        // Covariance of (a, b): s^2 times the inverse of the normal matrix.
+        let (caa, cab, cbb) = (s2 * s22 / det, -s2 * s12 / det, s2 * s11 / det);
+        // Gradient of f = a / (a + b).
+        let (ga, gb) = (b / (t1 * t1), -a / (t1 * t1));
+        (ga * ga * caa + 2.0 * ga * gb * cab + gb * gb * cbb)
+            .max(0.0)
+            .sqrt()
+    });
+    let speedup_sq: f64 = obs
+        .iter()
+        .map(|&(p, t)| (t1 / t - 1.0 / amdahl_denominator(f, p)).powi(2))
+        .sum();
+    Some(Fit {
+        value: f,
+        std_error,
+        observations: n,
+        rms_residual: (speedup_sq / n as f64).sqrt(),
+    })
+}
+
 /// Least-squares fit of Gustafson's scaled speedup `S(p) = p - alpha (p-1)`
 /// to observations `(p, S)`, one per run.
 ///
@@ -776,5 +856,70 @@ mod tests {
         assert_eq!(pred.speedup, 11.0 - 0.2 * 10.0);
         assert_eq!(pred.low, Some(11.0 - 0.25 * 10.0));
         assert_eq!(pred.high, Some(11.0 - 0.15 * 10.0));
+    }
+    /// Every run's time `T1 (f + (1-f)/p) (1 + eps)` with eps uniform in
+    /// [-0.03, 0.03): independent multiplicative noise, as on a real
+    /// machine.
+    fn noisy_times(f: f64, seed: u64) -> Vec<(f64, f64)> {
+        let mut rng = SplitMix64(seed);
+        repeated_pow2_ranks()
+            .map(|p| {
+                (
+                    p,
+                    10.0 * amdahl_denominator(f, p) * (1.0 + rng.symmetric(0.03)),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn time_domain_fit_is_exact_on_noiseless_runs() {
+        for f in [0.0, 0.05, 0.3, 0.9] {
+            let obs: Vec<(f64, f64)> = POW2_TO_64
+                .iter()
+                .map(|&p| (p, 7.0 * amdahl_denominator(f, p)))
+                .collect();
+            let fit = fit_amdahl_times(&obs).unwrap();
+            assert!((fit.value - f).abs() < 1e-9, "f = {f}: {fit:?}");
+            assert_eq!(fit.observations, POW2_TO_64.len());
+            assert!(fit.std_error.unwrap() < 1e-9);
+            assert!(fit.rms_residual < 1e-9);
+        }
+    }
+
+    #[test]
+    fn time_domain_fit_recovers_f_with_a_calibrated_error() {
+        // With independent multiplicative noise the reported standard error
+        // matches the real spread of the estimates over 400 experiments
+        // (sampling error of the ratio about 3.5%), and every one of the
+        // first 20 estimates is within 4 standard errors of the truth.
+        let f = 0.08;
+        let seeds = 400u64;
+        let (mut sq, mut se_sum, mut sum) = (0.0, 0.0, 0.0);
+        for seed in 0..seeds {
+            let fit = fit_amdahl_times(&noisy_times(f, seed)).unwrap();
+            let se = fit.std_error.unwrap();
+            assert!(se < 0.02, "{fit:?}");
+            if seed < 20 {
+                assert!((fit.value - f).abs() <= 4.0 * se, "seed {seed}: {fit:?}");
+            }
+            sq += (fit.value - f).powi(2);
+            se_sum += se;
+            sum += fit.value;
+        }
+        let spread = (sq / seeds as f64).sqrt();
+        let ratio = spread / (se_sum / seeds as f64);
+        assert!((0.85..=1.15).contains(&ratio), "spread / se = {ratio}");
+        assert!((sum / seeds as f64 - f).abs() < 0.002);
+    }
+
+    #[test]
+    fn time_domain_fit_needs_two_rank_counts_and_three_runs_for_an_error() {
+        assert!(fit_amdahl_times(&[(1.0, 2.0), (1.0, 2.1)]).is_none());
+        assert!(fit_amdahl_times(&[(1.0, 2.0), (2.0, -1.0)]).is_none());
+        assert!(fit_amdahl_times(&[]).is_none());
+        let two = fit_amdahl_times(&[(1.0, 2.0), (2.0, 1.2)]).unwrap();
+        assert!((two.value - 0.2).abs() < 1e-12);
+        assert!(two.std_error.is_none());
     }
 }

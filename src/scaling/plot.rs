@@ -32,7 +32,6 @@ use std::sync::Mutex;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -112,7 +111,8 @@ const LEGEND_IDEAL: &str = "ideal (S = p)";
 const MARKER: i32 = 6;
 /// Half width of an error bar's caps, in pixels.
 const CAP: i32 = 5;
-/// Samples of the ideal line across the x range (it is curved on a log axis).
+/// Samples of the ideal line across the x range when it is curved (one
+/// axis logarithmic, the other linear).
 const IDEAL_SAMPLES: usize = 200;
 
 /// Environment variable naming a TrueType font for the PNG.
@@ -229,7 +229,7 @@ type FontCache = HashMap<PathBuf, Option<&'static [u8]>>;
 fn looks_like_font(bytes: &[u8]) -> bool {
     matches!(
         bytes.get(..4),
-        Some([0, 1, 0, 0] | b"true" | b"OTTO" | b"ttcf" | b"typ1")
+        Some([0, 1, 0, 0] | b"true" | b"OTTO" | b"ttcf")
     )
 }
 
@@ -273,84 +273,115 @@ fn register_first_font(candidates: &[PathBuf]) -> bool {
     false
 }
 
-/// The x axis: linear in ranks, or in log2(ranks).
+/// A chart axis, linear or base-2 logarithmic. Values are drawn in axis
+/// units: the value itself, or its log2. It is also the plotters coordinate
+/// of the axis: linear in axis units, with ticks (bold key points) exactly
+/// at `ticks` and no light grid points.
 #[derive(Debug, Clone, PartialEq)]
-struct XAxis {
-    /// Whether axis units are log2(ranks).
+struct Axis {
+    /// Whether axis units are log2 of the value.
     log2: bool,
-    /// Visible range, in axis units.
+    /// Lower end of the visible range, in axis units.
     lo: f64,
-    /// Visible range, in axis units.
+    /// Upper end of the visible range, in axis units.
     hi: f64,
     /// Tick positions, in axis units.
     ticks: Vec<f64>,
 }
 
-impl XAxis {
-    /// Axis over ranks `[min, max]` (both finite, `0 < min <= max`): base-2
-    /// logarithmic when `max / min >= 4`, with ticks at powers of two;
-    /// linear otherwise. Padded so that markers at the ends are not cut.
-    fn new(min: f64, max: f64) -> Self {
-        if max / min >= 4.0 {
-            let (a, b) = (min.log2(), max.log2());
-            let pad = 0.04 * (b - a);
-            let first = a.ceil() as i64;
-            let last = b.floor() as i64;
-            // At most 12 labelled powers of two.
-            let step = ((last - first) / 12 + 1).max(1);
-            let ticks = (first..=last)
-                .filter(|k| (k - first) % step == 0)
-                .map(|k| k as f64)
-                .collect();
-            XAxis {
-                log2: true,
-                lo: a - pad,
-                hi: b + pad,
-                ticks,
-            }
-        } else {
-            let span = max - min;
-            let (lo, hi) = if span <= 1e-9 * max {
-                (min - 0.5 * min, max + 0.5 * max)
-            } else {
-                (min - 0.05 * span, max + 0.05 * span)
-            };
-            XAxis {
-                log2: false,
-                lo,
-                hi,
-                // Whole rank counts once the axis spans a few of them.
-                ticks: nice_ticks(lo, hi, 8, if hi - lo >= 2.0 { 1.0 } else { 0.0 }),
-            }
+impl Axis {
+    /// Logarithmic axis over `[min, max]` (`0 < min < max`), padded by 4% on
+    /// each side, with ticks at powers of two (at most 12 of them).
+    fn log2(min: f64, max: f64) -> Self {
+        let (a, b) = (min.log2(), max.log2());
+        let pad = 0.04 * (b - a);
+        let first = a.ceil() as i64;
+        let last = b.floor() as i64;
+        let step = ((last - first) / 12 + 1).max(1);
+        let ticks = (first..=last)
+            .filter(|k| (k - first) % step == 0)
+            .map(|k| k as f64)
+            .collect();
+        Axis {
+            log2: true,
+            lo: a - pad,
+            hi: b + pad,
+            ticks,
         }
     }
 
-    /// Axis units of a rank count.
-    fn to_axis(&self, ranks: f64) -> f64 {
-        if self.log2 { ranks.log2() } else { ranks }
+    /// Linear axis over `[lo, hi]` with "nice" ticks at least `min_step`
+    /// apart.
+    fn linear(lo: f64, hi: f64, min_step: f64) -> Self {
+        Axis {
+            log2: false,
+            lo,
+            hi,
+            ticks: nice_ticks(lo, hi, 8, min_step),
+        }
     }
 
-    /// Rank count at an axis position.
-    fn to_ranks(&self, u: f64) -> f64 {
+    /// The ranks axis over `[min, max]` (both finite, `0 < min <= max`):
+    /// logarithmic when `max / min >= 4`, else linear with ticks at whole
+    /// rank counts; padded so that markers at the ends are not cut, and
+    /// around a single rank count when `min == max`.
+    fn ranks(min: f64, max: f64) -> Self {
+        if max / min >= 4.0 {
+            return Axis::log2(min, max);
+        }
+        let span = max - min;
+        let (lo, hi) = if span <= 1e-9 * max {
+            (0.5 * min, 1.5 * max)
+        } else {
+            (min - 0.05 * span, max + 0.05 * span)
+        };
+        Axis::linear(lo, hi, 1.0)
+    }
+
+    /// The speedup axis for values in `[min, max]`: logarithmic when the
+    /// ranks axis is (`log_allowed`), every value is positive and they span
+    /// a factor of 4 or more; else linear from 0 to `max(1.1 max, 1.1)`.
+    fn speedup(min: f64, max: f64, log_allowed: bool) -> Self {
+        if log_allowed && min > 0.0 && max / min >= 4.0 {
+            Axis::log2(min, max)
+        } else {
+            Axis::from_zero(max)
+        }
+    }
+
+    /// Linear axis from 0 to `max(1.1 max, 1.1)`.
+    fn from_zero(max: f64) -> Self {
+        Axis::linear(0.0, (1.1 * max).max(1.1), 0.0)
+    }
+
+    /// Axis units of a value.
+    fn to_axis(&self, value: f64) -> f64 {
+        if self.log2 { value.log2() } else { value }
+    }
+
+    /// Axis units of a value, moved onto the nearest end of the visible
+    /// range when outside it.
+    fn to_axis_within(&self, value: f64) -> f64 {
+        self.to_axis(value).max(self.lo).min(self.hi)
+    }
+
+    /// Value at an axis position.
+    fn to_value(&self, u: f64) -> f64 {
         if self.log2 { u.exp2() } else { u }
     }
 
-    /// Tick label: the rank count.
+    /// Tick label: the value.
     fn label(&self, u: f64) -> String {
-        format_number(self.to_ranks(u))
+        format_number(self.to_value(u))
+    }
+
+    /// The visible range, in axis units.
+    fn bounds(&self) -> (f64, f64) {
+        (self.lo, self.hi)
     }
 }
 
-/// The x axis as a plotters coordinate: linear in axis units, with ticks
-/// (bold key points) exactly at [`XAxis::ticks`] and no light grid points.
-#[derive(Debug, Clone)]
-struct XCoord {
-    lo: f64,
-    hi: f64,
-    ticks: Vec<f64>,
-}
-
-impl Ranged for XCoord {
+impl Ranged for Axis {
     type FormatOption = DefaultFormatting;
     type ValueType = f64;
 
@@ -405,25 +436,27 @@ fn format_number(x: f64) -> String {
 /// One point in axis units, ready to draw.
 #[derive(Debug, Clone, Copy)]
 struct Marker {
-    u: f64,
-    speedup: f64,
-    speedup_min: f64,
-    speedup_max: f64,
-    efficiency: f64,
-    efficiency_min: f64,
-    efficiency_max: f64,
+    /// Ranks.
+    x: f64,
+    /// Median, min and max speedup.
+    speedup: [f64; 3],
+    /// Median, min and max efficiency.
+    efficiency: [f64; 3],
     oversubscribed: bool,
 }
 
-/// The chart reduced to what is drawn: finite values in axis units, ranges,
+/// The chart reduced to what is drawn: axes, finite values in axis units,
 /// and polylines already clipped to the panels.
 #[derive(Debug, Clone)]
 struct PlotData {
     title: String,
     speedup_label: String,
-    axis: XAxis,
-    speedup_hi: f64,
-    efficiency_hi: f64,
+    /// Ranks axis, shared by both panels.
+    x: Axis,
+    /// Speedup axis of the top panel.
+    y_speedup: Axis,
+    /// Efficiency axis of the bottom panel.
+    y_efficiency: Axis,
     markers: Vec<Marker>,
     any_oversubscribed: bool,
     model_label: Option<String>,
@@ -435,19 +468,41 @@ struct PlotData {
     model_efficiency: Vec<Vec<(f64, f64)>>,
 }
 
+/// Smallest and largest of some values; `(inf, -inf)` when there are none.
+fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
+}
+
 impl PlotData {
     /// Prepares a chart for drawing. Points with non-finite or non-positive
-    /// ranks, or non-finite speedup or efficiency, are left out; a non-finite
-    /// min or max collapses its error bar end onto the median.
+    /// ranks or speedup, or non-finite efficiency, are left out, and so are
+    /// model samples with non-finite or non-positive ranks or non-finite
+    /// speedup; a non-finite min or max collapses that end of the error bar
+    /// onto the median, and error bars are cut at the panel's edges.
     fn new(chart: &Chart) -> Result<Self, String> {
-        let points: Vec<&PlotPoint> = chart
+        let finite_or = |v: f64, fallback: f64| if v.is_finite() { v } else { fallback };
+        // (ranks, [speedup median, min, max], [efficiency ...], oversubscribed)
+        let points: Vec<(f64, [f64; 3], [f64; 3], bool)> = chart
             .points
             .iter()
             .filter(|p| {
                 p.ranks.is_finite()
                     && p.ranks > 0.0
                     && p.speedup.is_finite()
+                    && p.speedup > 0.0
                     && p.efficiency.is_finite()
+            })
+            .map(|p| {
+                let low = finite_or(p.speedup_min, p.speedup);
+                let high = finite_or(p.speedup_max, p.speedup);
+                (
+                    p.ranks,
+                    [p.speedup, low, high],
+                    [p.efficiency, low / p.ranks, high / p.ranks],
+                    p.oversubscribed,
+                )
             })
             .collect();
         let mut model: Vec<(f64, f64)> = chart
@@ -458,79 +513,73 @@ impl PlotData {
             .collect();
         model.sort_by(|a, b| a.0.total_cmp(&b.0));
 
-        let xs = points
-            .iter()
-            .map(|p| p.ranks)
-            .chain(model.iter().map(|m| m.0));
-        let (x_min, x_max) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
-            (lo.min(x), hi.max(x))
-        });
+        let (x_min, x_max) = min_max(points.iter().map(|p| p.0).chain(model.iter().map(|m| m.0)));
         if !(x_min.is_finite() && x_max.is_finite()) {
             return Err(format!(
-                "cannot plot \"{}\": no point has finite, positive ranks and a finite speedup, \
+                "cannot plot \"{}\": no point has finite, positive ranks and speedup, \
                  and there is no model curve; run the measurements first",
                 chart.title
             ));
         }
-        let axis = XAxis::new(x_min, x_max);
+        let x = Axis::ranks(x_min, x_max);
+        let (s_min, s_max) = min_max(
+            points
+                .iter()
+                .flat_map(|p| p.1)
+                .chain(model.iter().map(|m| m.1)),
+        );
+        let y_speedup = Axis::speedup(s_min, s_max, x.log2);
+        let (_, e_max) = min_max(
+            points
+                .iter()
+                .flat_map(|p| p.2)
+                .chain(model.iter().map(|m| m.1 / m.0)),
+        );
+        let y_efficiency = Axis::from_zero(e_max);
 
-        let finite_or = |v: f64, fallback: f64| if v.is_finite() { v } else { fallback };
         let markers: Vec<Marker> = points
             .iter()
-            .map(|p| {
-                let smin = finite_or(p.speedup_min, p.speedup);
-                let smax = finite_or(p.speedup_max, p.speedup);
-                Marker {
-                    u: axis.to_axis(p.ranks),
-                    speedup: p.speedup,
-                    speedup_min: smin,
-                    speedup_max: smax,
-                    efficiency: p.efficiency,
-                    efficiency_min: smin / p.ranks,
-                    efficiency_max: smax / p.ranks,
-                    oversubscribed: p.oversubscribed,
-                }
+            .map(|&(ranks, speedup, efficiency, oversubscribed)| Marker {
+                x: x.to_axis(ranks),
+                speedup: speedup.map(|v| y_speedup.to_axis_within(v)),
+                efficiency: efficiency.map(|v| y_efficiency.to_axis_within(v)),
+                oversubscribed,
             })
             .collect();
 
-        let top_data = markers
-            .iter()
-            .flat_map(|m| [m.speedup, m.speedup_min, m.speedup_max])
-            .chain(model.iter().map(|m| m.1))
-            .fold(0.0, f64::max);
-        let speedup_hi = (1.1 * top_data).max(1.1);
-        let efficiency_data = markers
-            .iter()
-            .flat_map(|m| [m.efficiency, m.efficiency_min, m.efficiency_max])
-            .chain(model.iter().map(|m| m.1 / m.0))
-            .fold(0.0, f64::max);
-        let efficiency_hi = (1.1 * efficiency_data).max(1.1);
-
-        let x_range = (axis.lo, axis.hi);
-        let ideal_line: Vec<(f64, f64)> = (0..=IDEAL_SAMPLES)
+        // S = p is straight when both axes are linear or both logarithmic.
+        let samples = if x.log2 == y_speedup.log2 {
+            1
+        } else {
+            IDEAL_SAMPLES
+        };
+        let ideal_line: Vec<(f64, f64)> = (0..=samples)
             .map(|i| {
-                let u = axis.lo + (axis.hi - axis.lo) * i as f64 / IDEAL_SAMPLES as f64;
-                (u, axis.to_ranks(u))
+                let u = x.lo + (x.hi - x.lo) * i as f64 / samples as f64;
+                (u, y_speedup.to_axis(x.to_value(u)))
             })
             .collect();
-        let model_top: Vec<(f64, f64)> = model.iter().map(|&(x, y)| (axis.to_axis(x), y)).collect();
+        let model_top: Vec<(f64, f64)> = model
+            .iter()
+            .map(|&(p, s)| (x.to_axis(p), y_speedup.to_axis(s)))
+            .collect();
         let model_bottom: Vec<(f64, f64)> = model
             .iter()
-            .map(|&(x, y)| (axis.to_axis(x), y / x))
+            .map(|&(p, s)| (x.to_axis(p), y_efficiency.to_axis(s / p)))
             .collect();
 
         Ok(PlotData {
             title: chart.title.clone(),
             speedup_label: chart.speedup_label.clone(),
-            ideal: clip_polyline(&ideal_line, x_range, (0.0, speedup_hi)),
-            model: clip_polyline(&model_top, x_range, (0.0, speedup_hi)),
-            model_efficiency: clip_polyline(&model_bottom, x_range, (0.0, efficiency_hi)),
-            axis,
-            speedup_hi,
-            efficiency_hi,
+            ideal: clip_polyline(&ideal_line, x.bounds(), y_speedup.bounds()),
+            model: clip_polyline(&model_top, x.bounds(), y_speedup.bounds()),
+            model_efficiency: clip_polyline(&model_bottom, x.bounds(), y_efficiency.bounds()),
             any_oversubscribed: markers.iter().any(|m| m.oversubscribed),
             markers,
             model_label: chart.model.as_ref().map(|c| c.label.clone()),
+            x,
+            y_speedup,
+            y_efficiency,
         })
     }
 }
@@ -638,19 +687,18 @@ fn draw_chart<DB: DrawingBackend>(
     draw_efficiency_panel(&bottom, data, family)
 }
 
-/// A panel's chart: the shared x axis over a linear y axis.
-type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<XCoord, RangedCoordf64>>;
+/// A panel's chart: the shared ranks axis and the panel's own y axis.
+type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<Axis, Axis>>;
 
-/// Builds a panel's chart over the shared x axis and `0..y_hi`, with its
-/// mesh, tick labels and axis descriptions.
+/// Builds a panel's chart over axes `x` and `y`, with its mesh, tick labels
+/// and axis descriptions.
 fn panel<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
-    data: &'a PlotData,
+    x: &Axis,
+    y: &Axis,
     family: FontFamily<'a>,
-    y_hi: f64,
     y_desc: &str,
 ) -> Result<Panel<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
-    let axis = &data.axis;
     let mut chart = ChartBuilder::on(area)
         .margin_top(10)
         .margin_bottom(5)
@@ -658,21 +706,15 @@ fn panel<'a, DB: DrawingBackend>(
         .margin_right(30)
         .x_label_area_size(60)
         .y_label_area_size(90)
-        .build_cartesian_2d(
-            XCoord {
-                lo: axis.lo,
-                hi: axis.hi,
-                ticks: axis.ticks.clone(),
-            },
-            0.0..y_hi,
-        )?;
-    let format_x = |u: &f64| axis.label(*u);
+        .build_cartesian_2d(x.clone(), y.clone())?;
+    let format_x = |u: &f64| x.label(*u);
+    let format_y = |u: &f64| y.label(*u);
     chart
         .configure_mesh()
-        .x_labels(axis.ticks.len().max(1))
-        .y_labels(8)
+        .x_labels(x.ticks.len().max(1))
+        .y_labels(y.ticks.len().max(1))
         .x_label_formatter(&format_x)
-        .y_label_formatter(&|y: &f64| format_number(*y))
+        .y_label_formatter(&format_y)
         .label_style(text_style(family, TICK_LABEL_SIZE, FontStyle::Normal))
         .axis_desc_style(text_style(family, AXIS_DESC_SIZE, FontStyle::Normal))
         .x_desc("ranks")
@@ -685,8 +727,8 @@ fn panel<'a, DB: DrawingBackend>(
 
 /// Draws the markers of `points` (`(u, y, oversubscribed)`): filled circles,
 /// and for oversubscribed points hollow squares in their own colour.
-fn draw_markers<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+fn draw_markers<DB: DrawingBackend>(
+    chart: &mut Panel<'_, DB>,
     points: &[(f64, f64, bool)],
 ) -> DrawResult<DB> {
     let r = MARKER;
@@ -714,8 +756,8 @@ fn point_color(oversubscribed: bool) -> RGBColor {
 
 /// Draws vertical error bars `(u, low, high, oversubscribed)` with caps at
 /// both ends; bars of zero length are skipped.
-fn draw_error_bars<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+fn draw_error_bars<DB: DrawingBackend>(
+    chart: &mut Panel<'_, DB>,
     bars: &[(f64, f64, f64, bool)],
 ) -> DrawResult<DB> {
     let bars: Vec<_> = bars.iter().filter(|b| b.2 > b.1).collect();
@@ -732,8 +774,8 @@ fn draw_error_bars<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<Val
 }
 
 /// Draws `runs` as polylines.
-fn draw_runs<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+fn draw_runs<DB: DrawingBackend>(
+    chart: &mut Panel<'_, DB>,
     runs: &[Vec<(f64, f64)>],
     style: ShapeStyle,
 ) -> DrawResult<DB> {
@@ -743,27 +785,38 @@ fn draw_runs<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType
     Ok(())
 }
 
+/// Draws a panel's measured values (`pick` selects speedup or
+/// efficiency): error bars, then markers on top.
+fn draw_measured<DB: DrawingBackend>(
+    chart: &mut Panel<'_, DB>,
+    markers: &[Marker],
+    pick: fn(&Marker) -> [f64; 3],
+) -> DrawResult<DB> {
+    let bars: Vec<_> = markers
+        .iter()
+        .map(|m| {
+            let [_, low, high] = pick(m);
+            (m.x, low, high, m.oversubscribed)
+        })
+        .collect();
+    draw_error_bars(chart, &bars)?;
+    let points: Vec<_> = markers
+        .iter()
+        .map(|m| (m.x, pick(m)[0], m.oversubscribed))
+        .collect();
+    draw_markers(chart, &points)
+}
+
 /// The top panel: speedups, ideal line, model curve and legend.
 fn draw_speedup_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     data: &PlotData,
     family: FontFamily<'_>,
 ) -> DrawResult<DB> {
-    let mut chart = panel(area, data, family, data.speedup_hi, &data.speedup_label)?;
+    let mut chart = panel(area, &data.x, &data.y_speedup, family, &data.speedup_label)?;
     draw_runs(&mut chart, &data.ideal, IDEAL_COLOR.stroke_width(2))?;
     draw_runs(&mut chart, &data.model, MODEL_COLOR.stroke_width(3))?;
-    let bars: Vec<_> = data
-        .markers
-        .iter()
-        .map(|m| (m.u, m.speedup_min, m.speedup_max, m.oversubscribed))
-        .collect();
-    draw_error_bars(&mut chart, &bars)?;
-    let points: Vec<_> = data
-        .markers
-        .iter()
-        .map(|m| (m.u, m.speedup, m.oversubscribed))
-        .collect();
-    draw_markers(&mut chart, &points)?;
+    draw_measured(&mut chart, &data.markers, |m| m.speedup)?;
 
     let mut entries = vec![(LegendMark::Measured, LEGEND_MEASURED)];
     if data.any_oversubscribed {
@@ -782,27 +835,15 @@ fn draw_efficiency_panel<DB: DrawingBackend>(
     data: &PlotData,
     family: FontFamily<'_>,
 ) -> DrawResult<DB> {
-    let mut chart = panel(area, data, family, data.efficiency_hi, "efficiency")?;
-    let ideal = vec![vec![(data.axis.lo, 1.0), (data.axis.hi, 1.0)]];
+    let mut chart = panel(area, &data.x, &data.y_efficiency, family, "efficiency")?;
+    let ideal = vec![vec![(data.x.lo, 1.0), (data.x.hi, 1.0)]];
     draw_runs(&mut chart, &ideal, IDEAL_COLOR.stroke_width(2))?;
     draw_runs(
         &mut chart,
         &data.model_efficiency,
         MODEL_COLOR.stroke_width(3),
     )?;
-    let bars: Vec<_> = data
-        .markers
-        .iter()
-        .map(|m| (m.u, m.efficiency_min, m.efficiency_max, m.oversubscribed))
-        .collect();
-    draw_error_bars(&mut chart, &bars)?;
-    let points: Vec<_> = data
-        .markers
-        .iter()
-        .map(|m| (m.u, m.efficiency, m.oversubscribed))
-        .collect();
-    draw_markers(&mut chart, &points)?;
-    Ok(())
+    draw_measured(&mut chart, &data.markers, |m| m.efficiency)
 }
 
 /// What a legend row shows next to its text.
@@ -1150,23 +1191,56 @@ mod tests {
     }
 
     #[test]
-    fn x_axis_log_or_linear() {
-        let log = XAxis::new(1.0, 64.0);
+    fn ranks_axis_log_or_linear() {
+        let log = Axis::ranks(1.0, 64.0);
         assert!(log.log2);
         assert_eq!(log.ticks, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert!(log.lo < 0.0 && log.hi > 6.0);
         assert_eq!(log.label(5.0), "32");
-        let wide = XAxis::new(1.0, 4096.0);
+        assert_eq!(log.to_value(log.to_axis(48.0)), 48.0);
+        let wide = Axis::ranks(1.0, 4096.0);
         assert!(wide.ticks.len() <= 12 && wide.ticks.contains(&12.0));
-        let linear = XAxis::new(1.0, 3.0);
+        let linear = Axis::ranks(1.0, 3.0);
         assert!(!linear.log2);
-        for t in [1.0, 2.0, 3.0] {
-            assert!(linear.ticks.contains(&t), "{:?}", linear.ticks);
+        assert_eq!(linear.ticks, vec![1.0, 2.0, 3.0]);
+        assert!(!Axis::ranks(2.0, 7.9).log2);
+        assert!(Axis::ranks(2.0, 8.0).log2);
+        let single = Axis::ranks(1.0, 1.0);
+        assert!(!single.log2 && single.lo < 1.0 && single.hi > 1.0);
+        assert_eq!(single.ticks, vec![1.0]);
+    }
+
+    #[test]
+    fn speedup_axis_log_only_with_log_ranks_and_wide_range() {
+        assert!(Axis::speedup(0.9, 60.0, true).log2);
+        assert!(!Axis::speedup(0.9, 60.0, false).log2);
+        assert!(!Axis::speedup(0.9, 3.0, true).log2);
+        assert!(!Axis::speedup(-1.0, 60.0, true).log2);
+        let linear = Axis::speedup(0.9, 3.0, true);
+        assert_eq!((linear.lo, linear.hi), (0.0, 3.3000000000000003));
+        assert_eq!(Axis::from_zero(0.5).hi, 1.1);
+        // Strong scaling that saturates early keeps a linear axis from 0.
+        let mut chart = sample_chart(false);
+        chart.points.truncate(2);
+        chart.points.push(point(16.0, 2.2, false));
+        let data = PlotData::new(&chart).unwrap();
+        assert!(data.x.log2 && !data.y_speedup.log2);
+        // Weak scaling over 1..64: both axes logarithmic, the ideal straight.
+        let weak = Chart {
+            title: "weak".to_string(),
+            speedup_label: "scaled speedup".to_string(),
+            points: [1.0, 4.0, 16.0, 64.0]
+                .iter()
+                .map(|&p| point(p, 0.9 * p, false))
+                .collect(),
+            model: None,
+        };
+        let data = PlotData::new(&weak).unwrap();
+        assert!(data.x.log2 && data.y_speedup.log2);
+        assert_eq!(data.ideal.len(), 1);
+        for &(u, v) in &data.ideal[0] {
+            assert!((u - v).abs() < 1e-9, "ideal S = p is the diagonal");
         }
-        assert!(!XAxis::new(2.0, 7.9).log2);
-        assert!(XAxis::new(2.0, 8.0).log2);
-        let single = XAxis::new(1.0, 1.0);
-        assert!(single.lo < 1.0 && single.hi > 1.0 && single.ticks.contains(&1.0));
     }
 
     #[test]

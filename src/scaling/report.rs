@@ -88,9 +88,14 @@ pub struct ModelFit {
     pub model: String,
     /// The serial fraction (Amdahl's f or Gustafson's alpha).
     pub serial_fraction: f64,
-    /// Its standard error (none with fewer than two informative runs).
+    /// Its standard error (none with too few runs). Amdahl's comes from a
+    /// fit of every run's time, so it counts the noise at one rank too;
+    /// Gustafson's is fitted to scaled speedups over the median one-rank
+    /// time, whose own error it does not count (it can be up to about two
+    /// times too small when one-rank runs are as noisy as the others).
     pub std_error: Option<f64>,
-    /// Runs fitted (at more than one rank).
+    /// Runs fitted (Amdahl: every run fitted, one rank included; Gustafson:
+    /// the runs at more than one rank).
     pub observations: usize,
     /// Root-mean-square residual, in speedup.
     pub rms_residual: f64,
@@ -160,6 +165,7 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
     let cores = machine.cores.max(1);
     let mut points = Vec::new();
     let mut observations = Vec::new();
+    let mut timings = Vec::new();
     for &p in &ranks {
         let at: Vec<&Run> = runs.iter().filter(|r| r.ranks == p).collect();
         let secs = times_at(p);
@@ -170,6 +176,7 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
         let oversubscribed = used > cores;
         if !oversubscribed || opts.include_oversubscribed {
             observations.extend(secs.iter().map(|&t| (p as f64, work * t1 / t)));
+            timings.extend(secs.iter().map(|&t| (p as f64, t)));
         }
         let median_of = |part: &dyn Fn(&Run) -> f64| {
             model::median(&at.iter().map(|r| part(r)).collect::<Vec<_>>())
@@ -195,7 +202,7 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
     }
     let largest = *ranks.last().unwrap_or(&1) as f64;
     let fit = match opts.mode {
-        Mode::Strong => model::fit_amdahl(&observations).map(|f| ModelFit {
+        Mode::Strong => model::fit_amdahl_times(&timings).map(|f| ModelFit {
             model: "amdahl".into(),
             serial_fraction: f.value,
             std_error: f.std_error,
@@ -600,15 +607,15 @@ mod tests {
         assert!(a.points[3].oversubscribed && !a.points[2].oversubscribed);
         assert_eq!(a.points[3].ranks_per_core, 2.0);
         let fit = a.fit.as_ref().unwrap();
-        assert_eq!(fit.observations, 4);
+        assert_eq!(fit.observations, 6);
         assert!((fit.serial_fraction - 0.1).abs() < 0.01);
         assert!(render_table(&a).contains("* oversubscribed"));
         let mut with = opts(Mode::Strong);
         with.include_oversubscribed = true;
         let b = analyse(&with, machine(4), runs).unwrap();
         let fit = b.fit.unwrap();
-        assert_eq!(fit.observations, 6);
-        assert!(fit.serial_fraction > 0.2, "{fit:?}");
+        assert_eq!(fit.observations, 8);
+        assert!(fit.serial_fraction > 0.15, "{fit:?}");
     }
 
     #[test]
