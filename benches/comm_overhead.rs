@@ -2,6 +2,10 @@
 //! (MPI singleton): what the typed wrapper and the agreement check cost when
 //! the network costs nothing. Multi-rank figures come from `tessera bench`.
 //!
+//! `tessera_unchecked` runs with tracing off (every span costs one relaxed
+//! atomic load); `tessera_unchecked_traced` records a span per call, so the
+//! difference is what recording costs.
+//!
 //! ```text
 //! cargo bench --bench comm_overhead
 //! ```
@@ -30,6 +34,21 @@ fn allreduce_overhead(c: &mut Criterion) {
             unchecked
                 .all_reduce_into(&send, &mut recv, ReduceOp::Sum)
                 .unwrap()
+        })
+    });
+    group.bench_function("tessera_unchecked_traced", |b| {
+        b.iter_custom(|iters| {
+            // Recording keeps every span: start afresh for each batch.
+            tessera::trace::begin(&world, None).unwrap();
+            let start = std::time::Instant::now();
+            for _ in 0..iters {
+                unchecked
+                    .all_reduce_into(&send, &mut recv, ReduceOp::Sum)
+                    .unwrap();
+            }
+            let elapsed = start.elapsed();
+            tessera::trace::end(&world).unwrap();
+            elapsed
         })
     });
     group.bench_function("rsmpi", |b| {

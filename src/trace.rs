@@ -543,6 +543,20 @@ fn account(
             parent.1 = parent.1.max(events[top].end);
         }
     }
+    // A wait slice ends where the span's first child starts (the child has
+    // its own), so that slices nest in the trace.
+    let mut position = vec![0; events.len()];
+    for (k, &i) in order.iter().enumerate() {
+        position[i] = k;
+    }
+    for w in &mut waits {
+        if let Some(&next) = order.get(position[w.0] + 1)
+            && events[next].start < events[w.0].end
+        {
+            w.2 = w.2.min(events[next].start);
+        }
+    }
+    waits.retain(|w| w.2 > w.1);
     waits
 }
 
@@ -814,6 +828,20 @@ mod tests {
         assert_eq!(s.wait, 0.0);
     }
 
+    /// Rank 1: computes until 60, then enters collective 0 until 80.
+    fn s_b() -> RankTrace {
+        RankTrace {
+            rank: 1,
+            host: "h".into(),
+            from: 0,
+            to: 100,
+            events: vec![
+                ev("gemm", Category::Compute, 0, 60, None),
+                ev("all_reduce", Category::Comm, 60, 80, link(0)),
+            ],
+        }
+    }
+
     #[test]
     fn time_before_the_last_arrival_is_waiting() {
         // Rank 0 enters the collective at 10, rank 1 at 60; both leave at 80.
@@ -824,22 +852,25 @@ mod tests {
             to: 100,
             events: vec![ev("all_reduce", Category::Comm, 10, 80, link(0))],
         };
-        let b = RankTrace {
-            rank: 1,
-            host: "h".into(),
-            from: 0,
-            to: 100,
-            events: vec![
-                ev("gemm", Category::Compute, 0, 60, None),
-                ev("all_reduce", Category::Comm, 60, 80, link(0)),
-            ],
-        };
-        let (s, waits) = splits(&[a, b]);
+        let (s, waits) = splits(&[a, s_b()]);
         assert!((s[0].wait - 50e-9).abs() < 1e-15, "{:?}", s[0]);
         assert!((s[0].comm - 20e-9).abs() < 1e-15, "{:?}", s[0]);
         assert_eq!(s[1].wait, 0.0);
         assert!((s[1].compute - 60e-9).abs() < 1e-15);
         assert_eq!(waits[0], vec![(0, 10, 60, 1)]);
+        // With a child starting at 30, the slice stops there.
+        let a2 = RankTrace {
+            rank: 0,
+            host: "h".into(),
+            from: 0,
+            to: 100,
+            events: vec![
+                ev("all_reduce", Category::Comm, 10, 80, link(0)),
+                ev("inner", Category::Comm, 30, 40, None),
+            ],
+        };
+        let (_, waits) = splits(&[a2, s_b()]);
+        assert_eq!(waits[0], vec![(0, 10, 30, 1)]);
         assert!(waits[1].is_empty());
     }
 
