@@ -489,6 +489,12 @@ pub fn render_table(a: &Analysis) -> String {
                 })
                 .collect();
             let _ = write!(out, "predicted: {}", preds.join(", "));
+            if f.model == "gustafson" && f.serial_fraction > 1.0 {
+                let _ = writeln!(
+                    out,
+                    "alpha > 1: the scaled speedup falls below 1, so the work per rank grows with the ranks (or the ranks slow each other down); Gustafson's law does not describe this run"
+                );
+            }
             if let Some(limit) = f.limit {
                 if limit.is_finite() {
                     let _ = write!(out, "; limit 1/f = {limit:.2} for any number of ranks");
