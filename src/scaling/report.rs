@@ -489,12 +489,6 @@ pub fn render_table(a: &Analysis) -> String {
                 })
                 .collect();
             let _ = write!(out, "predicted: {}", preds.join(", "));
-            if f.model == "gustafson" && f.serial_fraction > 1.0 {
-                let _ = writeln!(
-                    out,
-                    "alpha > 1: the scaled speedup falls below 1, so the work per rank grows with the ranks (or the ranks slow each other down); Gustafson's law does not describe this run"
-                );
-            }
             if let Some(limit) = f.limit {
                 if limit.is_finite() {
                     let _ = write!(out, "; limit 1/f = {limit:.2} for any number of ranks");
@@ -503,6 +497,12 @@ pub fn render_table(a: &Analysis) -> String {
                 }
             }
             out.push('\n');
+            if f.model == "gustafson" && f.serial_fraction > 1.0 {
+                let _ = writeln!(
+                    out,
+                    "alpha > 1: the scaled speedup falls below 1, so the work per rank grows with the ranks (or the ranks slow each other down); Gustafson's law does not describe this run"
+                );
+            }
         }
     }
     out
@@ -645,6 +645,7 @@ mod tests {
         assert_eq!(fit.model, "gustafson");
         assert!((fit.serial_fraction - alpha).abs() < 1e-9, "{fit:?}");
         assert!(fit.limit.is_none());
+        assert!(!render_table(&a).contains("alpha > 1"));
         assert!((a.points[3].speedup - (8.0 - alpha * 7.0)).abs() < 1e-9);
     }
 
