@@ -641,7 +641,7 @@ mod tests {
             })
             .collect();
         let a = analyse(&opts(Mode::Weak), machine(16), runs).unwrap();
-        let fit = a.fit.unwrap();
+        let fit = a.fit.clone().unwrap();
         assert_eq!(fit.model, "gustafson");
         assert!((fit.serial_fraction - alpha).abs() < 1e-9, "{fit:?}");
         assert!(fit.limit.is_none());
