@@ -336,6 +336,29 @@ pub fn begin_from_env(world: &Comm) -> Result<()> {
     }
 }
 
+/// Runs a whole program's `body` (collective) with the job's trace: into
+/// `file`, else where `TESSERA_TRACE` says, else not at all. After `body`
+/// succeeds, rank 0 writes the trace and says where on standard error.
+pub fn run_traced<R>(
+    world: &Comm,
+    file: Option<PathBuf>,
+    body: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    match file {
+        Some(path) => begin(world, Some(path))?,
+        None => begin_from_env(world)?,
+    }
+    let out = body()?;
+    if let Some(path) = end(world)? {
+        eprintln!(
+            "tessera: trace of {} ranks written to {}",
+            world.size(),
+            path.display()
+        );
+    }
+    Ok(out)
+}
+
 /// Where one rank's time went between a [`Mark`] and [`split`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RankSplit {
@@ -796,6 +819,17 @@ mod tests {
         }
     }
 
+    /// One rank's trace over [0, 100) ns.
+    fn on_rank(rank: usize, events: Vec<Wire>) -> RankTrace {
+        RankTrace {
+            rank,
+            host: "h".into(),
+            from: 0,
+            to: 100,
+            events,
+        }
+    }
+
     fn link(seq: u64) -> Option<Link> {
         Some(Link {
             comm: 7,
@@ -808,18 +842,15 @@ mod tests {
     fn nested_time_goes_to_the_innermost_span() {
         // region [0,100) holding compute [10,40) and comm [50,90) with a
         // nested comm [60,70); 10+10+10 ns of region own time is other.
-        let t = RankTrace {
-            rank: 0,
-            host: "h".into(),
-            from: 0,
-            to: 100,
-            events: vec![
+        let t = on_rank(
+            0,
+            vec![
                 ev("r", Category::Region, 0, 100, None),
                 ev("c", Category::Compute, 10, 40, None),
                 ev("b", Category::Comm, 50, 90, None),
                 ev("check", Category::Comm, 60, 70, None),
             ],
-        };
+        );
         let (s, _) = splits(&[t]);
         let s = &s[0];
         assert!((s.compute - 30e-9).abs() < 1e-15, "{s:?}");
@@ -830,28 +861,19 @@ mod tests {
 
     /// Rank 1: computes until 60, then enters collective 0 until 80.
     fn s_b() -> RankTrace {
-        RankTrace {
-            rank: 1,
-            host: "h".into(),
-            from: 0,
-            to: 100,
-            events: vec![
+        on_rank(
+            1,
+            vec![
                 ev("gemm", Category::Compute, 0, 60, None),
                 ev("all_reduce", Category::Comm, 60, 80, link(0)),
             ],
-        }
+        )
     }
 
     #[test]
     fn time_before_the_last_arrival_is_waiting() {
         // Rank 0 enters the collective at 10, rank 1 at 60; both leave at 80.
-        let a = RankTrace {
-            rank: 0,
-            host: "h".into(),
-            from: 0,
-            to: 100,
-            events: vec![ev("all_reduce", Category::Comm, 10, 80, link(0))],
-        };
+        let a = on_rank(0, vec![ev("all_reduce", Category::Comm, 10, 80, link(0))]);
         let (s, waits) = splits(&[a, s_b()]);
         assert!((s[0].wait - 50e-9).abs() < 1e-15, "{:?}", s[0]);
         assert!((s[0].comm - 20e-9).abs() < 1e-15, "{:?}", s[0]);
@@ -859,16 +881,13 @@ mod tests {
         assert!((s[1].compute - 60e-9).abs() < 1e-15);
         assert_eq!(waits[0], vec![(0, 10, 60, 1)]);
         // With a child starting at 30, the slice stops there.
-        let a2 = RankTrace {
-            rank: 0,
-            host: "h".into(),
-            from: 0,
-            to: 100,
-            events: vec![
+        let a2 = on_rank(
+            0,
+            vec![
                 ev("all_reduce", Category::Comm, 10, 80, link(0)),
                 ev("inner", Category::Comm, 30, 40, None),
             ],
-        };
+        );
         let (_, waits) = splits(&[a2, s_b()]);
         assert_eq!(waits[0], vec![(0, 10, 30, 1)]);
         assert!(waits[1].is_empty());
@@ -879,20 +898,8 @@ mod tests {
         // Rank 0 posts at 0 and waits from 50 to 90; rank 1 posts at 70.
         let mut w0 = ev("wait ibroadcast", Category::Comm, 50, 90, link(3));
         w0.posted = 0;
-        let a = RankTrace {
-            rank: 0,
-            host: "h".into(),
-            from: 0,
-            to: 100,
-            events: vec![ev("ibroadcast", Category::Comm, 0, 1, link(3)), w0],
-        };
-        let b = RankTrace {
-            rank: 1,
-            host: "h".into(),
-            from: 0,
-            to: 100,
-            events: vec![ev("ibroadcast", Category::Comm, 70, 71, link(3))],
-        };
+        let a = on_rank(0, vec![ev("ibroadcast", Category::Comm, 0, 1, link(3)), w0]);
+        let b = on_rank(1, vec![ev("ibroadcast", Category::Comm, 70, 71, link(3))]);
         let (s, _) = splits(&[a, b]);
         // Post [0,1): waiting (before 70); wait [50,90): 20 waiting, 20 comm.
         assert!((s[0].wait - 21e-9).abs() < 1e-15, "{:?}", s[0]);
@@ -901,13 +908,7 @@ mod tests {
 
     #[test]
     fn a_call_not_seen_on_every_rank_is_all_communication() {
-        let a = RankTrace {
-            rank: 0,
-            host: "h".into(),
-            from: 0,
-            to: 100,
-            events: vec![ev("x", Category::Comm, 10, 80, link(9))],
-        };
+        let a = on_rank(0, vec![ev("x", Category::Comm, 10, 80, link(9))]);
         let (s, _) = splits(&[a]);
         assert_eq!(s[0].wait, 0.0);
         assert!((s[0].comm - 70e-9).abs() < 1e-15);

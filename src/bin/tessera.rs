@@ -179,41 +179,7 @@ enum Command {
     /// scaling.csv, scaling.json and scaling.svg/.png
     /// (`tessera scaling --workload matmul --ranks 1,2,4 --n 2048`; your
     /// own program: `tessera scaling --ranks 1,2,4 -- ./prog args`).
-    Scaling {
-        /// matmul, sort or allreduce (ignored when a program follows `--`).
-        #[arg(long, default_value = "matmul")]
-        workload: String,
-        /// Rank counts, including 1: a list (1,2,4,8) or powers of two (1..16).
-        #[arg(long, default_value = "1,2")]
-        ranks: String,
-        /// strong: the same problem at every rank count; weak: the same
-        /// work per rank.
-        #[arg(long, default_value = "strong")]
-        mode: tessera::scaling::Mode,
-        /// Problem size at one rank (matmul: the order n; sort: keys;
-        /// allreduce: samples).
-        #[arg(long)]
-        n: Option<usize>,
-        /// Runs per rank count.
-        #[arg(long, default_value_t = 3)]
-        repeat: usize,
-        /// Threads per rank.
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
-        /// Where matmul and sort run.
-        #[arg(long, default_value = "cpu")]
-        device: tessera::device::DeviceChoice,
-        /// Directory for scaling.csv, scaling.json, scaling.svg, scaling.png.
-        #[arg(long, default_value = "scaling-out")]
-        out: PathBuf,
-        /// Fit the points with more ranks x threads than cores too.
-        #[arg(long)]
-        include_oversubscribed: bool,
-        /// Your own SPMD program and its arguments (after `--`), timed as a
-        /// whole run.
-        #[arg(last = true, value_name = "PROGRAM ARGS")]
-        program: Vec<OsString>,
-    },
+    Scaling(ScalingArgs),
     /// Check every collective on the ranks of this job against values each
     /// rank computes independently.
     Selftest {
@@ -289,6 +255,44 @@ enum KeyType {
     I64,
     F32,
     F64,
+}
+
+/// The arguments of `tessera scaling`.
+#[derive(clap::Args)]
+struct ScalingArgs {
+    /// matmul, sort or allreduce (ignored when a program follows `--`).
+    #[arg(long, default_value = "matmul")]
+    workload: String,
+    /// Rank counts, including 1: a list (1,2,4,8) or powers of two (1..16).
+    #[arg(long, default_value = "1,2")]
+    ranks: String,
+    /// strong: the same problem at every rank count; weak: the same
+    /// work per rank.
+    #[arg(long, default_value = "strong")]
+    mode: tessera::scaling::Mode,
+    /// Problem size at one rank (matmul: the order n; sort: keys;
+    /// allreduce: samples).
+    #[arg(long)]
+    n: Option<usize>,
+    /// Runs per rank count.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Threads per rank.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Where matmul and sort run.
+    #[arg(long, default_value = "cpu")]
+    device: tessera::device::DeviceChoice,
+    /// Directory for scaling.csv, scaling.json, scaling.svg, scaling.png.
+    #[arg(long, default_value = "scaling-out")]
+    out: PathBuf,
+    /// Fit the points with more ranks x threads than cores too.
+    #[arg(long)]
+    include_oversubscribed: bool,
+    /// Your own SPMD program and its arguments (after `--`), timed as a
+    /// whole run.
+    #[arg(last = true, value_name = "PROGRAM ARGS")]
+    program: Vec<OsString>,
 }
 
 #[derive(clap::Args)]
@@ -386,29 +390,7 @@ fn main() -> ExitCode {
             with_mpi(|_, w| cmd_bench(w, op, &args.sizes, args.json))
         }
         Command::Selftest { checks } => with_mpi(|_, w| cmd_selftest(w, &checks)),
-        Command::Scaling {
-            workload,
-            ranks,
-            mode,
-            n,
-            repeat,
-            threads,
-            device,
-            out,
-            include_oversubscribed,
-            program,
-        } => match cmd_scaling(
-            workload,
-            &ranks,
-            mode,
-            n,
-            repeat,
-            threads,
-            device,
-            out,
-            include_oversubscribed,
-            program,
-        ) {
+        Command::Scaling(args) => match cmd_scaling(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
@@ -493,19 +475,19 @@ fn main() -> ExitCode {
 
 /// `tessera scaling`: the sweep, with a progress bar, then the files and
 /// the table.
-#[allow(clippy::too_many_arguments)]
-fn cmd_scaling(
-    workload: String,
-    ranks: &str,
-    mode: tessera::scaling::Mode,
-    n: Option<usize>,
-    repeat: usize,
-    threads: usize,
-    device: tessera::device::DeviceChoice,
-    out: PathBuf,
-    include_oversubscribed: bool,
-    program: Vec<OsString>,
-) -> Result<(), Error> {
+fn cmd_scaling(args: ScalingArgs) -> Result<(), Error> {
+    let ScalingArgs {
+        workload,
+        ranks,
+        mode,
+        n,
+        repeat,
+        threads,
+        device,
+        out,
+        include_oversubscribed,
+        program,
+    } = args;
     use tessera::scaling::{self, Mode, SweepOptions, Workload};
     let workload = if program.is_empty() {
         Workload::parse(&workload)?
@@ -522,7 +504,7 @@ fn cmd_scaling(
     });
     let opts = SweepOptions {
         workload,
-        ranks: scaling::parse_ranks(ranks)?,
+        ranks: scaling::parse_ranks(&ranks)?,
         mode,
         n,
         repeat,
@@ -593,21 +575,7 @@ fn with_mpi_traced(
     };
     let world = universe.world();
     let rank = world.rank();
-    let traced = match trace {
-        Some(path) => tessera::trace::begin(&world, Some(path)),
-        None => tessera::trace::begin_from_env(&world),
-    };
-    let code = match traced.and_then(|_| {
-        let code = body(&universe, &world)?;
-        if let Some(path) = tessera::trace::end(&world)? {
-            eprintln!(
-                "tessera: trace of {} ranks written to {}",
-                world.size(),
-                path.display()
-            );
-        }
-        Ok(code)
-    }) {
+    let code = match tessera::trace::run_traced(&world, trace, || body(&universe, &world)) {
         Ok(code) => code,
         Err(e) => {
             if rank == 0 {

@@ -475,19 +475,7 @@ where
         }
     };
     let world = universe.world();
-    let run = || -> Result<()> {
-        crate::trace::begin_from_env(&world)?;
-        body(&world)?;
-        if let Some(path) = crate::trace::end(&world)? {
-            eprintln!(
-                "tessera: trace of {} ranks written to {}",
-                world.size(),
-                path.display()
-            );
-        }
-        Ok(())
-    };
-    if let Err(e) = run() {
+    if let Err(e) = crate::trace::run_traced(&world, None, || body(&world)) {
         abort::abort_with_message(&format!("error: {e}"), 1);
     }
     drop(world);

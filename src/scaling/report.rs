@@ -149,13 +149,9 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
     let mut ranks: Vec<usize> = runs.iter().map(|r| r.ranks).collect();
     ranks.sort_unstable();
     ranks.dedup();
-    let times_at = |p: usize| -> Vec<f64> {
-        runs.iter()
-            .filter(|r| r.ranks == p)
-            .map(|r| r.seconds)
-            .collect()
-    };
-    let t1 = model::median(&times_at(1));
+    let runs_at = |p: usize| -> Vec<&Run> { runs.iter().filter(|r| r.ranks == p).collect() };
+    let seconds_of = |at: &[&Run]| -> Vec<f64> { at.iter().map(|r| r.seconds).collect() };
+    let t1 = model::median(&seconds_of(&runs_at(1)));
     if !(t1.is_finite() && t1 > 0.0) {
         return Err(Error::Usage(
             "no usable run at one rank: speedups need a time at 1 rank (include 1 in --ranks)"
@@ -164,18 +160,17 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
     }
     let cores = machine.cores.max(1);
     let mut points = Vec::new();
-    let mut observations = Vec::new();
+    // The fitted runs, as (ranks, seconds).
     let mut timings = Vec::new();
     for &p in &ranks {
-        let at: Vec<&Run> = runs.iter().filter(|r| r.ranks == p).collect();
-        let secs = times_at(p);
+        let at = runs_at(p);
+        let secs = seconds_of(&at);
         let seconds = model::spread(&secs);
         let work = opts.work_ratio(p);
         let speedup = work * t1 / seconds.median;
         let used = p * opts.threads;
         let oversubscribed = used > cores;
         if !oversubscribed || opts.include_oversubscribed {
-            observations.extend(secs.iter().map(|&t| (p as f64, work * t1 / t)));
             timings.extend(secs.iter().map(|&t| (p as f64, t)));
         }
         let median_of = |part: &dyn Fn(&Run) -> f64| {
@@ -201,33 +196,39 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
         });
     }
     let largest = *ranks.last().unwrap_or(&1) as f64;
+    let model_fit = |model: &str,
+                     f: model::Fit,
+                     predict: fn(&model::Fit, f64) -> Prediction,
+                     limit: Option<f64>| ModelFit {
+        model: model.into(),
+        serial_fraction: f.value,
+        std_error: f.std_error,
+        observations: f.observations,
+        rms_residual: f.rms_residual,
+        includes_oversubscribed: opts.include_oversubscribed,
+        predictions: [2.0, 10.0]
+            .iter()
+            .map(|m| predict(&f, m * largest))
+            .collect(),
+        limit,
+    };
     let fit = match opts.mode {
-        Mode::Strong => model::fit_amdahl_times(&timings).map(|f| ModelFit {
-            model: "amdahl".into(),
-            serial_fraction: f.value,
-            std_error: f.std_error,
-            observations: f.observations,
-            rms_residual: f.rms_residual,
-            includes_oversubscribed: opts.include_oversubscribed,
-            predictions: [2.0, 10.0]
-                .iter()
-                .map(|m| model::predict_amdahl(&f, m * largest))
-                .collect(),
-            limit: Some(model::amdahl_limit(f.value)),
+        Mode::Strong => model::fit_amdahl_times(&timings).map(|f| {
+            model_fit(
+                "amdahl",
+                f,
+                model::predict_amdahl,
+                Some(model::amdahl_limit(f.value)),
+            )
         }),
-        Mode::Weak => model::fit_gustafson(&observations).map(|f| ModelFit {
-            model: "gustafson".into(),
-            serial_fraction: f.value,
-            std_error: f.std_error,
-            observations: f.observations,
-            rms_residual: f.rms_residual,
-            includes_oversubscribed: opts.include_oversubscribed,
-            predictions: [2.0, 10.0]
+        Mode::Weak => {
+            let scaled: Vec<(f64, f64)> = timings
                 .iter()
-                .map(|m| model::predict_gustafson(&f, m * largest))
-                .collect(),
-            limit: None,
-        }),
+                .map(|&(p, t)| (p, opts.work_ratio(p as usize) * t1 / t))
+                .collect();
+            model::fit_gustafson(&scaled)
+                .map(|f| model_fit("gustafson", f, model::predict_gustafson, None))
+        }
     };
     Ok(Analysis {
         workload: opts.workload.name(),
