@@ -3,7 +3,11 @@
 //! a non-zero exit status, instead of hanging.
 //!
 //! `fail_fast panic R` makes rank R panic; `fail_fast error R` makes it
-//! return an error; `fail_fast none` runs to completion.
+//! return an error; `fail_fast kill R` makes rank R's process die by
+//! SIGKILL while every rank is inside a 1 MiB all-reduce (as the
+//! out-of-memory killer would end it); `fail_fast none` runs to completion.
+//! Any further arguments are ignored (tests pass a tag to find the job's
+//! processes by).
 //!
 //! ```text
 //! tessera run -n 4 ./target/release/examples/fail_fast panic 2
@@ -14,18 +18,35 @@ use tessera::comm::ReduceOp;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mode, victim) = match args.as_slice() {
-        [m] if m == "none" => (m.clone(), usize::MAX),
-        [m, r] if (m == "panic" || m == "error") && r.parse::<usize>().is_ok() => {
-            (m.clone(), r.parse().unwrap_or(0))
-        }
+    let mode = args.first().map(String::as_str).unwrap_or("");
+    let victim = match (mode, args.get(1).map(|r| r.parse::<usize>())) {
+        ("none", _) => usize::MAX,
+        ("panic" | "error" | "kill", Some(Ok(r))) => r,
         _ => {
-            eprintln!("usage: fail_fast panic RANK | fail_fast error RANK | fail_fast none");
+            eprintln!(
+                "usage: fail_fast panic RANK | fail_fast error RANK | fail_fast kill RANK | fail_fast none"
+            );
             std::process::exit(2);
         }
     };
     tessera::spmd(|world| {
         let rank = world.rank();
+        if mode == "kill" {
+            if rank == victim {
+                std::thread::spawn(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    // SAFETY: sending a signal to this very process.
+                    unsafe {
+                        libc::kill(libc::getpid(), libc::SIGKILL);
+                    }
+                });
+            }
+            // All-reduce until the job is ended from outside.
+            let mut data = vec![1.0f64; 1 << 17];
+            loop {
+                world.all_reduce_in_place(&mut data, ReduceOp::Max)?;
+            }
+        }
         if rank == victim {
             // Let the others reach the all-reduce first.
             std::thread::sleep(std::time::Duration::from_millis(200));

@@ -132,38 +132,6 @@ fn allreduce_example_checks_every_element() {
 }
 
 #[test]
-fn a_panicking_rank_takes_the_job_down_with_its_number() {
-    let job = run(3, &[&example("fail_fast"), "panic", "1"], &[]);
-    assert_ne!(job.code(), Some(0), "the job succeeded");
-    let err = job.stderr();
-    assert!(
-        err.contains("rank 1 on ") && err.contains("panicked: rank 1 gives up on purpose"),
-        "{err}"
-    );
-    assert!(
-        !job.stdout().contains("reached the all-reduce"),
-        "{}",
-        job.stdout()
-    );
-    // Bounded by TIMEOUT anyway; this says how long it took if it regresses.
-    eprintln!("panic job ended after {:?}", job.elapsed);
-}
-
-#[test]
-fn an_error_on_one_rank_takes_the_job_down() {
-    let job = run(4, &[&example("fail_fast"), "error", "2"], &[]);
-    assert_ne!(job.code(), Some(0), "the job succeeded");
-    let err = job.stderr();
-    assert!(
-        err.contains("rank 2 on ") && err.contains("error: fail_fast: rank 2 returns an error"),
-        "{err}"
-    );
-    let ok = run(2, &[&example("fail_fast"), "none"], &[]);
-    ok.assert_ok("fail_fast none");
-    assert!(ok.stdout().contains("all 2 ranks reached the all-reduce"));
-}
-
-#[test]
 fn info_json_describes_every_rank() {
     let job = run(2, &["info", "--json"], &[]);
     job.assert_ok("info --json");

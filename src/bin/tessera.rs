@@ -54,6 +54,15 @@ enum Command {
         /// TESSERA_TRACE for the job).
         #[arg(long, value_name = "TRACE.json")]
         trace: Option<PathBuf>,
+        /// An Open MPI parameter for the job, e.g. `--mca btl tcp,self`
+        /// (repeatable; overrides Tessera's failure-detection defaults).
+        #[arg(long, num_args = 2, value_names = ["KEY", "VALUE"], action = clap::ArgAction::Append)]
+        mca: Vec<String>,
+        /// Print mpirun's own messages unchanged (by default the boxes that
+        /// repeat a rank's message are dropped and the rest shortened to
+        /// one line).
+        #[arg(long)]
+        raw: bool,
         /// The program and its arguments (default: tessera info).
         #[arg(
             trailing_var_arg = true,
@@ -324,6 +333,8 @@ fn main() -> ExitCode {
             oversubscribe,
             threads,
             trace,
+            mca,
+            raw,
             program,
         } => {
             let opts = RunOptions {
@@ -333,9 +344,17 @@ fn main() -> ExitCode {
                 oversubscribe,
                 threads,
                 trace,
+                mca: mca
+                    .chunks_exact(2)
+                    .map(|kv| (kv[0].clone(), kv[1].clone()))
+                    .collect(),
+                raw,
                 program,
             };
-            fail(&launch::run(&opts))
+            match launch::run(&opts) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => fail(&e),
+            }
         }
         Command::RankExec { program } => fail(&launch::rank_exec(&program)),
         Command::Info { json } => with_mpi(|u, w| cmd_info(u, w, json)),

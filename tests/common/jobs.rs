@@ -119,3 +119,52 @@ pub fn example(name: &str) -> String {
     assert!(path.is_file(), "example {} was not built", path.display());
     path.to_string_lossy().into_owned()
 }
+
+/// The processes (pid, command line) whose command line contains `tag`,
+/// other than this test process.
+#[allow(dead_code)]
+pub fn processes_with(tag: &str) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmdline.contains(tag) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Waits up to `grace` for every process whose command line holds `tag` to
+/// be gone; returns those still there.
+#[allow(dead_code)]
+pub fn left_behind(tag: &str, grace: Duration) -> Vec<(u32, String)> {
+    let start = Instant::now();
+    loop {
+        let left = processes_with(tag);
+        if left.is_empty() || start.elapsed() > grace {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A tag no other job's command line holds.
+#[allow(dead_code)]
+pub fn unique_tag(what: &str) -> String {
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!(
+        "tessera-test-{what}-{}-{}",
+        std::process::id(),
+        COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}

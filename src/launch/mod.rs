@@ -10,6 +10,18 @@
 //! - Each rank starts through `tessera rank-exec`, which gives it one GPU by
 //!   setting `CUDA_VISIBLE_DEVICES` from its node-local rank where the node
 //!   has GPUs, then replaces itself with the program (no shell in between).
+//! - Failures are detected in bounded time: the Open MPI parameters in
+//!   [`FAILURE_DETECTION`] are set unless the user set them (as
+//!   `OMPI_MCA_*` variables or `--mca`).
+//! - Nothing the user types reaches a shell: the program and its arguments
+//!   are passed to `mpirun` as an argument vector, and from there to each
+//!   rank's `execvp`.
+//! - `mpirun`'s boxed messages that only repeat what a rank said are
+//!   dropped, and the rest shortened to one line naming the rank and host
+//!   ([`messages`]).
+
+pub mod hostfile;
+pub mod messages;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -37,9 +49,37 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// Record a Chrome trace of the job into this file (`TESSERA_TRACE`).
     pub trace: Option<PathBuf>,
+    /// Open MPI parameters passed as `--mca KEY VALUE` (they override
+    /// Tessera's defaults and `OMPI_MCA_*` variables).
+    pub mca: Vec<(String, String)>,
+    /// Pass `mpirun`'s own messages through unchanged.
+    pub raw: bool,
     /// The program and its arguments; empty runs `tessera info`.
     pub program: Vec<OsString>,
 }
+
+/// Open MPI parameters `tessera run` sets so that a failure ends the job in
+/// bounded time, with what each bounds. A parameter the user set, as an
+/// `OMPI_MCA_<name>` variable or with `--mca`, is left as the user set it.
+///
+/// - A rank that dies (signal, non-zero exit, `MPI_Abort`) is noticed by
+///   its node's daemon at once; the others are then sent SIGTERM and, after
+///   `odls_base_sigkill_timeout` seconds, SIGKILL.
+/// - A host that is lost (link down, machine off, daemon killed) is noticed
+///   through TCP keepalive on the daemons' connections: after
+///   `oob_tcp_keepalive_time` idle seconds a probe is sent every
+///   `oob_tcp_keepalive_intvl` seconds and after `oob_tcp_keepalive_probes`
+///   unanswered probes the connection is dead: 4 + 2 x 3 = 10 s at most
+///   (Open MPI's defaults: 300 + 20 x 9 s, a quarter of an hour).
+/// - A daemon that cannot be started on a host (a hung ssh) fails the launch
+///   after `orte_startup_timeout` seconds instead of waiting forever.
+pub const FAILURE_DETECTION: &[(&str, &str)] = &[
+    ("odls_base_sigkill_timeout", "1"),
+    ("oob_tcp_keepalive_time", "4"),
+    ("oob_tcp_keepalive_intvl", "2"),
+    ("oob_tcp_keepalive_probes", "3"),
+    ("orte_startup_timeout", "60"),
+];
 
 /// The cores this process may run on, counted as Open MPI counts slots by
 /// default: distinct physical cores (hardware threads of one core count
@@ -132,14 +172,12 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
     cmd.arg("-n").arg(opts.ranks.to_string());
     if let Some(hostfile) = &opts.hostfile {
         if !hostfile.is_file() {
-            return Err(Error::Launch {
-                program: "mpirun".into(),
-                reason: format!(
-                    "hostfile {} does not exist: write one line per host, `HOST slots=N`",
-                    hostfile.display()
-                ),
-            });
+            return Err(Error::Usage(format!(
+                "hostfile {} does not exist: write one line per host, `HOST slots=N`",
+                hostfile.display()
+            )));
         }
+        hostfile::check(hostfile, opts.ranks, opts.oversubscribe)?;
         cmd.arg("--hostfile").arg(hostfile);
     }
     if let Some(hosts) = &opts.hosts {
@@ -175,6 +213,20 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         let path = std::path::absolute(trace)
             .map_err(|e| Error::io(format!("resolving the trace path {}", trace.display()), e))?;
         cmd.env(crate::trace::TRACE_ENV, path);
+    }
+    for (key, value) in &opts.mca {
+        if key.is_empty() || key.contains(char::is_whitespace) || key.contains('=') {
+            return Err(Error::Usage(format!(
+                "bad --mca name `{key}`: pass an Open MPI parameter name and its value, e.g. --mca btl tcp,self"
+            )));
+        }
+        cmd.arg("--mca").arg(key).arg(value);
+    }
+    for (key, value) in FAILURE_DETECTION {
+        let var = format!("OMPI_MCA_{key}");
+        if std::env::var_os(&var).is_none() && !opts.mca.iter().any(|(k, _)| k == key) {
+            cmd.env(var, value);
+        }
     }
     if is_root() {
         cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1");
@@ -233,21 +285,99 @@ fn validate_hosts(hosts: &str) -> Result<()> {
     Ok(())
 }
 
-/// Starts the job: this process becomes `mpirun` (so signals sent to
-/// `tessera run`, from a timeout or Ctrl-C, reach `mpirun` and through it
-/// every rank), and `mpirun`'s exit status is the command's. Returns only
-/// when the job cannot be started.
-pub fn run(opts: &RunOptions) -> Error {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = match prepare(opts) {
-        Ok(cmd) => cmd,
-        Err(e) => return e,
-    };
-    let err = cmd.exec();
-    Error::Launch {
-        program: cmd.get_program().to_string_lossy().into_owned(),
-        reason: err.to_string(),
+/// `mpirun`'s process id while `tessera run` waits for it (0 before).
+static MPIRUN_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The signals `tessera run` passes on to `mpirun`, which passes them to
+/// every rank (SIGINT and SIGTERM end the job; SIGUSR1/2 reach the program).
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let pid = MPIRUN_PID.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe; pid is our own child.
+        unsafe {
+            libc::kill(pid, signal);
+        }
     }
+}
+
+/// Starts the job and waits for it: `mpirun` runs as this process's child,
+/// with signals sent to `tessera run` (Ctrl-C, a batch system's SIGTERM)
+/// passed on to it and `mpirun` told to end if `tessera run` itself is
+/// killed. Its standard error goes through [`messages::MessageFilter`]
+/// unless `opts.raw`. Returns `mpirun`'s exit status (128 + N when it was
+/// ended by signal N).
+pub fn run(opts: &RunOptions) -> Result<u8> {
+    use std::io::{BufRead, Write};
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut cmd = prepare(opts)?;
+    if !opts.raw {
+        cmd.stderr(std::process::Stdio::piped());
+    }
+    // SAFETY: the closure runs in the child between fork and exec and calls
+    // only prctl, getppid and raise, which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            if libc::getppid() == 1 {
+                // The parent is already gone.
+                libc::raise(libc::SIGTERM);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| Error::Launch {
+        program: cmd.get_program().to_string_lossy().into_owned(),
+        reason: format!("{e}: check that Open MPI is installed (scripts/setup.sh)"),
+    })?;
+    MPIRUN_PID.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
+    for &signal in FORWARDED {
+        // SAFETY: forward_signal only loads an atomic and calls kill, both
+        // async-signal-safe; the handler stays valid for the process's life.
+        unsafe {
+            libc::signal(signal, forward_signal as *const () as libc::sighandler_t);
+        }
+    }
+    // Filtered on a thread: a daemon left on some host could hold the pipe
+    // open after mpirun ends, and must not keep `tessera run` waiting.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    if let Some(stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            let mut filter = messages::MessageFilter::new();
+            let mut out = std::io::stderr();
+            for line in std::io::BufReader::new(stderr).split(b'\n') {
+                let Ok(line) = line else { break };
+                let line = String::from_utf8_lossy(&line);
+                for shown in filter.line(line.trim_end_matches('\r')) {
+                    let _ = writeln!(out, "{shown}");
+                }
+            }
+            for shown in filter.finish() {
+                let _ = writeln!(out, "{shown}");
+            }
+            let _ = done_tx.send(());
+        });
+    } else {
+        drop(done_tx);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for mpirun", e))?;
+    MPIRUN_PID.store(0, std::sync::atomic::Ordering::SeqCst);
+    let _ = done_rx.recv_timeout(std::time::Duration::from_secs(2));
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => code.clamp(0, 255) as u8,
+        (None, Some(signal)) => (128 + signal).clamp(0, 255) as u8,
+        (None, None) => 1,
+    })
 }
 
 /// The `mpirun` command `tessera run` would execute.

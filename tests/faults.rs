@@ -1,0 +1,113 @@
+//! Faults end the job fast and clearly: a rank killed by SIGKILL inside an
+//! all-reduce, a rank that panics, and a rank that returns an error while
+//! the others wait in a collective. Each job must end within
+//! [`FAULT_BOUND`] with a non-zero status and one message naming the rank
+//! and its host, and leave no process behind.
+//!
+//! The bound is the outer timeout: a job that takes longer is a hang, and
+//! fails the test. (A lost host is tested in `scripts/multihost-test.sh`,
+//! which needs network namespaces.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::jobs::{example, left_behind, tessera_cmd, unique_tag};
+
+/// How long a failed job may take to end, start-up included.
+const FAULT_BOUND: Duration = Duration::from_secs(15);
+
+struct Fault {
+    code: Option<i32>,
+    stderr: String,
+    stdout: String,
+}
+
+/// Runs `fail_fast MODE VICTIM` at `ranks` and checks the bound and that no
+/// process of the job is left.
+fn fault(ranks: usize, mode: &str, victim: usize) -> Fault {
+    let tag = unique_tag(mode);
+    let n = ranks.to_string();
+    let v = victim.to_string();
+    let program = example("fail_fast");
+    let job = tessera_cmd(
+        &["run", "-n", &n, &program, mode, &v, &tag],
+        &[],
+        FAULT_BOUND,
+    );
+    eprintln!("{mode} at {ranks} ranks ended after {:?}", job.elapsed);
+    let left = left_behind(&tag, Duration::from_secs(3));
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    Fault {
+        code: job.code(),
+        stderr: job.stderr(),
+        stdout: job.stdout(),
+    }
+}
+
+/// This machine's name, as ranks report it (`MPI_Get_processor_name`).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Lines of `stderr` that say something (Open MPI's boxes are gone).
+fn said(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| !l.trim().is_empty()).collect()
+}
+
+#[test]
+fn a_rank_killed_inside_an_all_reduce_ends_the_job() {
+    let f = fault(4, "kill", 2);
+    // mpirun reports a rank ended by signal N as 128 + N.
+    assert_eq!(f.code, Some(128 + 9), "{}", f.stderr);
+    let lines = said(&f.stderr);
+    assert_eq!(lines.len(), 1, "one message: {lines:?}");
+    let host = hostname();
+    assert!(
+        lines[0].starts_with(&format!("tessera run: rank 2 on {host} ended by signal 9")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_panicking_rank_ends_the_job_with_its_message() {
+    let f = fault(3, "panic", 1);
+    assert_eq!(f.code, Some(101), "{}", f.stderr);
+    let lines = said(&f.stderr);
+    let host = hostname();
+    assert_eq!(lines.len(), 1, "one message: {lines:?}");
+    let want = format!(
+        "rank 1 on {host}: panicked: rank 1 gives up on purpose (at examples/fail_fast.rs:"
+    );
+    assert!(lines[0].starts_with(&want), "{lines:?}");
+    assert!(!f.stdout.contains("reached the all-reduce"), "{}", f.stdout);
+}
+
+#[test]
+fn an_error_while_the_others_wait_in_a_collective_ends_the_job() {
+    let f = fault(4, "error", 3);
+    assert_ne!(f.code, Some(0));
+    let lines = said(&f.stderr);
+    let host = hostname();
+    assert_eq!(lines.len(), 1, "one message: {lines:?}");
+    assert_eq!(
+        lines[0],
+        format!("rank 3 on {host}: error: fail_fast: rank 3 returns an error on purpose")
+    );
+}
+
+#[test]
+fn a_job_without_a_fault_runs_to_the_end() {
+    let tag = unique_tag("none");
+    let program = example("fail_fast");
+    let job = tessera_cmd(
+        &["run", "-n", "3", &program, "none", &tag],
+        &[],
+        FAULT_BOUND,
+    );
+    job.assert_ok("fail_fast none");
+    assert!(job.stdout().contains("all 3 ranks reached the all-reduce"));
+    assert!(left_behind(&tag, Duration::from_secs(3)).is_empty());
+}
