@@ -99,7 +99,7 @@ pub enum Error {
 
     /// The ranks cannot form the requested process grid.
     #[error(
-        "cannot form a {rows} x {cols} process grid from {ranks} ranks: rows x cols must equal the rank count ({ranks}); use ProcessGrid::square_ish or run with {want} ranks"
+        "cannot form a {rows} x {cols} process grid from {ranks} ranks: rows x cols must equal the rank count ({ranks}); pass a grid whose rows x cols is {ranks} (`--grid`, or `ProcessGrid::square_ish` in code), or run with {want} ranks"
     )]
     GridShape {
         /// Ranks in the communicator.

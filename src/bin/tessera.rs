@@ -35,7 +35,7 @@ enum Command {
     /// allreduce` runs a tessera subcommand on every rank.
     Run {
         /// Number of ranks.
-        #[arg(short = 'n', long = "np", value_name = "N")]
+        #[arg(value_parser = positive, short = 'n', long = "np", value_name = "N")]
         ranks: usize,
         /// Open MPI hostfile (`HOST slots=N` per line).
         #[arg(long, value_name = "FILE")]
@@ -48,7 +48,7 @@ enum Command {
         oversubscribe: bool,
         /// Threads per rank (RAYON_NUM_THREADS); each rank is bound to that
         /// many cores. Default: the cores divided among the ranks.
-        #[arg(long, value_name = "T")]
+        #[arg(value_parser = positive, long, value_name = "T")]
         threads: Option<usize>,
         /// Record a Chrome trace of every rank into this file (sets
         /// TESSERA_TRACE for the job).
@@ -78,13 +78,13 @@ enum Command {
     /// (`tessera run -n 4 matmul --m 2048 --k 2048 --n 2048 --verify`).
     Matmul {
         /// Rows of A and C.
-        #[arg(long, default_value_t = 1024)]
+        #[arg(value_parser = positive, long, default_value_t = 1024)]
         m: usize,
         /// Columns of A, rows of B.
-        #[arg(long, default_value_t = 1024)]
+        #[arg(value_parser = positive, long, default_value_t = 1024)]
         k: usize,
         /// Columns of B and C.
-        #[arg(long, default_value_t = 1024)]
+        #[arg(value_parser = positive, long, default_value_t = 1024)]
         n: usize,
         /// Read A from this .npy file (with --b) instead of a random fill.
         #[arg(long, requires = "b", value_name = "A.npy")]
@@ -105,16 +105,16 @@ enum Command {
         #[arg(long, default_value = "tessera")]
         gemm_backend: tessera::ops::gemm::GemmBackend,
         /// Process grid ROWSxCOLS (default: the squarest for the rank count).
-        #[arg(long, value_name = "RxC")]
-        grid: Option<String>,
+        #[arg(long, value_name = "RxC", value_parser = grid_arg)]
+        grid: Option<(usize, usize)>,
         /// SUMMA panel width.
-        #[arg(long, default_value_t = tessera::dist::matmul::DEFAULT_PANEL)]
+        #[arg(value_parser = positive, long, default_value_t = tessera::dist::matmul::DEFAULT_PANEL)]
         panel: usize,
         /// Seed of the random matrices and of the verification.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Run the multiply this many times and report the fastest.
-        #[arg(long, default_value_t = 3)]
+        #[arg(value_parser = positive, long, default_value_t = 3)]
         repeat: usize,
         /// Exit with status 1 when the residual is over its threshold.
         #[arg(long)]
@@ -130,7 +130,7 @@ enum Command {
     /// verified (`tessera run -n 4 sort --n 100000000 --dtype u32 --verify`).
     Sort {
         /// Keys in all (generated input).
-        #[arg(long, default_value_t = 10_000_000)]
+        #[arg(value_parser = positive, long, default_value_t = 10_000_000)]
         n: usize,
         /// Key type.
         #[arg(long, default_value = "u32")]
@@ -168,13 +168,13 @@ enum Command {
     /// gradient (`tessera run -n 4 allreduce --n 10000000`).
     Allreduce {
         /// Samples in all.
-        #[arg(long, default_value_t = 10_000_000)]
+        #[arg(value_parser = positive, long, default_value_t = 10_000_000)]
         n: usize,
         /// Gradient length (f64 values all-reduced per step).
-        #[arg(long, default_value_t = 8192)]
+        #[arg(value_parser = positive, long, default_value_t = 8192)]
         len: usize,
         /// Steps.
-        #[arg(long, default_value_t = 20)]
+        #[arg(value_parser = positive, long, default_value_t = 20)]
         iters: usize,
         /// Print one JSON object on rank 0 instead of text.
         #[arg(long)]
@@ -217,13 +217,13 @@ enum BenchCommand {
     /// Local sort keys/s against rayon's par_sort_unstable on the same keys.
     Sort {
         /// Key counts, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "10000000")]
+        #[arg(value_parser = positive, long, value_delimiter = ',', default_value = "10000000")]
         n: Vec<usize>,
         /// Key type.
         #[arg(long, default_value = "u32")]
         dtype: KeyType,
         /// Threads (default: rayon's, the cores this process may use).
-        #[arg(long)]
+        #[arg(value_parser = positive, long)]
         threads: Option<usize>,
         /// Where to run: cpu (against the CPU anchors), or cuda / auto for
         /// a GPU (against cuBLAS for gemm).
@@ -236,13 +236,13 @@ enum BenchCommand {
     /// Local GEMM GFLOP/s against this CPU's FMA peak and OpenBLAS.
     Gemm {
         /// Matrix orders, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "512,1024,2048")]
+        #[arg(value_parser = positive, long, value_delimiter = ',', default_value = "512,1024,2048")]
         n: Vec<usize>,
         /// Element type.
         #[arg(long, default_value = "f64")]
         dtype: Dtype,
         /// Threads (default: rayon's, the cores this process may use).
-        #[arg(long)]
+        #[arg(value_parser = positive, long)]
         threads: Option<usize>,
         /// Where to run: cpu (against the CPU anchors), or cuda / auto for
         /// a GPU (against cuBLAS for gemm).
@@ -281,13 +281,13 @@ struct ScalingArgs {
     mode: tessera::scaling::Mode,
     /// Problem size at one rank (matmul: the order n; sort: keys;
     /// allreduce: samples).
-    #[arg(long)]
+    #[arg(value_parser = positive, long)]
     n: Option<usize>,
     /// Runs per rank count.
-    #[arg(long, default_value_t = 3)]
+    #[arg(value_parser = positive, long, default_value_t = 3)]
     repeat: usize,
     /// Threads per rank.
-    #[arg(long, default_value_t = 1)]
+    #[arg(value_parser = positive, long, default_value_t = 1)]
     threads: usize,
     /// Where matmul and sort run.
     #[arg(long, default_value = "cpu")]
@@ -337,6 +337,18 @@ fn main() -> ExitCode {
             raw,
             program,
         } => {
+            // A tessera subcommand's arguments are checked here, once,
+            // rather than by every rank of the job.
+            if program
+                .first()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| launch::OWN_SUBCOMMANDS.contains(&f))
+                && let Err(e) = Cli::try_parse_from(
+                    std::iter::once(OsString::from("tessera")).chain(program.iter().cloned()),
+                )
+            {
+                e.exit();
+            }
             let opts = RunOptions {
                 ranks,
                 hostfile,
@@ -470,10 +482,6 @@ fn main() -> ExitCode {
             json,
             trace,
         } => {
-            let grid = match grid.as_deref().map(matmul_demo::parse_grid).transpose() {
-                Ok(g) => g,
-                Err(e) => return fail(&e),
-            };
             let job = matmul_demo::MatmulJob {
                 m,
                 k,
@@ -569,6 +577,23 @@ fn cmd_scaling(args: ScalingArgs) -> Result<(), Error> {
         println!("{note}");
     }
     Ok(())
+}
+
+/// A count that must be at least 1 (ranks, sizes, repetitions, threads).
+fn positive(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "`{s}` is not a whole number from 1 to {}",
+            usize::MAX
+        )),
+    }
+}
+
+/// `--grid RxC`.
+fn grid_arg(s: &str) -> Result<(usize, usize), String> {
+    matmul_demo::parse_grid(s).map_err(|e| e.to_string())
 }
 
 fn fail(e: &Error) -> ExitCode {
@@ -723,7 +748,19 @@ fn cmd_matmul(
         Dtype::F64 => matmul_demo::run::<f64>(world, job)?,
     };
     print_report(world, json, &report, matmul_demo::render(&report));
-    Ok(if verify && !report.verified { 1 } else { 0 })
+    Ok(verdict(world, verify, report.verified, "the product"))
+}
+
+/// The exit status of a demo run with `--verify`: 1, with one line on
+/// standard error from rank 0, when the result was not verified.
+fn verdict(world: &Comm, verify: bool, verified: bool, what: &str) -> u8 {
+    if !verify || verified {
+        return 0;
+    }
+    if world.rank() == 0 {
+        eprintln!("tessera: {what} was not verified (see the report above)");
+    }
+    1
 }
 
 /// Prints a demo's report on rank 0: one JSON object, or the text.
@@ -899,7 +936,7 @@ fn cmd_sort(
         KeyType::F64 => sort_demo::run::<f64>(world, job)?,
     };
     print_report(world, json, &report, sort_demo::render(&report));
-    Ok(if verify && !report.verified { 1 } else { 0 })
+    Ok(verdict(world, verify, report.verified, "the sort"))
 }
 
 fn cmd_selftest(world: &Comm, names: &[String]) -> Result<u8, Error> {

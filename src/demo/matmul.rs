@@ -85,6 +85,8 @@ pub struct MatmulReport {
     pub row_ratio: f64,
     /// `residual <= residual_threshold`.
     pub verified: bool,
+    /// A and B hold only finite values (the check applies to those only).
+    pub inputs_finite: bool,
 }
 
 /// Parses `RxC` (e.g. `2x3`).
@@ -105,6 +107,25 @@ pub fn parse_grid(s: &str) -> Result<(usize, usize)> {
     Ok((r, c))
 }
 
+/// A generated problem must give every rank of a `rows` x `cols` grid a
+/// share: m is split over the grid's rows, n over its columns, and k over
+/// both. (Matrices read from files may be smaller than the grid: ranks with
+/// empty blocks then only pass panels on.)
+fn check_generated_sizes(job: &MatmulJob, rows: usize, cols: usize) -> Result<()> {
+    for (flag, value, over, what) in [
+        ("--m", job.m, rows, "grid rows"),
+        ("--n", job.n, cols, "grid columns"),
+        ("--k", job.k, rows.max(cols), "grid rows or columns"),
+    ] {
+        if value < over {
+            return Err(Error::Usage(format!(
+                "{flag} {value} is less than the {over} {what} of the {rows} x {cols} process grid, so some ranks would hold nothing: pass {flag} of at least {over}, or run with fewer ranks"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the job on every rank of `comm` (collective); the report is the
 /// same on every rank.
 pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
@@ -112,6 +133,9 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         .grid
         .unwrap_or_else(|| crate::comm::square_ish_factors(comm.size()));
     let grid = ProcessGrid::new(comm, rows, cols)?;
+    if job.inputs.is_none() {
+        check_generated_sizes(job, rows, cols)?;
+    }
     let device = crate::device::Device::select(comm, job.device)?;
     let (a, b) = match &job.inputs {
         Some((pa, pb)) => (
@@ -175,6 +199,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         residual_threshold: verification.threshold,
         row_ratio: verification.row_ratio,
         verified: verification.passed,
+        inputs_finite: verification.inputs_finite,
     })
 }
 
@@ -203,7 +228,12 @@ pub fn render(r: &MatmulReport) -> String {
         res = r.residual,
         thr = r.residual_threshold,
         rows = r.row_ratio,
-        verdict = if r.verified { "verified" } else { "FAILED" },
+        verdict = match (r.verified, r.inputs_finite) {
+            (true, _) => "verified",
+            (false, true) => "FAILED",
+            (false, false) =>
+                "not verified: A or B holds NaN or infinite values, and the check applies to finite inputs only (C holds what IEEE 754 arithmetic gives)",
+        },
     )
 }
 

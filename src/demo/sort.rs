@@ -9,7 +9,7 @@ use crate::comm::{Comm, ReduceOp};
 use crate::device::DeviceChoice;
 use crate::dist::matrix::{block_range, mix64, uniform};
 use crate::dist::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::sort::SortKey;
 
 /// Key distributions for generated input.
@@ -132,6 +132,16 @@ pub struct SortReport {
 /// Runs the job on every rank (collective); the report is the same on
 /// every rank.
 pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
+    if job.input.is_none() && job.n < comm.size() {
+        // Keys read from a file may be fewer than the ranks (some ranks
+        // then hold none); a generated benchmark should give each a share.
+        return Err(Error::Usage(format!(
+            "--n {} keys are fewer than the {} ranks, so some ranks would sort nothing: pass --n of at least {}, or run with fewer ranks",
+            job.n,
+            comm.size(),
+            comm.size()
+        )));
+    }
     let device = crate::device::Device::select(comm, job.device)?;
     let keys: Vec<K> = match &job.input {
         Some(path) => crate::dist::npy::read_keys_distributed(comm, path, 0)?,

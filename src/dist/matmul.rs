@@ -402,6 +402,10 @@ pub struct Verification {
     pub row_ratio: f64,
     /// `residual <= threshold` and `row_ratio <= 1`, all finite.
     pub passed: bool,
+    /// A and B hold only finite values. When they do not, C holds the NaNs
+    /// and infinities IEEE 754 arithmetic gives, the residual is NaN and
+    /// the check does not pass: it applies to finite inputs only.
+    pub inputs_finite: bool,
 }
 
 /// Confidence parameter of the probabilistic bound: a correct product fails
@@ -503,7 +507,14 @@ pub fn verify_product<T: Float>(
             + underflow / scale.max(f64::MIN_POSITIVE)
     };
     let row_ratio = if any_nan { f64::NAN } else { row_ratio };
+    let finite_here = a
+        .local()
+        .iter()
+        .chain(b.local().iter())
+        .all(|x| x.as_f64().is_finite());
+    let inputs_finite = comm.all_reduce(&[u8::from(finite_here)], ReduceOp::Min)?[0] == 1;
     Ok(Verification {
+        inputs_finite,
         residual,
         threshold,
         row_ratio,

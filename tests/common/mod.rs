@@ -3,3 +3,4 @@
 
 pub mod device_checks;
 pub mod jobs;
+pub mod npy;
