@@ -50,7 +50,7 @@ pub use collective::Varying;
 pub use datatype::{ReduceOp, Reducible};
 pub use device::{DeviceTransfer, cuda_aware_mpi, device_transfer};
 pub use grid::{ProcessGrid, square_ish_factors};
-pub use nonblocking::Request;
+pub use nonblocking::{Request, pending_requests};
 pub use p2p::{ANY_TAG, Source, Status};
 
 use crate::error::{Error, Result};

@@ -59,8 +59,22 @@ pub struct Request<R> {
     /// The name of the wait span and when and where the operation was
     /// posted, while tracing.
     trace: Option<(&'static str, Option<trace::Posted>)>,
+    /// Counted in [`pending_requests`] until MPI has completed it.
+    pending: bool,
     /// Keeps MPI initialised while the request is pending.
     _comm: Comm,
+}
+
+/// Requests posted through Tessera that MPI has not completed yet.
+static PENDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The number of non-blocking operations this process posted through
+/// Tessera that MPI has not completed: 0 once every [`Request`] has been
+/// waited or tested to completion. A request dropped while its operation
+/// still ran stays counted (its buffers are kept for MPI), so a count that
+/// grows over a run is a leak.
+pub fn pending_requests() -> usize {
+    PENDING.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl<R> Request<R> {
@@ -72,7 +86,21 @@ impl<R> Request<R> {
             failed: None,
             finish: Some(finish),
             trace: None,
+            pending: true,
             _comm: comm.clone(),
+        }
+        .counted()
+    }
+
+    fn counted(self) -> Self {
+        PENDING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    /// MPI has completed (or cancelled) the operation.
+    fn settle(&mut self) {
+        if std::mem::take(&mut self.pending) {
+            PENDING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -122,6 +150,9 @@ impl<R> Request<R> {
         let mut status = empty_status();
         // SAFETY: `raw` is an active request posted by this module.
         let tested = unsafe { mpi!(MPI_Test(&mut self.raw, &mut flag, &mut status)) };
+        if tested.is_err() || flag != 0 {
+            self.settle();
+        }
         if let Err(e) = tested {
             let again = e.replay();
             self.failed = Some(e);
@@ -145,9 +176,9 @@ impl<R> Request<R> {
         let mut status = empty_status();
         // SAFETY: `raw` is an active request posted by this module; the
         // buffers it uses are owned by `finish`, which is still alive.
-        unsafe {
-            mpi!(MPI_Wait(&mut self.raw, &mut status))?;
-        }
+        let waited = unsafe { mpi!(MPI_Wait(&mut self.raw, &mut status)) };
+        self.settle();
+        waited?;
         status_error("MPI_Wait", &status)?;
         Ok(status)
     }
@@ -178,6 +209,7 @@ impl<R> Drop for Request<R> {
                     let _ = mpi!(MPI_Cancel(&mut self.raw));
                     let _ = mpi!(MPI_Wait(&mut self.raw, &mut empty_status()));
                 }
+                self.settle();
             }
             Kind::Other => {
                 // Cannot be cancelled and must not block: leak the buffers.
