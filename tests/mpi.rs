@@ -563,3 +563,22 @@ fn bench_sort_json_reports_the_ratio_against_rayon() {
         );
     }
 }
+
+#[test]
+fn soak_example_checks_mixed_collectives_and_leaves_nothing_pending() {
+    // A short run of the soak (scripts/soak.sh runs 10,000 operations on the
+    // release build).
+    let job = run(
+        4,
+        &[&example("soak"), "--ops", "120", "--max-bytes", "1048576"],
+        &[],
+    );
+    job.assert_ok("soak");
+    let out = job.stdout();
+    assert!(out.contains("120 operations on 4 ranks"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("soak: ops=120 "))
+        .expect("summary line");
+    assert!(line.ends_with(" pending=0"), "{line}");
+}
