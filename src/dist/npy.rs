@@ -1,14 +1,25 @@
 //! `.npy` files for distributed matrices: rank 0 reads and scatters, or
 //! gathers and writes.
 //!
-//! Reading and writing go through the `ndarray-npy` crate. Before a file is
-//! handed to it, its header is checked here, so that every malformed file
-//! gets a message that says what is wrong: not an `.npy` file, truncated
-//! header or data, a header longer than the file, an element type other
-//! than the one asked for, object arrays, not two-dimensional, or a shape
-//! that does not match the data. Both byte orders and both C and Fortran
-//! order are read.
+//! Reading and writing go through the `ndarray-npy` crate. Before bytes are
+//! handed to it, the header is parsed and checked here, so that every
+//! malformed file gets a message that says what is wrong and what to do:
+//! not an `.npy` file, an unknown format version, a file truncated inside
+//! the prefix, the header or the data, a header length field over
+//! [`MAX_HEADER_LEN`] (refused before anything is allocated for it), a
+//! header that is not text or not a well-formed dict, an element type other
+//! than the one asked for (object, structured, complex, string, boolean,
+//! date or other arrays included), the wrong number of dimensions, or a
+//! shape that does not match the data (too little or too much of it).
+//!
+//! The header parser accepts the dicts that `numpy.save` writes, with the
+//! keys in any order, either quote character and any spacing; it refuses
+//! anything that would need more of Python's literal syntax (escapes,
+//! expressions, nesting), so that whatever it accepts `ndarray-npy` decodes
+//! too. Both byte orders and both C and Fortran order are read; empty
+//! arrays (a dimension of 0) read as empty.
 
+use std::cmp::Ordering;
 use std::path::Path;
 
 use ndarray::Array2;
@@ -18,6 +29,24 @@ use super::matrix::DistMatrix;
 use crate::comm::ProcessGrid;
 use crate::error::{Error, Result};
 use crate::ops::Float;
+
+/// The longest header (the `HEADER_LEN` field) accepted, in bytes: the
+/// default limit of `numpy.load` itself (`numpy.lib.format._MAX_HEADER_SIZE`),
+/// which refuses longer headers unless it is given a larger
+/// `max_header_size` or `allow_pickle=True`. `numpy.save` writes headers of
+/// about a hundred bytes for the arrays read here, so a longer one is a
+/// corrupt length field; it is refused before anything is allocated for it.
+pub const MAX_HEADER_LEN: usize = 10_000;
+
+/// What the `.npy` magic string is.
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// What to do about a file that is malformed.
+const RESAVE: &str = "save the array again with numpy.save(path, a, allow_pickle=False)";
+
+/// What to do about a file that is cut short.
+const RECOPY: &str =
+    "copy the file again, or save the array again with numpy.save(path, a, allow_pickle=False)";
 
 /// What an `.npy` header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,78 +61,126 @@ pub struct NpyHeader {
     pub data_offset: usize,
 }
 
-fn bad(message: impl Into<String>) -> String {
-    message.into()
+impl NpyHeader {
+    /// The number of elements the shape holds (1 for a 0-dimensional
+    /// array), or `None` where the product overflows `usize` (never for a
+    /// header from [`parse_header`]).
+    pub fn element_count(&self) -> Option<usize> {
+        self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+    }
 }
 
-/// Parses and checks the header of an `.npy` file held in `bytes`.
-pub fn parse_header(bytes: &[u8]) -> std::result::Result<NpyHeader, String> {
-    const MAGIC: &[u8] = b"\x93NUMPY";
-    if bytes.len() < 10 || &bytes[..6] != MAGIC {
-        return Err(bad(
-            "not an .npy file (it does not start with \\x93NUMPY): save it with numpy.save",
-        ));
+/// A shape the way numpy prints it: `()`, `(3,)`, `(2, 3)`.
+fn py_shape(shape: &[usize]) -> String {
+    match shape {
+        [d] => format!("({d},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
-    let (len_size, major) = match bytes[6] {
-        1 => (2, 1),
-        2 | 3 => (4, bytes[6]),
-        v => {
-            return Err(bad(format!(
-                "unsupported .npy format version {v}: save it with numpy.save"
-            )));
+}
+
+/// Parses and checks the header of an `.npy` file held in `bytes` (the
+/// whole file, or at least its header).
+///
+/// Checks the magic string, the format version (1.0, 2.0 or 3.0), the
+/// header length (at most [`MAX_HEADER_LEN`], and within `bytes`), the
+/// header's text (ASCII for versions 1.0 and 2.0, UTF-8 for 3.0, ending in
+/// a newline) and its dict: exactly the keys `descr` (a string),
+/// `fortran_order` (`True` or `False`) and `shape` (a tuple of
+/// non-negative integers whose product fits in memory). The element type
+/// and the data are not checked here. On error, the message says what is
+/// wrong and what to do.
+pub fn parse_header(bytes: &[u8]) -> std::result::Result<NpyHeader, String> {
+    if bytes.is_empty() {
+        return Err(format!("the file is empty: {RECOPY}"));
+    }
+    let magic = bytes.len().min(MAGIC.len());
+    if bytes[..magic] != MAGIC[..magic] {
+        return Err(
+            "not an .npy file (it does not start with \\x93NUMPY): save the array with numpy.save(path, a, allow_pickle=False)"
+                .to_string(),
+        );
+    }
+    let truncated_prefix = || {
+        format!(
+            "the file is truncated: it ends after {} bytes, inside the .npy prefix: {RECOPY}",
+            bytes.len()
+        )
+    };
+    if bytes.len() < MAGIC.len() + 2 {
+        return Err(truncated_prefix());
+    }
+    let (major, minor) = (bytes[6], bytes[7]);
+    let len_size = match (major, minor) {
+        (1, 0) => 2,
+        (2, 0) | (3, 0) => 4,
+        _ => {
+            return Err(format!(
+                "unsupported .npy format version {major}.{minor} (known: 1.0, 2.0, 3.0): the file is corrupt or from a newer numpy; {RESAVE}"
+            ));
         }
     };
-    let _ = major;
-    let prefix = 8 + len_size;
+    let prefix = MAGIC.len() + 2 + len_size;
     if bytes.len() < prefix {
-        return Err(bad("the header is truncated"));
+        return Err(truncated_prefix());
     }
     let header_len = if len_size == 2 {
         u16::from_le_bytes([bytes[8], bytes[9]]) as usize
     } else {
         u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
     };
-    if prefix + header_len > bytes.len() {
-        return Err(bad(format!(
-            "the header claims {header_len} bytes but the file holds only {} after the prefix: the file is truncated or corrupt",
-            bytes.len() - prefix
-        )));
-    }
-    let text = std::str::from_utf8(&bytes[prefix..prefix + header_len])
-        .map_err(|_| bad("the header is not text"))?;
-    let field = |key: &str| -> std::result::Result<&str, String> {
-        let at = text
-            .find(&format!("'{key}'"))
-            .ok_or_else(|| bad(format!("the header has no '{key}' entry")))?;
-        let rest = &text[at + key.len() + 2..];
-        let colon = rest
-            .find(':')
-            .ok_or_else(|| bad(format!("malformed '{key}' entry")))?;
-        Ok(rest[colon + 1..].trim_start())
-    };
-    let descr_field = field("descr")?;
-    let descr = if let Some(stripped) = descr_field.strip_prefix('\'') {
-        stripped.split('\'').next().unwrap_or("").to_string()
-    } else {
-        return Err(bad(
-            "structured (record) arrays are not supported: save a plain 2-D float array",
+    if header_len > MAX_HEADER_LEN {
+        return Err(format!(
+            "the header claims {header_len} bytes, more than the {MAX_HEADER_LEN} that numpy.load accepts: its length field is corrupt; {RESAVE}"
         ));
-    };
-    let fortran_order = field("fortran_order")?.starts_with("True");
-    let shape_field = field("shape")?;
-    let close = shape_field
-        .find(')')
-        .ok_or_else(|| bad("malformed shape"))?;
-    let shape = shape_field[1..close]
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.trim_end_matches('L')
-                .parse::<usize>()
-                .map_err(|_| bad(format!("bad shape entry `{s}`")))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    }
+    let available = bytes.len() - prefix;
+    if header_len > available {
+        return Err(format!(
+            "the file ends inside the header: the header claims {header_len} bytes but the file holds only {available} after the prefix: the file is truncated or its header length is corrupt; {RECOPY}"
+        ));
+    }
+    let raw = &bytes[prefix..prefix + header_len];
+    if major < 3
+        && let Some(at) = raw.iter().position(|b| !b.is_ascii())
+    {
+        return Err(format!(
+            "the header holds the non-ASCII byte 0x{:02x} (at byte {}), which format version {major}.0 does not allow: the file is corrupt; {RESAVE}",
+            raw[at],
+            prefix + at
+        ));
+    }
+    let text = std::str::from_utf8(raw).map_err(|e| {
+        format!(
+            "the header is not UTF-8 text (an invalid byte at byte {}): the file is corrupt; {RESAVE}",
+            prefix + e.valid_up_to()
+        )
+    })?;
+    let dict = text.strip_suffix('\n').ok_or_else(|| {
+        format!(
+            "the header does not end with a newline, as numpy.save writes it: the file is corrupt or its header length is wrong; {RESAVE}"
+        )
+    })?;
+    let (descr, fortran_order, shape) = DictParser { text: dict, pos: 0 }.parse()?;
+    // ndarray's limit: the product of the non-zero dimensions must fit in
+    // an isize, or it cannot even describe the (empty) array.
+    let fits = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .is_some_and(|n| n <= isize::MAX as usize);
+    if !fits {
+        return Err(format!(
+            "the shape {} has more elements than any file can hold: the header is corrupt; {RESAVE}",
+            py_shape(&shape)
+        ));
+    }
     Ok(NpyHeader {
         descr,
         fortran_order,
@@ -112,76 +189,375 @@ pub fn parse_header(bytes: &[u8]) -> std::result::Result<NpyHeader, String> {
     })
 }
 
+/// Parses the dict of an `.npy` header: the subset of Python's literal
+/// syntax that `numpy.save` writes (string keys, a string or a structured
+/// dtype for `descr`, `True`/`False`, a flat tuple of decimal integers),
+/// with the whitespace Python allows on one line.
+struct DictParser<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> DictParser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\x0c') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Skips whitespace, then consumes `c` if it comes next.
+    fn eat(&mut self, c: u8) -> bool {
+        self.skip_space();
+        let next = self.peek() == Some(c);
+        if next {
+            self.pos += 1;
+        }
+        next
+    }
+
+    /// A malformed-header error at the current position.
+    fn fail<T>(&self, what: impl std::fmt::Display) -> std::result::Result<T, String> {
+        const SHOWN: usize = 120;
+        let shown: String = self.text.chars().take(SHOWN).collect();
+        let more = if self.text.chars().nth(SHOWN).is_some() {
+            "..."
+        } else {
+            ""
+        };
+        Err(format!(
+            "malformed header ({what}, at character {} of {shown:?}{more}): the file is corrupt or was not written by numpy.save; {RESAVE}",
+            self.text[..self.pos.min(self.text.len())].chars().count()
+        ))
+    }
+
+    /// A quoted string without escapes (as numpy writes them).
+    fn string(&mut self) -> std::result::Result<&'a str, String> {
+        self.skip_space();
+        let quote = match self.peek() {
+            Some(q @ (b'\'' | b'"')) => q,
+            _ => return self.fail("expected a quoted string"),
+        };
+        let bytes = self.text.as_bytes();
+        let start = self.pos + 1;
+        let mut end = start;
+        loop {
+            match bytes.get(end) {
+                Some(&c) if c == quote => break,
+                Some(b'\\') => {
+                    self.pos = end;
+                    return self.fail("a backslash escape in a string");
+                }
+                None | Some(b'\n' | b'\r') => return self.fail("an unterminated string"),
+                Some(_) => end += 1,
+            }
+        }
+        self.pos = end + 1;
+        // Both ends are at ASCII quotes, hence at character boundaries.
+        Ok(&self.text[start..end])
+    }
+
+    /// A run of letters, digits and underscores (possibly empty).
+    fn word(&mut self) -> &'a str {
+        self.skip_space();
+        let start = self.pos;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+        {
+            self.pos += 1;
+        }
+        &self.text[start..self.pos]
+    }
+
+    fn parse(mut self) -> std::result::Result<(String, bool, Vec<usize>), String> {
+        if !self.eat(b'{') {
+            return self.fail("the header is not a Python dict: expected '{'");
+        }
+        let mut descr: Option<String> = None;
+        let mut fortran_order: Option<bool> = None;
+        let mut shape: Option<Vec<usize>> = None;
+        if !self.eat(b'}') {
+            loop {
+                self.skip_space();
+                if !matches!(self.peek(), Some(b'\'' | b'"')) {
+                    return self.fail("expected a quoted key or '}'");
+                }
+                let key = self.string()?;
+                if !self.eat(b':') {
+                    return self.fail(format!("expected ':' after the key '{key}'"));
+                }
+                let fresh = match key {
+                    "descr" => descr.replace(self.descr()?).is_none(),
+                    "fortran_order" => fortran_order.replace(self.boolean()?).is_none(),
+                    "shape" => shape.replace(self.shape()?).is_none(),
+                    _ => {
+                        return self.fail(format!(
+                            "an unknown key {key:?}: an .npy header holds only 'descr', 'fortran_order' and 'shape'"
+                        ));
+                    }
+                };
+                if !fresh {
+                    return self.fail(format!("the key '{key}' appears twice"));
+                }
+                if self.eat(b',') {
+                    if self.eat(b'}') {
+                        break;
+                    }
+                } else if self.eat(b'}') {
+                    break;
+                } else {
+                    return self.fail("expected ',' or '}' after an entry");
+                }
+            }
+        }
+        self.skip_space();
+        if self.pos != self.text.len() {
+            return self.fail("text after the dict's closing '}'");
+        }
+        let missing = |key: &str| {
+            format!(
+                "the header has no '{key}' entry: the file is corrupt or was not written by numpy.save; {RESAVE}"
+            )
+        };
+        Ok((
+            descr.ok_or_else(|| missing("descr"))?,
+            fortran_order.ok_or_else(|| missing("fortran_order"))?,
+            shape.ok_or_else(|| missing("shape"))?,
+        ))
+    }
+
+    fn descr(&mut self) -> std::result::Result<String, String> {
+        self.skip_space();
+        match self.peek() {
+            Some(b'\'' | b'"') => Ok(self.string()?.to_string()),
+            Some(b'[' | b'{') => Err(
+                "holds a structured (record) array, which is not supported: save one plain numeric field or column (numpy: numpy.save(path, a['name'], allow_pickle=False))"
+                    .to_string(),
+            ),
+            _ => self.fail("the 'descr' entry is not a dtype string such as '<f8'"),
+        }
+    }
+
+    fn boolean(&mut self) -> std::result::Result<bool, String> {
+        match self.word() {
+            "True" => Ok(true),
+            "False" => Ok(false),
+            _ => self.fail("'fortran_order' must be True or False"),
+        }
+    }
+
+    fn shape(&mut self) -> std::result::Result<Vec<usize>, String> {
+        if !self.eat(b'(') {
+            return self.fail("'shape' must be a tuple of integers such as (2, 3)");
+        }
+        let mut dims = Vec::new();
+        if self.eat(b')') {
+            return Ok(dims);
+        }
+        loop {
+            dims.push(self.dimension()?);
+            if self.eat(b',') {
+                if self.eat(b')') {
+                    return Ok(dims);
+                }
+            } else if self.eat(b')') {
+                if dims.len() == 1 {
+                    return self.fail("a one-dimensional shape must be written (n,)");
+                }
+                return Ok(dims);
+            } else {
+                return self.fail("expected ',' or ')' in the shape");
+            }
+        }
+    }
+
+    fn dimension(&mut self) -> std::result::Result<usize, String> {
+        self.skip_space();
+        if self.peek() == Some(b'-') {
+            return self.fail("a negative dimension in the shape");
+        }
+        let start = self.pos;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        let digits = &self.text[start..self.pos];
+        match self.peek() {
+            _ if digits.is_empty() => self.fail("the shape holds something other than an integer"),
+            Some(b'L' | b'l') => self.fail(
+                "the shape is written with Python 2 long integers (2L): load the file and save it again with a current numpy",
+            ),
+            Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' => {
+                self.fail("the shape holds something other than a decimal integer")
+            }
+            _ => match digits.parse::<usize>() {
+                Ok(d) => Ok(d),
+                Err(_) => {
+                    self.pos = start;
+                    self.fail(format!(
+                        "the dimension {digits} is larger than this machine can address"
+                    ))
+                }
+            },
+        }
+    }
+}
+
+/// Splits a descr into its byte-order character (`<`, `>`, `=`, `|` or
+/// none) and its type code (`f8`, `U10`, ...).
+fn split_descr(descr: &str) -> (&str, &str) {
+    match descr.as_bytes().first() {
+        Some(b'<' | b'>' | b'=' | b'|') => descr.split_at(1),
+        _ => ("", descr),
+    }
+}
+
+/// What a numpy type code holds, in words.
+fn element_kind(code: &str) -> String {
+    let bits = |digits: &str| {
+        digits
+            .parse::<usize>()
+            .map(|bytes| format!("{}-bit ", bytes * 8))
+            .unwrap_or_default()
+    };
+    let (letter, rest) = code.split_at(code.chars().next().map_or(0, char::len_utf8));
+    match letter {
+        "f" => match rest {
+            "2" => "float16 numbers".to_string(),
+            "4" => "float32 (f32) numbers".to_string(),
+            "8" => "float64 (f64) numbers".to_string(),
+            _ => format!("{}floats (longdouble)", bits(rest)),
+        },
+        "g" => "extended-precision floats (longdouble)".to_string(),
+        "i" => format!("{}signed integers", bits(rest)),
+        "u" => format!("{}unsigned integers", bits(rest)),
+        "b" if rest == "1" => "booleans".to_string(),
+        "?" => "booleans".to_string(),
+        "c" => format!("{}complex numbers", bits(rest)),
+        "U" => "Unicode strings".to_string(),
+        "S" | "a" => "byte strings".to_string(),
+        "M" => "datetimes".to_string(),
+        "m" => "timedeltas".to_string(),
+        "V" => "raw (void) records".to_string(),
+        _ => "an unsupported element type".to_string(),
+    }
+}
+
+/// Checks that `descr` names the type code `want` in an explicit byte
+/// order; `asked` names the type that was asked for and `advice` says what
+/// to do about a file of another type code.
+fn check_element(
+    descr: &str,
+    want: &str,
+    asked: &str,
+    advice: impl Fn(&str) -> String,
+) -> std::result::Result<(), String> {
+    let (order, code) = split_descr(descr);
+    if code.starts_with('O') {
+        return Err(format!(
+            "holds Python objects (descr '{descr}'): object arrays are not supported, as reading them means unpickling; save a numeric array (numpy: numpy.save(path, numpy.asarray(a, dtype=float), allow_pickle=False))"
+        ));
+    }
+    if code != want {
+        return Err(format!(
+            "holds {} (descr '{descr}') but {asked} was asked for: {}",
+            element_kind(code),
+            advice(code)
+        ));
+    }
+    if order != "<" && order != ">" {
+        return Err(format!(
+            "the descr '{descr}' does not give the byte order ('<' little-endian or '>' big-endian) as numpy.save always does: {RESAVE}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the data after the header is exactly what the shape needs,
+/// at `item` bytes an element.
+fn check_data(header: &NpyHeader, data_len: usize, item: usize) -> std::result::Result<(), String> {
+    let shape = py_shape(&header.shape);
+    let need = header
+        .element_count()
+        .and_then(|n| n.checked_mul(item))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| {
+            format!(
+                "the shape {shape} needs more bytes than any file can hold: the header is corrupt; {RESAVE}"
+            )
+        })?;
+    match data_len.cmp(&need) {
+        Ordering::Equal => Ok(()),
+        Ordering::Less => Err(format!(
+            "shape {shape} needs {need} bytes of data but the file holds {data_len}: the file is truncated; {RECOPY}"
+        )),
+        Ordering::Greater => Err(format!(
+            "shape {shape} needs {need} bytes of data but the file holds {data_len}, {} too many: its shape is wrong or something was appended to it; {RESAVE}",
+            data_len - need
+        )),
+    }
+}
+
 /// Checks that a file's header describes a 2-D array of `T` whose data is
 /// all there.
 fn check_header<T: Float>(header: &NpyHeader, data_len: usize) -> std::result::Result<(), String> {
     let want = if T::DTYPE == "f32" { "f4" } else { "f8" };
-    let kind = header.descr.trim_start_matches(['<', '>', '=', '|']);
-    if kind.starts_with('O') {
-        return Err(bad(
-            "object arrays are not supported: save a float array (numpy.asarray(a, dtype=float))",
+    check_element(&header.descr, want, T::DTYPE, |code| {
+        match code {
+        "f4" => "pass --dtype f32, or convert the file (numpy: numpy.save(path, a.astype('float64'), allow_pickle=False))".to_string(),
+        "f8" => "pass --dtype f64, or convert the file (numpy: numpy.save(path, a.astype('float32'), allow_pickle=False))".to_string(),
+        _ => format!(
+            "convert the file to float32 or float64 (numpy: numpy.save(path, a.astype('{}'), allow_pickle=False))",
+            if T::DTYPE == "f32" { "float32" } else { "float64" }
+        ),
+    }
+    })?;
+    if header.shape.len() != 2 {
+        return Err(format!(
+            "holds a {}-dimensional array{} of shape {}: a matrix must be 2-dimensional; save it as one (numpy: numpy.save(path, a.reshape(rows, cols), allow_pickle=False))",
+            header.shape.len(),
+            if header.shape.is_empty() {
+                " (a scalar)"
+            } else {
+                ""
+            },
+            py_shape(&header.shape)
         ));
     }
-    if kind != want {
-        let name = match kind {
-            "f4" => "float32 (f32)",
-            "f8" => "float64 (f64)",
-            "f2" => "float16",
-            k if k.starts_with('i') || k.starts_with('u') => "integers",
-            k if k.starts_with('c') => "complex numbers",
-            _ => "an unsupported type",
-        };
-        let advice = match kind {
-            "f4" => "pass --dtype f32 or convert the file".to_string(),
-            "f8" => "pass --dtype f64 or convert the file".to_string(),
-            _ => format!(
-                "convert the file to float32 or float64 (numpy: a.astype('{}'))",
-                if T::DTYPE == "f32" {
-                    "float32"
-                } else {
-                    "float64"
-                }
-            ),
-        };
-        return Err(bad(format!(
-            "holds {name} (descr '{}') but {} was asked for: {advice}",
-            header.descr,
-            T::DTYPE,
-        )));
-    }
-    if header.shape.len() != 2 {
-        return Err(bad(format!(
-            "holds a {}-dimensional array of shape {:?}: a matrix must be 2-dimensional",
-            header.shape.len(),
-            header.shape
-        )));
-    }
-    let elements = header.shape[0]
-        .checked_mul(header.shape[1])
-        .ok_or_else(|| bad(format!("shape {:?} is too large", header.shape)))?;
-    let need = elements
-        .checked_mul(std::mem::size_of::<T>())
-        .ok_or_else(|| bad("shape too large"))?;
-    if data_len != need {
-        return Err(bad(format!(
-            "shape ({}, {}) needs {need} bytes of data but the file holds {data_len}: the file is truncated or its shape is wrong",
-            header.shape[0], header.shape[1]
-        )));
-    }
-    Ok(())
+    check_data(header, data_len, std::mem::size_of::<T>())
+}
+
+/// Says why `ndarray-npy` refused bytes that passed the checks here (a bug
+/// in those checks: every refusal should be caught before).
+fn decode_failed(e: ndarray_npy::ReadNpyError) -> String {
+    format!("cannot decode it ({e}): {RESAVE}")
+}
+
+/// Reads a 2-D array of `T` from the bytes of an `.npy` file (one
+/// process), or says what is wrong with them. `name` is what error
+/// messages call the input (usually its path).
+pub fn read_npy_bytes<T: Float>(bytes: &[u8], name: &str) -> Result<Array2<T>> {
+    let input = |message: String| Error::Input {
+        path: name.to_string(),
+        message,
+    };
+    let header = parse_header(bytes).map_err(input)?;
+    check_header::<T>(&header, bytes.len() - header.data_offset).map_err(input)?;
+    Array2::<T>::read_npy(bytes).map_err(|e| input(decode_failed(e)))
 }
 
 /// Reads a 2-D array of `T` from an `.npy` file (one process), or says what
 /// is wrong with the file.
 pub fn read_npy<T: Float>(path: &Path) -> Result<Array2<T>> {
-    let input = |message: String| Error::Input {
-        path: path.display().to_string(),
-        message,
-    };
-    let bytes = std::fs::read(path).map_err(|e| input(format!("cannot read it: {e}")))?;
-    let header = parse_header(&bytes).map_err(input)?;
-    check_header::<T>(&header, bytes.len() - header.data_offset).map_err(input)?;
-    Array2::<T>::read_npy(&bytes[..]).map_err(|e| input(format!("cannot decode it: {e}")))
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Error::Input {
+        path: name.clone(),
+        message: format!("cannot read it: {e}"),
+    })?;
+    read_npy_bytes(&bytes, &name)
 }
 
 /// Writes a 2-D array as an `.npy` file (C order, little-endian).
@@ -189,52 +565,74 @@ pub fn write_npy<T: Float>(path: &Path, array: &Array2<T>) -> Result<()> {
     write_array(path, array)
 }
 
+/// The `--dtype` name of a key type code, where there is one.
+fn key_dtype(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "u4" => "u32",
+        "u8" => "u64",
+        "i4" => "i32",
+        "i8" => "i64",
+        "f4" => "f32",
+        "f8" => "f64",
+        _ => return None,
+    })
+}
+
 /// Checks that a header describes a 1-D array of key type `K`.
 fn check_keys_header<K: crate::ops::sort::SortKey>(
     header: &NpyHeader,
     data_len: usize,
 ) -> std::result::Result<(), String> {
-    let kind = header.descr.trim_start_matches(['<', '>', '=', '|']);
-    if kind.starts_with('O') {
-        return Err(bad("object arrays are not supported: save a numeric array"));
-    }
-    if kind != K::NPY {
-        return Err(bad(format!(
-            "holds '{}' elements but {} keys were asked for: pass the matching --dtype or convert the file (numpy: a.astype(...))",
-            header.descr,
-            K::DTYPE
-        )));
-    }
+    check_element(&header.descr, K::NPY, K::DTYPE, |code| {
+        match key_dtype(code) {
+            Some(dtype) => format!(
+                "pass --dtype {dtype}, or convert the file (numpy: numpy.save(path, a.astype('<{}'), allow_pickle=False))",
+                K::NPY
+            ),
+            None => format!(
+                "convert the file to one of u32, u64, i32, i64, f32, f64 (numpy: numpy.save(path, a.astype('<{}'), allow_pickle=False))",
+                K::NPY
+            ),
+        }
+    })?;
     if header.shape.len() != 1 {
-        return Err(bad(format!(
-            "holds an array of shape {:?}: keys must be a 1-dimensional array",
-            header.shape
-        )));
+        return Err(format!(
+            "holds a {}-dimensional array{} of shape {}: keys must be a 1-dimensional array; save it flattened (numpy: numpy.save(path, a.ravel(), allow_pickle=False))",
+            header.shape.len(),
+            if header.shape.is_empty() {
+                " (a scalar)"
+            } else {
+                ""
+            },
+            py_shape(&header.shape)
+        ));
     }
-    let need = header.shape[0]
-        .checked_mul(std::mem::size_of::<K>())
-        .ok_or_else(|| bad("shape too large"))?;
-    if data_len != need {
-        return Err(bad(format!(
-            "shape ({},) needs {need} bytes of data but the file holds {data_len}: the file is truncated or its shape is wrong",
-            header.shape[0]
-        )));
-    }
-    Ok(())
+    check_data(header, data_len, std::mem::size_of::<K>())
 }
 
-/// Reads a 1-D array of keys from an `.npy` file (one process).
-pub fn read_keys<K: crate::ops::sort::SortKey>(path: &Path) -> Result<Vec<K>> {
+/// Reads a 1-D array of keys from the bytes of an `.npy` file (one
+/// process), or says what is wrong with them. `name` is what error
+/// messages call the input (usually its path).
+pub fn read_keys_bytes<K: crate::ops::sort::SortKey>(bytes: &[u8], name: &str) -> Result<Vec<K>> {
     let input = |message: String| Error::Input {
-        path: path.display().to_string(),
+        path: name.to_string(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| input(format!("cannot read it: {e}")))?;
-    let header = parse_header(&bytes).map_err(input)?;
+    let header = parse_header(bytes).map_err(input)?;
     check_keys_header::<K>(&header, bytes.len() - header.data_offset).map_err(input)?;
-    let array = ndarray::Array1::<K>::read_npy(&bytes[..])
-        .map_err(|e| input(format!("cannot decode it: {e}")))?;
-    Ok(array.to_vec())
+    let array = ndarray::Array1::<K>::read_npy(bytes).map_err(|e| input(decode_failed(e)))?;
+    Ok(array.into_raw_vec_and_offset().0)
+}
+
+/// Reads a 1-D array of keys from an `.npy` file (one process), or says
+/// what is wrong with the file.
+pub fn read_keys<K: crate::ops::sort::SortKey>(path: &Path) -> Result<Vec<K>> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Error::Input {
+        path: name.clone(),
+        message: format!("cannot read it: {e}"),
+    })?;
+    read_keys_bytes(&bytes, &name)
 }
 
 /// Shares the outcome of a step that only `root` performed (reading or
@@ -332,20 +730,40 @@ pub fn write_distributed<T: Float>(matrix: &DistMatrix<T>, path: &Path, root: us
 mod tests {
     use super::*;
 
-    fn npy(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut header = format!(
-            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
-            if fortran { "True" } else { "False" }
-        );
-        while (10 + header.len() + 1) % 64 != 0 {
+    /// An `.npy` file with a raw header (which should end in a newline).
+    fn raw(version: u8, header: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend([version, 0]);
+        if version == 1 {
+            out.extend((header.len() as u16).to_le_bytes());
+        } else {
+            out.extend((header.len() as u32).to_le_bytes());
+        }
+        out.extend(header);
+        out.extend(data);
+        out
+    }
+
+    /// An `.npy` file whose header is `dict`, padded as numpy pads it.
+    fn file(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
+        let prefix = if version == 1 { 10 } else { 12 };
+        let mut header = dict.to_string();
+        while !(prefix + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');
-        let mut out = b"\x93NUMPY\x01\x00".to_vec();
-        out.extend((header.len() as u16).to_le_bytes());
-        out.extend(header.as_bytes());
-        out.extend(data);
-        out
+        raw(version, header.as_bytes(), data)
+    }
+
+    fn dict(descr: &str, fortran: bool, shape: &str) -> String {
+        format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+            if fortran { "True" } else { "False" }
+        )
+    }
+
+    fn npy(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+        file(1, &dict(descr, fortran, shape), data)
     }
 
     fn f64s(v: &[f64], big: bool) -> Vec<u8> {
@@ -360,44 +778,109 @@ mod tests {
             .collect()
     }
 
-    fn read_bytes<T: Float>(bytes: &[u8]) -> Result<Array2<T>> {
-        let dir = std::env::temp_dir().join(format!(
-            "tessera-npy-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("m.npy");
-        std::fs::write(&path, bytes).unwrap();
-        read_npy::<T>(&path)
+    fn matrix_err(bytes: &[u8]) -> String {
+        read_npy_bytes::<f64>(bytes, "m.npy")
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn keys_err(bytes: &[u8]) -> String {
+        read_keys_bytes::<f64>(bytes, "k.npy")
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// Asserts that `message` says what is wrong (`what`) and what to do
+    /// (`todo`).
+    #[track_caller]
+    fn says(message: &str, what: &str, todo: &str) {
+        assert!(
+            message.contains(what) && message.contains(todo),
+            "expected `{what}` and `{todo}` in `{message}`"
+        );
+    }
+
+    /// Both readers refuse `bytes` saying `what` and `todo`.
+    #[track_caller]
+    fn both_say(bytes: &[u8], what: &str, todo: &str) {
+        says(&matrix_err(bytes), what, todo);
+        says(&keys_err(bytes), what, todo);
     }
 
     #[test]
     fn reads_both_orders_and_byte_orders() {
-        let c = read_bytes::<f64>(&npy(
+        let read = |bytes: &[u8]| read_npy_bytes::<f64>(bytes, "m.npy").unwrap();
+        let c = read(&npy(
             "<f8",
             false,
             "(2, 3)",
             &f64s(&[1., 2., 3., 4., 5., 6.], false),
-        ))
-        .unwrap();
+        ));
         assert_eq!(c, ndarray::arr2(&[[1., 2., 3.], [4., 5., 6.]]));
-        let f = read_bytes::<f64>(&npy(
+        let f = read(&npy(
             "<f8",
             true,
             "(2, 3)",
             &f64s(&[1., 4., 2., 5., 3., 6.], false),
-        ))
-        .unwrap();
+        ));
         assert_eq!(f, c);
-        let be = read_bytes::<f64>(&npy(
+        let be = read(&npy(
             ">f8",
             false,
             "(2, 3)",
             &f64s(&[1., 2., 3., 4., 5., 6.], true),
-        ))
-        .unwrap();
+        ));
         assert_eq!(be, c);
+        let be_f = read(&npy(
+            ">f8",
+            true,
+            "(2, 3)",
+            &f64s(&[1., 4., 2., 5., 3., 6.], true),
+        ));
+        assert_eq!(be_f, c);
+    }
+
+    #[test]
+    fn big_endian_values_read_exactly() {
+        let odd = [
+            -0.0,
+            f64::MIN_POSITIVE / 3.0,
+            f64::MAX,
+            f64::NEG_INFINITY,
+            1.0 / 3.0,
+            -2.5e-300,
+        ];
+        let m =
+            read_npy_bytes::<f64>(&npy(">f8", false, "(3, 2)", &f64s(&odd, true)), "m").unwrap();
+        let got: Vec<u64> = m.iter().map(|x| x.to_bits()).collect();
+        let want: Vec<u64> = odd.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(got, want);
+        let nan = f64::from_bits(0x7ff8_0000_dead_beef);
+        let k = read_keys_bytes::<f64>(&npy(">f8", false, "(2,)", &f64s(&[nan, -0.0], true)), "k")
+            .unwrap();
+        assert_eq!(
+            k.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            [nan.to_bits(), (-0.0f64).to_bits()]
+        );
+        let f32s: Vec<u8> = [1.5f32, -1e-40, f32::MAX, 3.25]
+            .iter()
+            .flat_map(|x| x.to_be_bytes())
+            .collect();
+        let m32 = read_npy_bytes::<f32>(&npy(">f4", true, "(2, 2)", &f32s), "m").unwrap();
+        assert_eq!(m32, ndarray::arr2(&[[1.5f32, f32::MAX], [-1e-40, 3.25]]));
+        let i64s: Vec<u8> = [i64::MIN, -1, i64::MAX]
+            .iter()
+            .flat_map(|x| x.to_be_bytes())
+            .collect();
+        assert_eq!(
+            read_keys_bytes::<i64>(&npy(">i8", false, "(3,)", &i64s), "k").unwrap(),
+            [i64::MIN, -1, i64::MAX]
+        );
+        let u32s: Vec<u8> = [u32::MAX, 7].iter().flat_map(|x| x.to_be_bytes()).collect();
+        assert_eq!(
+            read_keys_bytes::<u32>(&npy(">u4", false, "(2,)", &u32s), "k").unwrap(),
+            [u32::MAX, 7]
+        );
     }
 
     #[test]
@@ -406,61 +889,572 @@ mod tests {
         let path = std::env::temp_dir().join(format!("tessera-npy-w-{}.npy", std::process::id()));
         write_npy(&path, &a).unwrap();
         assert_eq!(read_npy::<f32>(&path).unwrap(), a);
+        let keys = [3u64, 1, u64::MAX];
+        write_array(&path, &ndarray::arr1(&keys)).unwrap();
+        assert_eq!(read_keys::<u64>(&path).unwrap(), keys);
         let _ = std::fs::remove_file(path);
     }
 
     #[test]
-    fn malformed_files_say_what_is_wrong() {
+    fn versions_2_and_3_and_any_key_order_read_alike() {
+        let data = f64s(&[1., 2., 3., 4.], false);
+        let want = ndarray::arr2(&[[1., 2.], [3., 4.]]);
+        let dicts = [
+            dict("<f8", false, "(2, 2)"),
+            "{'shape': (2, 2), 'fortran_order': False, 'descr': '<f8'}".to_string(),
+            "{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (2,2,)}".to_string(),
+            "\t{ 'descr' :'<f8' ,\x0c'fortran_order':False,'shape':( 2 , 2 ) }  ".to_string(),
+        ];
+        for version in [1, 2, 3] {
+            for d in &dicts {
+                let bytes = file(version, d, &data);
+                assert_eq!(
+                    read_npy_bytes::<f64>(&bytes, "m").unwrap(),
+                    want,
+                    "v{version} {d}"
+                );
+            }
+        }
+        let keys = file(3, &dict("<f8", false, "(4,)"), &data);
+        assert_eq!(
+            read_keys_bytes::<f64>(&keys, "k").unwrap(),
+            [1., 2., 3., 4.]
+        );
+    }
+
+    #[test]
+    fn truncated_data_is_refused_with_the_byte_counts() {
         let good = npy("<f8", false, "(2, 2)", &f64s(&[1., 2., 3., 4.], false));
-        let cases: Vec<(Vec<u8>, &str)> = vec![
-            (b"PK\x03\x04 not npy at all".to_vec(), "not an .npy file"),
+        says(
+            &matrix_err(&good[..good.len() - 8]),
+            "shape (2, 2) needs 32 bytes of data but the file holds 24: the file is truncated",
+            "copy the file again",
+        );
+        let keys = npy("<f8", false, "(4,)", &f64s(&[1., 2., 3., 4.], false));
+        says(
+            &keys_err(&keys[..keys.len() - 1]),
+            "shape (4,) needs 32 bytes of data but the file holds 31: the file is truncated",
+            "copy the file again",
+        );
+    }
+
+    #[test]
+    fn files_cut_inside_the_prefix_or_header_are_refused() {
+        for version in [1, 2, 3] {
+            let good = file(
+                version,
+                &dict("<f8", false, "(2,)"),
+                &f64s(&[1., 2.], false),
+            );
+            let offset = parse_header(&good).unwrap().data_offset;
+            let prefix = if version == 1 { 10 } else { 12 };
+            for cut in 0..offset {
+                let what = match cut {
+                    0 => "the file is empty",
+                    _ if cut < prefix => "inside the .npy prefix",
+                    _ => "the file ends inside the header",
+                };
+                both_say(&good[..cut], what, "copy the file again");
+            }
+            assert_eq!(
+                read_keys_bytes::<f64>(&good, "k").unwrap(),
+                [1., 2.],
+                "v{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_header_lengths_are_refused_before_allocating() {
+        let mut v1 = npy("<f8", false, "(2,)", &[0; 16]);
+        v1[8..10].copy_from_slice(&u16::MAX.to_le_bytes());
+        both_say(
+            &v1,
+            "the header claims 65535 bytes, more than the 10000 that numpy.load accepts",
+            "numpy.save(path, a, allow_pickle=False)",
+        );
+        for claim in [u32::MAX, 1 << 31, MAX_HEADER_LEN as u32 + 1] {
+            let mut v2 = file(2, &dict("<f8", false, "(2,)"), &[0; 16]);
+            v2[8..12].copy_from_slice(&claim.to_le_bytes());
+            both_say(
+                &v2,
+                &format!("the header claims {claim} bytes, more than the 10000"),
+                "numpy.save(path, a, allow_pickle=False)",
+            );
+        }
+        // A genuine header of exactly the limit is read; one byte more is
+        // refused even though it is all there.
+        let padded = |len: usize| {
+            let mut header = dict("<f8", false, "(2,)").into_bytes();
+            header.resize(len - 1, b' ');
+            header.push(b'\n');
+            raw(2, &header, &f64s(&[1., 2.], false))
+        };
+        assert_eq!(
+            read_keys_bytes::<f64>(&padded(MAX_HEADER_LEN), "k").unwrap(),
+            [1., 2.]
+        );
+        both_say(
+            &padded(MAX_HEADER_LEN + 1),
+            "the header claims 10001 bytes",
+            "numpy.save(path, a, allow_pickle=False)",
+        );
+        // A length that runs past the end of the file.
+        let mut past = npy("<f8", false, "(2,)", &[0; 16]);
+        past[8..10].copy_from_slice(&9000u16.to_le_bytes());
+        both_say(
+            &past,
+            "the header claims 9000 bytes but the file holds only 134 after the prefix",
+            "copy the file again",
+        );
+    }
+
+    #[test]
+    fn wrong_magic_and_unknown_versions_are_refused() {
+        let good = npy("<f8", false, "(2,)", &f64s(&[1., 2.], false));
+        both_say(
+            b"PK\x03\x04 a zip file",
+            "not an .npy file",
+            "save the array with numpy.save",
+        );
+        let mut magic = good.clone();
+        magic[5] = b'Z';
+        both_say(&magic, "not an .npy file", "numpy.save");
+        both_say(b"{'descr': '<f8'}", "not an .npy file", "numpy.save");
+        for (major, minor) in [(9, 0), (0, 0), (1, 1), (4, 0), (2, 7)] {
+            let mut bad = good.clone();
+            bad[6] = major;
+            bad[7] = minor;
+            both_say(
+                &bad,
+                &format!("unsupported .npy format version {major}.{minor}"),
+                "numpy.save(path, a, allow_pickle=False)",
+            );
+        }
+    }
+
+    #[test]
+    fn unsupported_dtypes_are_named_with_a_conversion() {
+        let cases = [
+            ("<c16", 16, "128-bit complex numbers"),
+            ("<c8", 8, "64-bit complex numbers"),
+            ("<U10", 40, "Unicode strings"),
+            ("|S5", 5, "byte strings"),
+            ("|b1", 1, "booleans"),
+            ("<M8[ns]", 8, "datetimes"),
+            ("<m8[s]", 8, "timedeltas"),
+            ("<f2", 2, "float16 numbers"),
+            ("<f16", 16, "128-bit floats (longdouble)"),
+            ("|u1", 1, "8-bit unsigned integers"),
+            ("<i2", 2, "16-bit signed integers"),
+            ("|V8", 8, "raw (void) records"),
+            ("<x9", 8, "an unsupported element type"),
+        ];
+        for (descr, item, kind) in cases {
+            let m = npy(descr, false, "(2, 2)", &vec![0; 4 * item]);
+            says(
+                &matrix_err(&m),
+                &format!("holds {kind} (descr '{descr}') but f64 was asked for"),
+                "convert the file to float32 or float64 (numpy: numpy.save(path, a.astype('float64'), allow_pickle=False))",
+            );
+            let k = npy(descr, false, "(4,)", &vec![0; 4 * item]);
+            says(
+                &keys_err(&k),
+                &format!("holds {kind} (descr '{descr}') but f64 was asked for"),
+                "convert the file to one of u32, u64, i32, i64, f32, f64",
+            );
+        }
+        // Another supported type: say which --dtype reads it.
+        says(
+            &matrix_err(&npy("<f4", false, "(2, 2)", &[0; 16])),
+            "holds float32 (f32) numbers (descr '<f4') but f64 was asked for",
+            "pass --dtype f32",
+        );
+        says(
+            &keys_err(&npy(">i8", false, "(2,)", &[0; 16])),
+            "holds 64-bit signed integers (descr '>i8') but f64 was asked for",
+            "pass --dtype i64",
+        );
+        // Structured dtypes.
+        for descr in [
+            "[('a', '<f8')]",
+            "[('a', '<f8'), ('b', '<i4')]",
+            "{'names': ['a']}",
+        ] {
+            let d = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (2,), }}");
+            both_say(
+                &file(1, &d, &[0; 16]),
+                "structured (record) array",
+                "numpy.save(path, a['name'], allow_pickle=False)",
+            );
+        }
+        // A type code without a byte order, which numpy.save never writes.
+        for descr in ["=f8", "f8", "|f8"] {
+            both_say(
+                &npy(descr, false, "(2, 2)", &[0; 32]),
+                &format!("the descr '{descr}' does not give the byte order"),
+                "numpy.save(path, a, allow_pickle=False)",
+            );
+        }
+    }
+
+    #[test]
+    fn object_arrays_are_refused() {
+        for descr in ["|O", "<O", "|O8"] {
+            both_say(
+                &npy(descr, false, "(2, 2)", &[0; 32]),
+                "object arrays are not supported",
+                "allow_pickle=False",
+            );
+        }
+    }
+
+    #[test]
+    fn shapes_that_do_not_match_the_data_are_refused() {
+        let four = f64s(&[1., 2., 3., 4.], false);
+        says(
+            &matrix_err(&npy("<f8", false, "(3, 2)", &four)),
+            "shape (3, 2) needs 48 bytes of data but the file holds 32: the file is truncated",
+            "copy the file again",
+        );
+        says(
+            &matrix_err(&npy("<f8", false, "(1, 3)", &four)),
+            "shape (1, 3) needs 24 bytes of data but the file holds 32, 8 too many",
+            "numpy.save(path, a, allow_pickle=False)",
+        );
+        says(
+            &keys_err(&npy("<f8", false, "(5,)", &four)),
+            "shape (5,) needs 40 bytes",
+            "copy the file again",
+        );
+        says(
+            &keys_err(&npy("<f8", false, "(3,)", &four)),
+            "8 too many: its shape is wrong or something was appended to it",
+            "numpy.save(path, a, allow_pickle=False)",
+        );
+    }
+
+    #[test]
+    fn headers_that_are_not_text_are_refused() {
+        let data = f64s(&[1., 2.], false);
+        let mut header = dict("<f8", false, "(2,)").into_bytes();
+        header.extend(b" \xe9 \n");
+        both_say(
+            &raw(1, &header, &data),
+            "the non-ASCII byte 0xe9 (at byte 68), which format version 1.0 does not allow",
+            "numpy.save(path, a, allow_pickle=False)",
+        );
+        let mut header = dict("<f8", false, "(2,)").into_bytes();
+        header.extend(b" \xff\xfe\n");
+        both_say(
+            &raw(3, &header, &data),
+            "the header is not UTF-8 text (an invalid byte at byte 70)",
+            "numpy.save(path, a, allow_pickle=False)",
+        );
+        // Valid UTF-8 but not whitespace numpy would write.
+        let v3 = raw(
+            3,
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (2,)}\u{a0}\n".as_bytes(),
+            &data,
+        );
+        both_say(&v3, "text after the dict's closing '}'", "numpy.save");
+        // A non-ASCII key is merely unknown.
+        let v3 = file(
+            3,
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), 'größe': 1}",
+            &data,
+        );
+        both_say(&v3, "an unknown key \"größe\"", "numpy.save");
+    }
+
+    #[test]
+    fn malformed_header_dicts_are_refused() {
+        let data = f64s(&[1., 2., 3., 4.], false);
+        let cases: Vec<(String, &str)> = vec![
             (
-                good[..good.len() - 8].to_vec(),
-                "needs 32 bytes of data but the file holds 24",
+                "{'fortran_order': False, 'shape': (2, 2), }".into(),
+                "the header has no 'descr' entry",
             ),
-            (good[..40].to_vec(), "the header claims"),
             (
-                {
-                    let mut g = good.clone();
-                    g[8] = 0xff;
-                    g[9] = 0xff;
-                    g
-                },
-                "the header claims",
+                "{'descr': '<f8', 'shape': (2, 2), }".into(),
+                "the header has no 'fortran_order' entry",
             ),
             (
-                npy("<f4", false, "(2, 2)", &[0u8; 16]),
-                "holds float32 (f32)",
+                "{'descr': '<f8', 'fortran_order': False, }".into(),
+                "the header has no 'shape' entry",
             ),
-            (npy("<i8", false, "(2, 2)", &[0u8; 32]), "holds integers"),
-            (npy("|O", false, "(2, 2)", &[0u8; 32]), "object arrays"),
+            ("{}".into(), "the header has no 'descr' entry"),
             (
-                npy("<f8", false, "(4,)", &f64s(&[1., 2., 3., 4.], false)),
-                "1-dimensional",
-            ),
-            (
-                npy("<f8", false, "(3, 2)", &f64s(&[1., 2., 3., 4.], false)),
-                "needs 48 bytes",
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), ".into(),
+                "expected a quoted key or '}'",
             ),
             (
-                {
-                    let mut g = good.clone();
-                    g[6] = 9;
-                    g
-                },
-                "format version 9",
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2)".into(),
+                "expected ',' or '}' after an entry",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2)}}".into(),
+                "text after the dict's closing '}'",
+            ),
+            (
+                "'descr': '<f8', 'fortran_order': False, 'shape': (2, 2)}".into(),
+                "the header is not a Python dict",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2}".into(),
+                "expected ',' or ')' in the shape",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': 2, 2)}".into(),
+                "'shape' must be a tuple of integers",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': [2, 2]}".into(),
+                "'shape' must be a tuple of integers",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2.0, 2)}".into(),
+                "other than a decimal integer",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (0x2, 2)}".into(),
+                "other than a decimal integer",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2_0, 2)}".into(),
+                "other than a decimal integer",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': ('2', 2)}".into(),
+                "other than an integer",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (None,)}".into(),
+                "other than an integer",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2L, 2L)}".into(),
+                "Python 2 long integers",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (-2, -2)}".into(),
+                "a negative dimension",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (4)}".into(),
+                "must be written (n,)",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (,)}".into(),
+                "other than an integer",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': 1, 'shape': (2, 2)}".into(),
+                "'fortran_order' must be True or False",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': 'True', 'shape': (2, 2)}".into(),
+                "'fortran_order' must be True or False",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': Truest, 'shape': (2, 2)}".into(),
+                "'fortran_order' must be True or False",
+            ),
+            (
+                "{'descr': <f8, 'fortran_order': False, 'shape': (2, 2)}".into(),
+                "the 'descr' entry is not a dtype string",
+            ),
+            (
+                "{'descr': '<f8, 'fortran_order': False, 'shape': (2, 2)}".into(),
+                "expected ',' or '}' after an entry",
+            ),
+            ("{'descr': '<f8}".into(), "an unterminated string"),
+            (
+                "{'descr': '<f\\x38', 'fortran_order': False, 'shape': (2, 2)}".into(),
+                "a backslash escape in a string",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), 'extra': 1}".into(),
+                "an unknown key \"extra\"",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), 'shape': (2, 2)}".into(),
+                "the key 'shape' appears twice",
+            ),
+            (
+                "{descr: '<f8', 'fortran_order': False, 'shape': (2, 2)}".into(),
+                "expected a quoted key",
+            ),
+            (
+                "{'descr' '<f8', 'fortran_order': False, 'shape': (2, 2)}".into(),
+                "expected ':' after the key 'descr'",
+            ),
+            (
+                "{'descr': '<f8',, 'fortran_order': False, 'shape': (2, 2)}".into(),
+                "expected a quoted key",
+            ),
+            (
+                "{'descr': '<f8'\n, 'fortran_order': False, 'shape': (2, 2)}".into(),
+                "expected ',' or '}' after an entry",
+            ),
+            (
+                format!(
+                    "{{'descr': '<f8', 'fortran_order': False, 'shape': {}2, 2{}}}",
+                    "(".repeat(4000),
+                    ")".repeat(4000)
+                ),
+                "other than an integer",
+            ),
+            (
+                format!("{}{}", "{".repeat(5000), "}".repeat(4000)),
+                "expected a quoted key",
             ),
         ];
-        for (bytes, expect) in cases {
-            let e = read_bytes::<f64>(&bytes).unwrap_err().to_string();
-            assert!(e.contains(expect), "expected `{expect}` in `{e}`");
+        for (d, what) in &cases {
+            both_say(
+                &file(1, d, &data),
+                what,
+                "numpy.save(path, a, allow_pickle=False)",
+            );
+            both_say(
+                &file(2, d, &data),
+                what,
+                "numpy.save(path, a, allow_pickle=False)",
+            );
         }
+        // No newline at the end (or no header at all).
+        for header in [
+            &b""[..],
+            b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2)}  ",
+        ] {
+            both_say(
+                &raw(1, header, &data),
+                "the header does not end with a newline",
+                "numpy.save(path, a, allow_pickle=False)",
+            );
+        }
+        // A long header is shown cut short.
+        let long = format!(
+            "{{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), {}'extra': 1}}",
+            " ".repeat(300)
+        );
+        let e = matrix_err(&file(1, &long, &data));
+        assert!(e.contains("\"...): the file is corrupt"), "{e}");
+    }
+
+    #[test]
+    fn shapes_that_overflow_are_errors_not_panics() {
+        for shape in [
+            "(4294967296, 4294967296, 2)",
+            "(3037000500, 3037000500)",
+            "(0, 18446744073709551615)",
+            "(9223372036854775808, 0)",
+        ] {
+            both_say(
+                &npy("<f8", false, shape, &[]),
+                "has more elements than any file can hold",
+                "numpy.save(path, a, allow_pickle=False)",
+            );
+        }
+        both_say(
+            &npy("<f8", false, "(18446744073709551616, 1)", &[]),
+            "the dimension 18446744073709551616 is larger than this machine can address",
+            "numpy.save(path, a, allow_pickle=False)",
+        );
+        // Fits as a count, not as bytes.
+        says(
+            &matrix_err(&npy("<f8", false, "(2147483648, 2147483648)", &[])),
+            "the shape (2147483648, 2147483648) needs more bytes than any file can hold",
+            "numpy.save(path, a, allow_pickle=False)",
+        );
+        says(
+            &keys_err(&npy("<f8", false, "(4611686018427387904,)", &[])),
+            "needs more bytes than any file can hold",
+            "numpy.save(path, a, allow_pickle=False)",
+        );
+        // Large but representable: a plain truncation.
+        says(
+            &matrix_err(&npy("<f8", false, "(1000000000, 1000000000)", &[0; 8])),
+            "needs 8000000000000000000 bytes of data but the file holds 8",
+            "copy the file again",
+        );
+    }
+
+    #[test]
+    fn zero_dimensional_arrays_are_refused() {
+        let scalar = npy("<f8", false, "()", &f64s(&[1.], false));
+        says(
+            &matrix_err(&scalar),
+            "holds a 0-dimensional array (a scalar) of shape (): a matrix must be 2-dimensional",
+            "a.reshape(rows, cols)",
+        );
+        says(
+            &keys_err(&scalar),
+            "holds a 0-dimensional array (a scalar) of shape (): keys must be a 1-dimensional array",
+            "a.ravel()",
+        );
+    }
+
+    #[test]
+    fn keys_must_be_one_dimensional_and_matrices_two() {
+        let four = f64s(&[1., 2., 3., 4.], false);
+        says(
+            &keys_err(&npy("<f8", false, "(2, 2)", &four)),
+            "holds a 2-dimensional array of shape (2, 2): keys must be a 1-dimensional array",
+            "a.ravel()",
+        );
+        says(
+            &keys_err(&npy("<f8", true, "(1, 2, 2)", &four)),
+            "holds a 3-dimensional array of shape (1, 2, 2)",
+            "a.ravel()",
+        );
+        says(
+            &matrix_err(&npy("<f8", false, "(4,)", &four)),
+            "holds a 1-dimensional array of shape (4,): a matrix must be 2-dimensional",
+            "a.reshape(rows, cols)",
+        );
+        says(
+            &matrix_err(&npy("<f8", false, "(1, 2, 2)", &four)),
+            "holds a 3-dimensional array of shape (1, 2, 2)",
+            "a.reshape(rows, cols)",
+        );
+    }
+
+    #[test]
+    fn empty_arrays_read_as_empty() {
+        let m = read_npy_bytes::<f64>(&npy("<f8", false, "(0, 3)", &[]), "m").unwrap();
+        assert_eq!(m.dim(), (0, 3));
+        let m = read_npy_bytes::<f32>(&npy("<f4", true, "(3, 0)", &[]), "m").unwrap();
+        assert_eq!(m.dim(), (3, 0));
+        let k = read_keys_bytes::<u32>(&npy("<u4", false, "(0,)", &[]), "k").unwrap();
+        assert!(k.is_empty());
+        says(
+            &matrix_err(&npy("<f8", false, "(0, 3)", &[0; 8])),
+            "shape (0, 3) needs 0 bytes of data but the file holds 8, 8 too many",
+            "numpy.save",
+        );
+    }
+
+    #[test]
+    fn a_missing_file_names_its_path() {
         let missing = read_npy::<f64>(Path::new("/nonexistent/x.npy"))
             .unwrap_err()
             .to_string();
         assert!(
             missing.contains("/nonexistent/x.npy: cannot read it"),
             "{missing}"
+        );
+        let missing = read_keys::<u64>(Path::new("/nonexistent/k.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("/nonexistent/k.npy: cannot read it"),
+            "{missing}"
+        );
+        assert!(
+            matrix_err(b"").starts_with("m.npy: the file is empty"),
+            "{}",
+            matrix_err(b"")
         );
     }
 }
