@@ -961,3 +961,151 @@ fn cmd_selftest(world: &Comm, names: &[String]) -> Result<u8, Error> {
     }
     Ok(if failed == 0 { 0 } else { 1 })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The command line under generated argument vectors: parsing never
+    //! panics, and what parses passes the checks `tessera run` makes before
+    //! launching without panicking either. `TESSERA_FUZZ_CASES` sets the
+    //! number of cases (default 2,000).
+
+    use super::*;
+    use clap::CommandFactory;
+    use proptest::prelude::*;
+
+    /// Words an argument vector is built from: every subcommand and flag,
+    /// values in and out of range, and hostile text.
+    const WORDS: &[&str] = &[
+        "run",
+        "info",
+        "bench",
+        "matmul",
+        "sort",
+        "allreduce",
+        "scaling",
+        "selftest",
+        "rank-exec",
+        "p2p",
+        "gemm",
+        "-n",
+        "--np",
+        "--hostfile",
+        "--host",
+        "--threads",
+        "--trace",
+        "--mca",
+        "--raw",
+        "--oversubscribe",
+        "--m",
+        "--k",
+        "--n",
+        "--a",
+        "--b",
+        "--out",
+        "--dtype",
+        "--device",
+        "--grid",
+        "--panel",
+        "--seed",
+        "--repeat",
+        "--verify",
+        "--json",
+        "--dist",
+        "--input",
+        "--algo",
+        "--len",
+        "--iters",
+        "--ranks",
+        "--mode",
+        "--workload",
+        "--sizes",
+        "--",
+        "-",
+        "0",
+        "1",
+        "2",
+        "3x",
+        "2x2",
+        "0x4",
+        "-1",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "1..16",
+        "1,2,4",
+        "f64",
+        "u32",
+        "cuda",
+        "cpu",
+        "auto",
+        "sample",
+        "merge",
+        "weak",
+        "strong",
+        "8B..1MiB",
+        "",
+        "a:0",
+        "n1:2,n2",
+        "$(rm -rf /)",
+        "; echo",
+        "é",
+        "\u{0}",
+        "--help",
+    ];
+
+    fn argv() -> impl Strategy<Value = Vec<String>> {
+        let word = prop_oneof![
+            8 => proptest::sample::select(WORDS).prop_map(String::from),
+            1 => "\\PC{0,12}",
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+        ];
+        proptest::collection::vec(word, 0..10)
+    }
+
+    fn cases() -> u32 {
+        std::env::var("TESSERA_FUZZ_CASES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2_000)
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn counts_and_grids_are_checked_by_the_parser() {
+        assert_eq!(positive("3"), Ok(3));
+        assert!(positive("0").unwrap_err().contains("at least 1"));
+        assert!(positive("-2").unwrap_err().contains("not a whole number"));
+        assert_eq!(grid_arg("2x3"), Ok((2, 3)));
+        assert!(grid_arg("2x0").is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+        #[test]
+        fn no_argument_vector_makes_the_parser_panic(args in argv()) {
+            let parsed = Cli::try_parse_from(std::iter::once("tessera".to_string()).chain(args));
+            if let Ok(Cli { command: Command::Run { ranks, hostfile, hosts, oversubscribe, threads, trace, mca, raw, program } }) = parsed {
+                prop_assert!(ranks >= 1);
+                prop_assert!(threads.is_none_or(|t| t >= 1));
+                prop_assert_eq!(mca.len() % 2, 0);
+                let opts = RunOptions {
+                    ranks,
+                    hostfile,
+                    hosts,
+                    oversubscribe,
+                    threads,
+                    trace,
+                    mca: mca.chunks_exact(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect(),
+                    raw,
+                    program,
+                };
+                // Builds the command (never runs it): errors are fine, panics not.
+                let _ = launch::mpirun_command(&opts, std::path::Path::new("mpirun"), std::path::Path::new("/t"));
+            }
+        }
+    }
+}

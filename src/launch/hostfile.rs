@@ -192,3 +192,22 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+        /// Any text is parsed or refused with the line and the format, never
+        /// a panic.
+        #[test]
+        fn any_text_parses_or_is_refused_with_the_format(text in "(\\PC{0,20}[ =#\\n]?){0,8}") {
+            match super::parse(&text, "hf") {
+                Ok(hosts) => prop_assert!(!hosts.is_empty()),
+                Err(e) => prop_assert!(e.to_string().contains("HOST slots=N"), "{}", e),
+            }
+        }
+    }
+}

@@ -276,3 +276,37 @@ mod tests {
         assert!(!is_rank_message("rank 1 of 4"));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+        /// Lines that are not Open MPI boxes pass through unchanged, whatever
+        /// they hold, and nothing makes the filter panic.
+        #[test]
+        fn ordinary_lines_pass_through(lines in proptest::collection::vec("[^-\\[]\\PC{0,40}", 0..20)) {
+            let mut f = super::MessageFilter::new();
+            let mut out: Vec<String> = lines.iter().flat_map(|l| f.line(l)).collect();
+            out.extend(f.finish());
+            prop_assert_eq!(out, lines);
+        }
+
+        #[test]
+        fn boxes_of_any_text_never_panic(lines in proptest::collection::vec(prop_oneof![
+            Just("-".repeat(super::RULE_LEN)),
+            Just("MPI_ABORT was invoked on rank".to_string()),
+            Just("mpirun noticed that process rank".to_string()),
+            Just("Process name: [[".to_string()),
+            "\\PC{0,30}",
+        ], 0..30)) {
+            let mut f = super::MessageFilter::new();
+            for l in &lines {
+                let _ = f.line(l);
+            }
+            let _ = f.finish();
+        }
+    }
+}
