@@ -36,5 +36,15 @@ for ranks in 2 3 4; do
     timeout 300 target/release/tessera run -n "$ranks" selftest
 done
 
+step "soak: 10,000 mixed collectives at 4 ranks (release build)"
+scripts/soak.sh 10000 4
+
+step "several hosts: three network namespaces, 3 hosts x 2 ranks over TCP"
+if reason=$(scripts/multihost-test.sh --check 2>&1); then
+    scripts/multihost-test.sh
+else
+    echo "skipped here: $reason"
+fi
+
 echo
 echo "scripts/test.sh: all checks passed"

@@ -69,16 +69,15 @@ pub struct RunOptions {
 ///   through TCP keepalive on the daemons' connections: after
 ///   `oob_tcp_keepalive_time` idle seconds a probe is sent every
 ///   `oob_tcp_keepalive_intvl` seconds and after `oob_tcp_keepalive_probes`
-///   unanswered probes the connection is dead: 4 + 2 x 3 = 10 s at most
-///   (Open MPI's defaults: 300 + 20 x 9 s, a quarter of an hour).
-/// - A daemon that cannot be started on a host (a hung ssh) fails the launch
-///   after `orte_startup_timeout` seconds instead of waiting forever.
+///   unanswered probes the connection is dead: 2 + 1 x 5 = 7 s of silence
+///   (Open MPI's defaults: 300 + 20 x 9 s, a quarter of an hour). The
+///   probes are answered by the peer's kernel, so a busy host is never
+///   mistaken for a lost one; a network that drops everything for 5 s is.
 pub const FAILURE_DETECTION: &[(&str, &str)] = &[
     ("odls_base_sigkill_timeout", "1"),
-    ("oob_tcp_keepalive_time", "4"),
-    ("oob_tcp_keepalive_intvl", "2"),
-    ("oob_tcp_keepalive_probes", "3"),
-    ("orte_startup_timeout", "60"),
+    ("oob_tcp_keepalive_time", "2"),
+    ("oob_tcp_keepalive_intvl", "1"),
+    ("oob_tcp_keepalive_probes", "5"),
 ];
 
 /// The cores this process may run on, counted as Open MPI counts slots by
