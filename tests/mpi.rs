@@ -498,7 +498,8 @@ fn sort_npy_round_trip_and_bad_files() {
     );
     assert_eq!(job.code(), Some(2), "{}", job.stderr());
     assert!(
-        job.stderr().contains("but u32 was asked for: pass --dtype i64"),
+        job.stderr()
+            .contains("but u32 was asked for: pass --dtype i64"),
         "{}",
         job.stderr()
     );

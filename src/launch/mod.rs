@@ -602,6 +602,57 @@ mod tests {
     }
 
     #[test]
+    fn failure_detection_is_bounded_unless_the_user_says_otherwise() {
+        let opts = RunOptions {
+            ranks: 2,
+            mca: vec![
+                ("oob_tcp_keepalive_probes".into(), "9".into()),
+                ("btl".into(), "tcp,self".into()),
+            ],
+            ..Default::default()
+        };
+        let cmd = mpirun_command(&opts, Path::new("m"), Path::new("/t")).unwrap();
+        for (key, value) in FAILURE_DETECTION {
+            let var = format!("OMPI_MCA_{key}");
+            if *key == "oob_tcp_keepalive_probes" {
+                // Given with --mca: left to it (mpirun's command line wins).
+                assert_eq!(env(&cmd, &var), None);
+            } else if std::env::var_os(&var).is_none() {
+                assert_eq!(env(&cmd, &var).as_deref(), Some(*value), "{key}");
+            }
+        }
+        let a = args(&cmd);
+        assert!(
+            a.windows(3).any(|w| w == ["--mca", "btl", "tcp,self"]),
+            "{a:?}"
+        );
+        assert!(
+            a.windows(3)
+                .any(|w| w == ["--mca", "oob_tcp_keepalive_probes", "9"])
+        );
+        // Lost host within 2 + 1 x 5 s of silence.
+        let get = |k: &str| -> u32 {
+            FAILURE_DETECTION
+                .iter()
+                .find(|(n, _)| *n == k)
+                .unwrap()
+                .1
+                .parse()
+                .unwrap()
+        };
+        let bound = get("oob_tcp_keepalive_time")
+            + get("oob_tcp_keepalive_intvl") * get("oob_tcp_keepalive_probes");
+        assert!(bound <= 10, "{bound} s");
+        let bad = RunOptions {
+            ranks: 2,
+            mca: vec![("a b".into(), "1".into())],
+            ..Default::default()
+        };
+        let e = mpirun_command(&bad, Path::new("m"), Path::new("/t")).unwrap_err();
+        assert!(e.to_string().contains("bad --mca name `a b`"), "{e}");
+    }
+
+    #[test]
     fn gpus_are_dealt_round_robin() {
         let gpus: Vec<String> = ["0", "1"].map(String::from).to_vec();
         assert_eq!(gpu_for_local_rank(&gpus, 0), Some("0"));
