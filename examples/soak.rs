@@ -16,10 +16,12 @@
 //! the job with the operation's number, kind and size.
 //!
 //! The last line, on rank 0, is machine-readable:
-//! `soak: ops=N bytes=B rss_start_kib=S rss_warm_kib=W rss_end_kib=E pending=P`
-//! with the largest resident set over the ranks at each point (the warm-up
-//! is the first tenth of the operations) and the most requests pending on
-//! any rank at the end.
+//! `soak: ops=N payload_bytes=B rss_start_kib=S rss_warm_kib=W rss_end_kib=E
+//! rss_early_peak_kib=P1 rss_late_peak_kib=P2 pending=P` with the largest
+//! resident set over the ranks at each point (the warm-up is the first
+//! tenth of the operations; the peaks are those of the samples after it, up
+//! to two thirds of the run and in the last third) and the most requests
+//! pending on any rank at the end.
 
 use tessera::comm::{Comm, ReduceOp};
 use tessera::{Error, Result};
@@ -92,8 +94,9 @@ const KINDS: [&str; 10] = [
     "scan",
 ];
 
-/// Runs operation number `op` and checks its result; returns the bytes
-/// this rank sent.
+/// Runs operation number `op` and checks its result (length and every
+/// element); returns the operation's payload in bytes (its size as drawn,
+/// counted once per rank).
 fn one(world: &Comm, seed: u64, op: u64, max_bytes: u64) -> Result<u64> {
     let r = mix(seed ^ op.wrapping_mul(0x2545_f491_4f6c_dd1d));
     let kind = (r % KINDS.len() as u64) as usize;
@@ -119,11 +122,21 @@ fn one(world: &Comm, seed: u64, op: u64, max_bytes: u64) -> Result<u64> {
             KINDS[kind]
         ),
     };
+    let short = |len: usize, want: u64| Error::Remote {
+        op: "soak",
+        message: format!(
+            "operation {op} ({}, {bytes} bytes): {len} elements on rank {me}, {want} expected",
+            KINDS[kind]
+        ),
+    };
     let mine = |rank: u64, len: u64| (0..len).map(|i| value(key, rank, i)).collect::<Vec<_>>();
     let triangle = p * (p - 1) / 2;
     match kind {
         0 => {
             let got = world.all_reduce(&mine(me, words), ReduceOp::Sum)?;
+            if got.len() as u64 != words {
+                return Err(short(got.len(), words));
+            }
             for (i, g) in (0u64..).zip(&got) {
                 if *g != value(key, 0, i).wrapping_mul(p).wrapping_add(triangle) {
                     return Err(wrong(i));
@@ -156,7 +169,7 @@ fn one(world: &Comm, seed: u64, op: u64, max_bytes: u64) -> Result<u64> {
                     }
                 }
                 if got.len() as u64 != per_rank * p {
-                    return Err(wrong(got.len() as u64));
+                    return Err(short(got.len(), per_rank * p));
                 }
             }
         }
@@ -166,6 +179,9 @@ fn one(world: &Comm, seed: u64, op: u64, max_bytes: u64) -> Result<u64> {
                 .map(|j| value(key, me * p + j / c.max(1), j % c.max(1)))
                 .collect();
             let got = world.all_to_all(&send)?;
+            if got.len() as u64 != p * c {
+                return Err(short(got.len(), p * c));
+            }
             for (i, g) in (0u64..).zip(&got) {
                 if *g != value(key, (i / c.max(1)) * p + me, i % c.max(1)) {
                     return Err(wrong(i));
@@ -174,6 +190,9 @@ fn one(world: &Comm, seed: u64, op: u64, max_bytes: u64) -> Result<u64> {
         }
         4 => {
             let got = world.reduce_scatter_block(&mine(me, per_rank * p), ReduceOp::Sum)?;
+            if got.len() as u64 != per_rank {
+                return Err(short(got.len(), per_rank));
+            }
             for (i, g) in (0u64..).zip(&got) {
                 let j = me * per_rank + i;
                 if *g != value(key, 0, j).wrapping_mul(p).wrapping_add(triangle) {
@@ -190,6 +209,9 @@ fn one(world: &Comm, seed: u64, op: u64, max_bytes: u64) -> Result<u64> {
                 Vec::new()
             };
             let got = world.scatter(&send, root)?;
+            if got.len() as u64 != per_rank {
+                return Err(short(got.len(), per_rank));
+            }
             for (i, g) in (0u64..).zip(&got) {
                 if *g != value(key, me, i) {
                     return Err(wrong(i));
@@ -203,6 +225,9 @@ fn one(world: &Comm, seed: u64, op: u64, max_bytes: u64) -> Result<u64> {
             let second = world.iall_reduce(mine(me, words - half), ReduceOp::Min)?;
             let low = second.wait()?;
             let high = first.wait()?;
+            if high.len() as u64 != half || low.len() as u64 != words - half {
+                return Err(short(high.len() + low.len(), words));
+            }
             for (i, g) in (0u64..).zip(&high) {
                 let want = (0..p).map(|q| value(key, q, i)).max().unwrap_or(0);
                 if *g != want {
@@ -223,6 +248,9 @@ fn one(world: &Comm, seed: u64, op: u64, max_bytes: u64) -> Result<u64> {
                 vec![0; words as usize]
             };
             let got = world.ibroadcast(buf, root)?.wait()?;
+            if got.len() as u64 != words {
+                return Err(short(got.len(), words));
+            }
             world.barrier()?;
             for (i, g) in (0u64..).zip(&got) {
                 if *g != value(key, 0, i) {
@@ -232,6 +260,9 @@ fn one(world: &Comm, seed: u64, op: u64, max_bytes: u64) -> Result<u64> {
         }
         _ => {
             let got = world.scan(&mine(me, words), ReduceOp::Sum)?;
+            if got.len() as u64 != words {
+                return Err(short(got.len(), words));
+            }
             let below = me * (me + 1) / 2;
             for (i, g) in (0u64..).zip(&got) {
                 if *g != value(key, 0, i).wrapping_mul(me + 1).wrapping_add(below) {
@@ -275,6 +306,11 @@ fn main() {
         let total = world.all_reduce(&[bytes], ReduceOp::Sum)?[0];
         trajectory.push(rss_end);
         let trajectory = world.all_reduce(&trajectory, ReduceOp::Max)?;
+        // After the warm-up: the peak of the middle and of the last third.
+        let after = &trajectory[1.min(trajectory.len())..];
+        let cut = after.len() * 2 / 3;
+        let early_peak = after[..cut].iter().copied().max().unwrap_or(0);
+        let late_peak = after[cut..].iter().copied().max().unwrap_or(0);
         if world.rank() == 0 {
             println!(
                 "{} operations on {} ranks in {seconds:.1} s, every result checked",
@@ -290,7 +326,7 @@ fn main() {
                 mib.join(" ")
             );
             println!(
-                "soak: ops={} bytes={total} rss_start_kib={} rss_warm_kib={} rss_end_kib={} pending={}",
+                "soak: ops={} payload_bytes={total} rss_start_kib={} rss_warm_kib={} rss_end_kib={} rss_early_peak_kib={early_peak} rss_late_peak_kib={late_peak} pending={}",
                 o.ops, worst[0], worst[1], worst[2], worst[3]
             );
         }

@@ -153,7 +153,9 @@ alive_in_ours() {
 
 cleanup() {
     local rc=$? i h ns
-    trap - EXIT INT TERM
+    # A second Ctrl-C must not cut the clean-up short.
+    trap - EXIT
+    trap '' INT TERM
     set +e
     if [[ -n $SETUP_STARTED ]]; then
         signal_ours TERM

@@ -19,9 +19,7 @@ ranks=${2:-4}
 max_bytes=$((16 << 20))
 tessera=target/release/tessera
 soak=target/release/examples/soak
-if [[ ! -x $tessera || ! -x $soak ]]; then
-    cargo build --release --locked --bins --examples
-fi
+cargo build --release --locked --bins --examples
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -37,8 +35,10 @@ field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
 warm=$(field rss_warm_kib)
 end=$(field rss_end_kib)
 pending=$(field pending)
+early=$(field rss_early_peak_kib)
+late=$(field rss_late_peak_kib)
 slack=$((max_bytes / 1024))
-if [[ -z $warm || -z $end || -z $pending ]]; then
+if [[ -z $warm || -z $end || -z $pending || -z $early || -z $late ]]; then
     echo "soak: FAILED (no summary line)"
     exit 1
 fi
@@ -48,6 +48,10 @@ if ((pending != 0)); then
 fi
 if ((end > warm + slack)); then
     echo "soak: FAILED (resident set grew from ${warm} KiB after the warm-up to ${end} KiB at the end, more than ${slack} KiB)"
+    exit 1
+fi
+if ((late > early + 4096)); then
+    echo "soak: FAILED (the resident set peaked at ${late} KiB in the last third of the run, above its earlier peak of ${early} KiB)"
     exit 1
 fi
 echo "soak: passed ($ops operations at $ranks ranks in $(($(date +%s) - start)) s; resident set ${warm} KiB after the warm-up, ${end} KiB at the end; no request pending)"

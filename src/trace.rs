@@ -351,7 +351,7 @@ pub fn run_traced<R>(
     let out = body()?;
     if let Some(path) = end(world)? {
         eprintln!(
-            "tessera: trace of {} ranks written to {}",
+            "trace of {} ranks written to {}",
             world.size(),
             path.display()
         );

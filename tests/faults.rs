@@ -111,3 +111,77 @@ fn a_job_without_a_fault_runs_to_the_end() {
     assert!(job.stdout().contains("all 3 ranks reached the all-reduce"));
     assert!(left_behind(&tag, Duration::from_secs(3)).is_empty());
 }
+
+/// Starts `tessera run -n 2 fail_fast kill 99` (no such rank: the ranks
+/// all-reduce until the job is ended from outside) in its own process
+/// group, waits until both ranks run, sends `signal` to `tessera run` (or
+/// to its whole group), and checks that the job ends and leaves nothing.
+fn ended_from_outside(signal: i32, to_group: bool) -> std::process::ExitStatus {
+    use std::os::unix::process::CommandExt;
+    let _guard = common::jobs::one_job_at_a_time();
+    let tag = unique_tag("outside");
+    let program = example("fail_fast");
+    let mut child = std::process::Command::new(common::jobs::tessera())
+        .args(["run", "-n", "2", &program, "kill", "99", &tag])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("start tessera run");
+    let start = std::time::Instant::now();
+    // tessera run, mpirun and the two ranks.
+    while common::jobs::processes_with(&tag).len() < 4 {
+        assert!(start.elapsed() < FAULT_BOUND, "the job did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id() as i32;
+    // SAFETY: signalling our own child (or its process group).
+    unsafe {
+        libc::kill(if to_group { -pid } else { pid }, signal);
+    }
+    let sent = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if sent.elapsed() > FAULT_BOUND {
+            let _ = child.kill();
+            let _ = child.wait();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let left = left_behind(&tag, Duration::from_secs(5));
+    for (pid, _) in &left {
+        // SAFETY: cleaning up what the test started.
+        unsafe {
+            libc::kill(*pid as i32, libc::SIGKILL);
+        }
+    }
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    eprintln!(
+        "signal {signal} (group: {to_group}): ended after {:?}",
+        sent.elapsed()
+    );
+    status
+}
+
+#[test]
+fn sigterm_to_tessera_run_ends_every_rank() {
+    let status = ended_from_outside(libc::SIGTERM, false);
+    assert!(!status.success(), "{status:?}");
+}
+
+#[test]
+fn ctrl_c_to_the_process_group_ends_every_rank() {
+    let status = ended_from_outside(libc::SIGINT, true);
+    assert!(!status.success(), "{status:?}");
+}
+
+#[test]
+fn sigkill_to_tessera_run_still_ends_every_rank() {
+    use std::os::unix::process::ExitStatusExt;
+    let status = ended_from_outside(libc::SIGKILL, false);
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+}

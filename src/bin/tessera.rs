@@ -35,7 +35,7 @@ enum Command {
     /// allreduce` runs a tessera subcommand on every rank.
     Run {
         /// Number of ranks.
-        #[arg(value_parser = positive, short = 'n', long = "np", value_name = "N")]
+        #[arg(value_parser = rank_count, short = 'n', long = "np", value_name = "N")]
         ranks: usize,
         /// Open MPI hostfile (`HOST slots=N` per line).
         #[arg(long, value_name = "FILE")]
@@ -349,20 +349,17 @@ fn main() -> ExitCode {
             {
                 e.exit();
             }
-            let opts = RunOptions {
+            let opts = run_options(
                 ranks,
                 hostfile,
                 hosts,
                 oversubscribe,
                 threads,
                 trace,
-                mca: mca
-                    .chunks_exact(2)
-                    .map(|kv| (kv[0].clone(), kv[1].clone()))
-                    .collect(),
+                mca,
                 raw,
                 program,
-            };
+            );
             match launch::run(&opts) {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => fail(&e),
@@ -577,6 +574,45 @@ fn cmd_scaling(args: ScalingArgs) -> Result<(), Error> {
         println!("{note}");
     }
     Ok(())
+}
+
+/// The launcher's options from `tessera run`'s arguments (`mca` holds
+/// KEY VALUE pairs in turn).
+#[allow(clippy::too_many_arguments)]
+fn run_options(
+    ranks: usize,
+    hostfile: Option<PathBuf>,
+    hosts: Option<String>,
+    oversubscribe: bool,
+    threads: Option<usize>,
+    trace: Option<PathBuf>,
+    mca: Vec<String>,
+    raw: bool,
+    program: Vec<OsString>,
+) -> RunOptions {
+    RunOptions {
+        ranks,
+        hostfile,
+        hosts,
+        oversubscribe,
+        threads,
+        trace,
+        mca: mca
+            .chunks_exact(2)
+            .map(|kv| (kv[0].clone(), kv[1].clone()))
+            .collect(),
+        raw,
+        program,
+    }
+}
+
+/// A rank count: at least 1, and at most what MPI's `int` ranks can number.
+fn rank_count(s: &str) -> Result<usize, String> {
+    let n = positive(s)?;
+    if n > i32::MAX as usize {
+        return Err(format!("MPI numbers ranks up to {}", i32::MAX));
+    }
+    Ok(n)
 }
 
 /// A count that must be at least 1 (ranks, sizes, repetitions, threads).
@@ -1092,17 +1128,8 @@ mod tests {
                 prop_assert!(ranks >= 1);
                 prop_assert!(threads.is_none_or(|t| t >= 1));
                 prop_assert_eq!(mca.len() % 2, 0);
-                let opts = RunOptions {
-                    ranks,
-                    hostfile,
-                    hosts,
-                    oversubscribe,
-                    threads,
-                    trace,
-                    mca: mca.chunks_exact(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect(),
-                    raw,
-                    program,
-                };
+                prop_assert!(ranks <= i32::MAX as usize);
+                let opts = run_options(ranks, hostfile, hosts, oversubscribe, threads, trace, mca, raw, program);
                 // Builds the command (never runs it): errors are fine, panics not.
                 let _ = launch::mpirun_command(&opts, std::path::Path::new("mpirun"), std::path::Path::new("/t"));
             }

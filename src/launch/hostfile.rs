@@ -54,7 +54,10 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<HostEntry>> {
         };
         let mut words = line.split_whitespace();
         let host = words.next().unwrap_or_default();
-        if host.contains('=') || host.contains(':') || host.contains(',') {
+        // One colon is `host:slots`, which belongs on --host, not here; an
+        // IPv6 address has several.
+        let colons = host.matches(':').count();
+        if host.contains('=') || colons == 1 || host.contains(',') {
             return Err(bad(format!("`{host}` is not a host name")));
         }
         let mut entry = HostEntry {
@@ -110,7 +113,9 @@ pub fn check(path: &Path, ranks: usize, oversubscribe: bool) -> Result<Vec<HostE
         ))
     })?;
     let hosts = parse(&text, &name)?;
-    let slots: Option<usize> = hosts.iter().map(|h| h.slots).sum();
+    let slots: Option<usize> = hosts
+        .iter()
+        .try_fold(0usize, |sum, h| h.slots.map(|s| sum.saturating_add(s)));
     if let Some(slots) = slots
         && ranks > slots
         && !oversubscribe
@@ -182,6 +187,9 @@ mod tests {
         let e = check(&path, 5, false).unwrap_err().to_string();
         assert!(e.contains("offers 4 slots for -n 5"), "{e}");
         assert!(check(&path, 5, true).is_ok());
+        // Slot counts that would overflow a sum do not panic.
+        std::fs::write(&path, format!("a slots={}\nb slots=1\n", usize::MAX)).unwrap();
+        assert!(check(&path, 5, false).is_ok());
         // A host without slots= gets its core count from Open MPI: no check.
         std::fs::write(&path, "a slots=2\nb\n").unwrap();
         assert!(check(&path, 5, false).is_ok());

@@ -10,6 +10,9 @@
 //! names the rank, the host and the reason. Boxes it does not know pass
 //! through unchanged, and `tessera run --raw` passes everything.
 
+/// Open MPI's boxes are shorter than this.
+const MAX_BOX_LINES: usize = 40;
+
 /// Open MPI draws its boxes with lines of this many dashes.
 const RULE_LEN: usize = 74;
 
@@ -53,6 +56,10 @@ impl MessageFilter {
     pub fn line(&mut self, line: &str) -> Vec<String> {
         if let Some(open) = &mut self.open {
             open.push(line.to_string());
+            if open.len() > MAX_BOX_LINES {
+                // Not one of Open MPI's boxes: show it as it came.
+                return self.open.take().unwrap_or_default();
+            }
             if is_rule(line) {
                 let block = self.open.take().unwrap_or_default();
                 return self.block(&block);
@@ -76,6 +83,12 @@ impl MessageFilter {
             return Vec::new();
         }
         vec![line.to_string()]
+    }
+
+    /// Returns the lines of a box that is still open (shown unfiltered when
+    /// the stream pauses, so that nothing is held while the job runs).
+    pub fn flush_open(&mut self) -> Vec<String> {
+        self.open.take().unwrap_or_default()
     }
 
     /// Returns what is left when the stream ends: a box never closed, and

@@ -191,7 +191,7 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         ));
     }
     let threads = opts.threads.unwrap_or(1);
-    if opts.oversubscribe || (local && opts.ranks * threads > cores) {
+    if opts.oversubscribe || (local && opts.ranks.saturating_mul(threads) > cores) {
         cmd.env("OMPI_MCA_rmaps_base_oversubscribe", "1");
         // Oversubscribed ranks must not be pinned to the same core.
         cmd.arg("--bind-to").arg("none");
@@ -284,7 +284,7 @@ fn validate_hosts(hosts: &str) -> Result<()> {
     Ok(())
 }
 
-/// `mpirun`'s process id while `tessera run` waits for it (0 before).
+/// `mpirun`'s process id while `tessera run` waits for it (0 otherwise).
 static MPIRUN_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 /// The signals `tessera run` passes on to `mpirun`, which passes them to
@@ -299,6 +299,9 @@ const FORWARDED: &[libc::c_int] = &[
 ];
 
 extern "C" fn forward_signal(signal: libc::c_int) {
+    // SAFETY: __errno_location returns this thread's errno, which the
+    // handler must leave as it found it.
+    let saved = unsafe { *libc::__errno_location() };
     let pid = MPIRUN_PID.load(std::sync::atomic::Ordering::SeqCst);
     if pid > 0 {
         // SAFETY: kill is async-signal-safe; pid is our own child.
@@ -306,27 +309,77 @@ extern "C" fn forward_signal(signal: libc::c_int) {
             libc::kill(pid, signal);
         }
     }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = saved };
 }
 
-/// Starts the job and waits for it: `mpirun` runs as this process's child,
-/// with signals sent to `tessera run` (Ctrl-C, a batch system's SIGTERM)
-/// passed on to it and `mpirun` told to end if `tessera run` itself is
-/// killed. Its standard error goes through [`messages::MessageFilter`]
-/// unless `opts.raw`. Returns `mpirun`'s exit status (128 + N when it was
+/// Installs [`forward_signal`] for [`FORWARDED`] (except signals ignored
+/// when `tessera run` started, as under `nohup`); returns the previous
+/// actions, to restore.
+fn forward_signals() -> Vec<(libc::c_int, libc::sigaction)> {
+    let mut previous = Vec::new();
+    for &signal in FORWARDED {
+        // SAFETY: sigaction structs are plain data; all-zero is valid.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: reading the current action into a valid struct.
+        if unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) } != 0
+            || old.sa_sigaction == libc::SIG_IGN
+        {
+            continue;
+        }
+        // SAFETY: as above.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = forward_signal as *const () as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        // SAFETY: the handler only loads an atomic, calls kill and keeps
+        // errno, all async-signal-safe; `action` is initialised.
+        if unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) } == 0 {
+            previous.push((signal, old));
+        }
+    }
+    previous
+}
+
+fn restore_signals(previous: &[(libc::c_int, libc::sigaction)]) {
+    for (signal, old) in previous {
+        // SAFETY: restoring an action sigaction itself returned.
+        unsafe {
+            libc::sigaction(*signal, old, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Starts the job and waits for it. `mpirun` runs as this process's child
+/// in its own process group, so that a signal to `tessera run`'s group
+/// (Ctrl-C, `timeout`, a batch system) reaches it once, through
+/// [`forward_signal`] (Open MPI's `mpirun` exits at once without ending its
+/// ranks when a second SIGINT or SIGTERM arrives within seconds of the
+/// first); it is told to end (SIGTERM) if `tessera run` itself is killed.
+/// Its standard error goes through [`messages::MessageFilter`] unless
+/// `opts.raw`. Everything runs on this one thread: the parent-death signal
+/// is sent when the thread that started `mpirun` ends. When standard input
+/// is a terminal `mpirun` gets none (a process group that is not the
+/// terminal's own would be stopped reading it); piped input reaches rank 0
+/// as with `mpirun`. Returns `mpirun`'s exit status (128 + N when it was
 /// ended by signal N).
 pub fn run(opts: &RunOptions) -> Result<u8> {
-    use std::io::{BufRead, Write};
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     let mut cmd = prepare(opts)?;
     if !opts.raw {
         cmd.stderr(std::process::Stdio::piped());
     }
+    // SAFETY: isatty has no preconditions.
+    if unsafe { libc::isatty(0) } == 1 {
+        cmd.stdin(std::process::Stdio::null());
+    }
+    cmd.process_group(0);
+    let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs in the child between fork and exec and calls
     // only prctl, getppid and raise, which are async-signal-safe.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            if libc::getppid() == 1 {
+            if libc::getppid() != parent {
                 // The parent is already gone.
                 libc::raise(libc::SIGTERM);
             }
@@ -338,45 +391,112 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
         reason: format!("{e}: check that Open MPI is installed (scripts/setup.sh)"),
     })?;
     MPIRUN_PID.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
-    for &signal in FORWARDED {
-        // SAFETY: forward_signal only loads an atomic and calls kill, both
-        // async-signal-safe; the handler stays valid for the process's life.
-        unsafe {
-            libc::signal(signal, forward_signal as *const () as libc::sighandler_t);
-        }
-    }
-    // Filtered on a thread: a daemon left on some host could hold the pipe
-    // open after mpirun ends, and must not keep `tessera run` waiting.
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    if let Some(stderr) = child.stderr.take() {
-        std::thread::spawn(move || {
-            let mut filter = messages::MessageFilter::new();
-            let mut out = std::io::stderr();
-            for line in std::io::BufReader::new(stderr).split(b'\n') {
-                let Ok(line) = line else { break };
-                let line = String::from_utf8_lossy(&line);
-                for shown in filter.line(line.trim_end_matches('\r')) {
-                    let _ = writeln!(out, "{shown}");
-                }
-            }
-            for shown in filter.finish() {
-                let _ = writeln!(out, "{shown}");
-            }
-            let _ = done_tx.send(());
-        });
-    } else {
-        drop(done_tx);
-    }
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for mpirun", e))?;
+    let previous = forward_signals();
+    let status = match child.stderr.take() {
+        Some(stderr) => pump_stderr(&mut child, stderr),
+        None => child.wait(),
+    };
     MPIRUN_PID.store(0, std::sync::atomic::Ordering::SeqCst);
-    let _ = done_rx.recv_timeout(std::time::Duration::from_secs(2));
+    restore_signals(&previous);
+    let status = status.map_err(|e| Error::io("waiting for mpirun", e))?;
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => code.clamp(0, 255) as u8,
         (None, Some(signal)) => (128 + signal).clamp(0, 255) as u8,
         (None, None) => 1,
     })
+}
+
+/// Copies `mpirun`'s standard error through the message filter until it
+/// ends, and returns `mpirun`'s exit status. A daemon left on some host
+/// could hold the pipe open after `mpirun` exits: reading stops 2 s after
+/// `mpirun` ends. A line without its newline yet (a prompt, a progress
+/// bar) and a box that stays open are shown after a short pause rather
+/// than held.
+fn pump_stderr(
+    child: &mut std::process::Child,
+    stderr: std::process::ChildStderr,
+) -> std::io::Result<std::process::ExitStatus> {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+    const IDLE: Duration = Duration::from_millis(300);
+    const DRAIN: Duration = Duration::from_secs(2);
+    let mut stderr = stderr;
+    let fd = stderr.as_raw_fd();
+    let mut out = std::io::stderr();
+    let mut filter = messages::MessageFilter::new();
+    let mut pending: Vec<u8> = Vec::new();
+    // Part of the current line was already shown unfiltered.
+    let mut shown_partial = false;
+    let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
+    let mut last_input = Instant::now();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut emit = |filter: &mut messages::MessageFilter, line: &[u8], shown_partial: &mut bool| {
+        if std::mem::take(shown_partial) {
+            let _ = out.write_all(line);
+            let _ = out.write_all(b"\n");
+            return;
+        }
+        let text = String::from_utf8_lossy(line);
+        for shown in filter.line(text.trim_end_matches('\r')) {
+            let _ = writeln!(out, "{shown}");
+        }
+    };
+    loop {
+        if exited.is_none()
+            && let Some(status) = child.try_wait()?
+        {
+            exited = Some((status, Instant::now()));
+        }
+        if let Some((_, at)) = exited
+            && at.elapsed() > DRAIN
+        {
+            break;
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for a descriptor this function owns.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if ready > 0 {
+            let n = match stderr.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                break;
+            }
+            last_input = Instant::now();
+            pending.extend_from_slice(&buf[..n]);
+            while let Some(at) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=at).collect();
+                emit(&mut filter, &line[..line.len() - 1], &mut shown_partial);
+            }
+        } else if last_input.elapsed() > IDLE {
+            if !pending.is_empty() {
+                let _ = std::io::stderr().write_all(&pending);
+                pending.clear();
+                shown_partial = true;
+            }
+            for shown in filter.flush_open() {
+                let _ = writeln!(std::io::stderr(), "{shown}");
+            }
+        }
+    }
+    if !pending.is_empty() {
+        let line = std::mem::take(&mut pending);
+        emit(&mut filter, &line, &mut shown_partial);
+    }
+    for shown in filter.finish() {
+        let _ = writeln!(std::io::stderr(), "{shown}");
+    }
+    match exited {
+        Some((status, _)) => Ok(status),
+        None => child.wait(),
+    }
 }
 
 /// The `mpirun` command `tessera run` would execute.
@@ -619,6 +739,9 @@ mod tests {
                 assert_eq!(env(&cmd, &var), None);
             } else if std::env::var_os(&var).is_none() {
                 assert_eq!(env(&cmd, &var).as_deref(), Some(*value), "{key}");
+            } else {
+                // Set by whoever runs the tests: theirs stands.
+                assert_eq!(env(&cmd, &var), None, "{key}");
             }
         }
         let a = args(&cmd);

@@ -12,6 +12,11 @@ static ONE_JOB_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// The longest any job may take: a hang is a failure, never a stuck CI.
 pub const TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Holds the one-job lock of this test binary.
+pub fn one_job_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_JOB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The `tessera` binary under test.
 pub fn tessera() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tessera"))
@@ -49,7 +54,7 @@ impl Job {
 /// which `tessera run` as mpirun passes to every rank, then SIGKILL) after
 /// `timeout`.
 pub fn tessera_cmd(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Job {
-    let _guard = ONE_JOB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = one_job_at_a_time();
     let mut cmd = Command::new(tessera());
     cmd.args(args);
     cmd.envs(envs.iter().copied());
