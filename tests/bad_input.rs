@@ -223,36 +223,37 @@ fn malformed_npy_files_are_refused_with_what_is_wrong() {
         write_npy(&p, descr, false, shape, data);
         std::fs::read(p).unwrap()
     };
-    cases.push((
-        "complex dtype",
-        written("c.npy", "<c16", "(2, 2)", &[0; 64]),
-        "<c16",
-    ));
-    cases.push((
-        "object array",
-        written("o.npy", "|O", "(2, 2)", &[0; 32]),
-        "object",
-    ));
-    cases.push((
-        "shape larger than data",
-        written("s.npy", "<f8", "(3, 2)", &[0; 32]),
-        "shape (3, 2) needs 48 bytes",
-    ));
-    cases.push((
-        "shape smaller than data",
-        written("l.npy", "<f8", "(1, 2)", &[0; 32]),
-        "shape (1, 2)",
-    ));
-    cases.push((
-        "one-dimensional",
-        written("d.npy", "<f8", "(4,)", &[0; 32]),
-        "2-dimensional",
-    ));
-    cases.push((
-        "wrong element type",
-        written("i.npy", "<i8", "(2, 2)", &[0; 32]),
-        "<i8",
-    ));
+    for (what, name, descr, shape, len, expect) in [
+        ("complex dtype", "c.npy", "<c16", "(2, 2)", 64, "<c16"),
+        ("object array", "o.npy", "|O", "(2, 2)", 32, "object"),
+        (
+            "shape larger than data",
+            "s.npy",
+            "<f8",
+            "(3, 2)",
+            32,
+            "shape (3, 2) needs 48 bytes",
+        ),
+        (
+            "shape smaller than data",
+            "l.npy",
+            "<f8",
+            "(1, 2)",
+            32,
+            "shape (1, 2)",
+        ),
+        (
+            "one-dimensional",
+            "d.npy",
+            "<f8",
+            "(4,)",
+            32,
+            "2-dimensional",
+        ),
+        ("wrong element type", "i.npy", "<i8", "(2, 2)", 32, "<i8"),
+    ] {
+        cases.push((what, written(name, descr, shape, &vec![0; len]), expect));
+    }
     for (what, bytes, expect) in cases {
         let a = dir.join("a.npy");
         std::fs::write(&a, &bytes).unwrap();

@@ -21,6 +21,67 @@ struct Cli {
     command: Command,
 }
 
+/// `tessera run`'s arguments.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Number of ranks.
+    #[arg(value_parser = rank_count, short = 'n', long = "np", value_name = "N")]
+    ranks: usize,
+    /// Open MPI hostfile (`HOST slots=N` per line).
+    #[arg(long, value_name = "FILE")]
+    hostfile: Option<PathBuf>,
+    /// Hosts and slots, e.g. node1:4,node2:4.
+    #[arg(long = "host", value_name = "H1:S1,H2:S2")]
+    hosts: Option<String>,
+    /// Allow more ranks than slots.
+    #[arg(long)]
+    oversubscribe: bool,
+    /// Threads per rank (RAYON_NUM_THREADS); each rank is bound to that
+    /// many cores. Default: the cores divided among the ranks.
+    #[arg(value_parser = positive, long, value_name = "T")]
+    threads: Option<usize>,
+    /// Record a Chrome trace of every rank into this file (sets
+    /// TESSERA_TRACE for the job).
+    #[arg(long, value_name = "TRACE.json")]
+    trace: Option<PathBuf>,
+    /// An Open MPI parameter for the job, e.g. `--mca btl tcp,self`
+    /// (repeatable; overrides Tessera's failure-detection defaults).
+    #[arg(long, num_args = 2, value_names = ["KEY", "VALUE"], action = clap::ArgAction::Append)]
+    mca: Vec<String>,
+    /// Print mpirun's own messages unchanged (by default the boxes that
+    /// repeat a rank's message are dropped and the rest shortened to
+    /// one line).
+    #[arg(long)]
+    raw: bool,
+    /// The program and its arguments (default: tessera info).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM ARGS"
+    )]
+    program: Vec<OsString>,
+}
+
+impl From<RunArgs> for RunOptions {
+    fn from(a: RunArgs) -> Self {
+        RunOptions {
+            ranks: a.ranks,
+            hostfile: a.hostfile,
+            hosts: a.hosts,
+            oversubscribe: a.oversubscribe,
+            threads: a.threads,
+            trace: a.trace,
+            mca: a
+                .mca
+                .chunks_exact(2)
+                .map(|kv| (kv[0].clone(), kv[1].clone()))
+                .collect(),
+            raw: a.raw,
+            program: a.program,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Describe every rank of the job: host, CPU, SIMD, GPU, MPI.
@@ -33,44 +94,7 @@ enum Command {
     ///
     /// Without PROGRAM it runs `tessera info`; `tessera run -n 4 bench
     /// allreduce` runs a tessera subcommand on every rank.
-    Run {
-        /// Number of ranks.
-        #[arg(value_parser = rank_count, short = 'n', long = "np", value_name = "N")]
-        ranks: usize,
-        /// Open MPI hostfile (`HOST slots=N` per line).
-        #[arg(long, value_name = "FILE")]
-        hostfile: Option<PathBuf>,
-        /// Hosts and slots, e.g. node1:4,node2:4.
-        #[arg(long = "host", value_name = "H1:S1,H2:S2")]
-        hosts: Option<String>,
-        /// Allow more ranks than slots.
-        #[arg(long)]
-        oversubscribe: bool,
-        /// Threads per rank (RAYON_NUM_THREADS); each rank is bound to that
-        /// many cores. Default: the cores divided among the ranks.
-        #[arg(value_parser = positive, long, value_name = "T")]
-        threads: Option<usize>,
-        /// Record a Chrome trace of every rank into this file (sets
-        /// TESSERA_TRACE for the job).
-        #[arg(long, value_name = "TRACE.json")]
-        trace: Option<PathBuf>,
-        /// An Open MPI parameter for the job, e.g. `--mca btl tcp,self`
-        /// (repeatable; overrides Tessera's failure-detection defaults).
-        #[arg(long, num_args = 2, value_names = ["KEY", "VALUE"], action = clap::ArgAction::Append)]
-        mca: Vec<String>,
-        /// Print mpirun's own messages unchanged (by default the boxes that
-        /// repeat a rank's message are dropped and the rest shortened to
-        /// one line).
-        #[arg(long)]
-        raw: bool,
-        /// The program and its arguments (default: tessera info).
-        #[arg(
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            value_name = "PROGRAM ARGS"
-        )]
-        program: Vec<OsString>,
-    },
+    Run(RunArgs),
     /// Benchmarks, each against an anchor measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -326,40 +350,21 @@ enum Dtype {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run {
-            ranks,
-            hostfile,
-            hosts,
-            oversubscribe,
-            threads,
-            trace,
-            mca,
-            raw,
-            program,
-        } => {
+        Command::Run(args) => {
             // A tessera subcommand's arguments are checked here, once,
             // rather than by every rank of the job.
-            if program
+            if args
+                .program
                 .first()
                 .and_then(|f| f.to_str())
                 .is_some_and(|f| launch::OWN_SUBCOMMANDS.contains(&f))
                 && let Err(e) = Cli::try_parse_from(
-                    std::iter::once(OsString::from("tessera")).chain(program.iter().cloned()),
+                    std::iter::once(OsString::from("tessera")).chain(args.program.iter().cloned()),
                 )
             {
                 e.exit();
             }
-            let opts = run_options(
-                ranks,
-                hostfile,
-                hosts,
-                oversubscribe,
-                threads,
-                trace,
-                mca,
-                raw,
-                program,
-            );
+            let opts = RunOptions::from(args);
             match launch::run(&opts) {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => fail(&e),
@@ -574,36 +579,6 @@ fn cmd_scaling(args: ScalingArgs) -> Result<(), Error> {
         println!("{note}");
     }
     Ok(())
-}
-
-/// The launcher's options from `tessera run`'s arguments (`mca` holds
-/// KEY VALUE pairs in turn).
-#[allow(clippy::too_many_arguments)]
-fn run_options(
-    ranks: usize,
-    hostfile: Option<PathBuf>,
-    hosts: Option<String>,
-    oversubscribe: bool,
-    threads: Option<usize>,
-    trace: Option<PathBuf>,
-    mca: Vec<String>,
-    raw: bool,
-    program: Vec<OsString>,
-) -> RunOptions {
-    RunOptions {
-        ranks,
-        hostfile,
-        hosts,
-        oversubscribe,
-        threads,
-        trace,
-        mca: mca
-            .chunks_exact(2)
-            .map(|kv| (kv[0].clone(), kv[1].clone()))
-            .collect(),
-        raw,
-        program,
-    }
 }
 
 /// A rank count: at least 1, and at most what MPI's `int` ranks can number.
@@ -1124,12 +1099,11 @@ mod tests {
         #[test]
         fn no_argument_vector_makes_the_parser_panic(args in argv()) {
             let parsed = Cli::try_parse_from(std::iter::once("tessera".to_string()).chain(args));
-            if let Ok(Cli { command: Command::Run { ranks, hostfile, hosts, oversubscribe, threads, trace, mca, raw, program } }) = parsed {
-                prop_assert!(ranks >= 1);
-                prop_assert!(threads.is_none_or(|t| t >= 1));
-                prop_assert_eq!(mca.len() % 2, 0);
-                prop_assert!(ranks <= i32::MAX as usize);
-                let opts = run_options(ranks, hostfile, hosts, oversubscribe, threads, trace, mca, raw, program);
+            if let Ok(Cli { command: Command::Run(args) }) = parsed {
+                prop_assert!(args.ranks >= 1 && args.ranks <= i32::MAX as usize);
+                prop_assert!(args.threads.is_none_or(|t| t >= 1));
+                prop_assert_eq!(args.mca.len() % 2, 0);
+                let opts = RunOptions::from(args);
                 // Builds the command (never runs it): errors are fine, panics not.
                 let _ = launch::mpirun_command(&opts, std::path::Path::new("mpirun"), std::path::Path::new("/t"));
             }
