@@ -5,7 +5,9 @@
 //! `fail_fast panic R` makes rank R panic; `fail_fast error R` makes it
 //! return an error; `fail_fast kill R` makes rank R's process die by
 //! SIGKILL while every rank is inside a 1 MiB all-reduce (as the
-//! out-of-memory killer would end it); `fail_fast none` runs to completion.
+//! out-of-memory killer would end it; with R beyond the last rank, the ranks
+//! all-reduce until the job is ended from outside); `fail_fast none` runs to
+//! completion.
 //! Any further arguments are ignored (tests pass a tag to find the job's
 //! processes by).
 //!

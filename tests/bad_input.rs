@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::jobs::{run, tessera_cmd};
+use common::jobs::{messages, run, tessera_cmd};
 use common::npy::{write_npy, write_npy_f64};
 
 /// A scratch directory for one test.
@@ -26,12 +26,7 @@ fn s(p: &Path) -> &str {
 /// Open MPI's boxes, no panic and no backtrace.
 fn refused(stderr: &str, code: Option<i32>, expect: &str, what: &str) {
     assert_eq!(code, Some(2), "{what}: status\n{stderr}");
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|l| !l.starts_with("For more information, try") && !l.starts_with("Usage: "))
-        .filter(|l| !l.starts_with("  tip:") && !l.starts_with("  [possible values"))
-        .collect();
+    let lines = messages(stderr);
     assert_eq!(lines.len(), 1, "{what}: one message, got {lines:?}");
     assert!(lines[0].contains(expect), "{what}: {lines:?}");
     assert!(

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::jobs::{example, left_behind, tessera_cmd, unique_tag};
+use common::jobs::{example, left_behind, messages, tessera_cmd, unique_tag};
 
 /// How long a failed job may take to end, start-up included.
 const FAULT_BOUND: Duration = Duration::from_secs(15);
@@ -52,17 +52,12 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// Lines of `stderr` that say something (Open MPI's boxes are gone).
-fn said(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| !l.trim().is_empty()).collect()
-}
-
 #[test]
 fn a_rank_killed_inside_an_all_reduce_ends_the_job() {
     let f = fault(4, "kill", 2);
     // mpirun reports a rank ended by signal N as 128 + N.
     assert_eq!(f.code, Some(128 + 9), "{}", f.stderr);
-    let lines = said(&f.stderr);
+    let lines = messages(&f.stderr);
     assert_eq!(lines.len(), 1, "one message: {lines:?}");
     let host = hostname();
     assert!(
@@ -75,7 +70,7 @@ fn a_rank_killed_inside_an_all_reduce_ends_the_job() {
 fn a_panicking_rank_ends_the_job_with_its_message() {
     let f = fault(3, "panic", 1);
     assert_eq!(f.code, Some(101), "{}", f.stderr);
-    let lines = said(&f.stderr);
+    let lines = messages(&f.stderr);
     let host = hostname();
     assert_eq!(lines.len(), 1, "one message: {lines:?}");
     let want = format!(
@@ -89,7 +84,7 @@ fn a_panicking_rank_ends_the_job_with_its_message() {
 fn an_error_while_the_others_wait_in_a_collective_ends_the_job() {
     let f = fault(4, "error", 3);
     assert_ne!(f.code, Some(0));
-    let lines = said(&f.stderr);
+    let lines = messages(&f.stderr);
     let host = hostname();
     assert_eq!(lines.len(), 1, "one message: {lines:?}");
     assert_eq!(

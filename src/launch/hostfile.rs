@@ -103,8 +103,13 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<HostEntry>> {
 pub fn check(path: &Path, ranks: usize, oversubscribe: bool) -> Result<Vec<HostEntry>> {
     let name = format!("hostfile {}", path.display());
     let text = std::fs::read(path).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound {
+            "it does not exist".to_string()
+        } else {
+            e.to_string()
+        };
         Error::Usage(format!(
-            "cannot read {name}: {e}; write one line per host, `HOST slots=N`"
+            "cannot read {name}: {why}; write one line per host, `HOST slots=N`"
         ))
     })?;
     let text = String::from_utf8(text).map_err(|_| {

@@ -94,7 +94,7 @@ impl MessageFilter {
     /// Returns what is left when the stream ends: a box never closed, and
     /// the summary of a failure no rank explained.
     pub fn finish(&mut self) -> Vec<String> {
-        let mut out = self.open.take().unwrap_or_default();
+        let mut out = self.flush_open();
         if !self.rank_spoke {
             out.extend(self.held.drain(..).take(1));
         }

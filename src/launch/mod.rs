@@ -170,12 +170,6 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
     let mut cmd = Command::new(mpirun);
     cmd.arg("-n").arg(opts.ranks.to_string());
     if let Some(hostfile) = &opts.hostfile {
-        if !hostfile.is_file() {
-            return Err(Error::Usage(format!(
-                "hostfile {} does not exist: write one line per host, `HOST slots=N`",
-                hostfile.display()
-            )));
-        }
         hostfile::check(hostfile, opts.ranks, opts.oversubscribe)?;
         cmd.arg("--hostfile").arg(hostfile);
     }
@@ -406,42 +400,97 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
     })
 }
 
-/// Copies `mpirun`'s standard error through the message filter until it
-/// ends, and returns `mpirun`'s exit status. A daemon left on some host
-/// could hold the pipe open after `mpirun` exits: reading stops 2 s after
-/// `mpirun` ends. A line without its newline yet (a prompt, a progress
-/// bar) and a box that stays open are shown after a short pause rather
-/// than held.
+/// `mpirun`'s standard error on its way to ours: whole lines go through
+/// [`messages::MessageFilter`]; after a pause, a line still without its
+/// newline (a prompt, a progress bar) and a box still open are shown as they
+/// are rather than held.
+struct StderrCopy<W: std::io::Write> {
+    out: W,
+    filter: messages::MessageFilter,
+    /// Bytes of the line not yet complete.
+    pending: Vec<u8>,
+    /// Part of the current line was already shown unfiltered.
+    shown_partial: bool,
+}
+
+impl<W: std::io::Write> StderrCopy<W> {
+    fn new(out: W) -> Self {
+        StderrCopy {
+            out,
+            filter: messages::MessageFilter::new(),
+            pending: Vec::new(),
+            shown_partial: false,
+        }
+    }
+
+    fn show(&mut self, lines: Vec<String>) {
+        for line in lines {
+            let _ = writeln!(self.out, "{line}");
+        }
+    }
+
+    /// Bytes read from `mpirun`.
+    fn input(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        while let Some(at) = self.pending.iter().position(|&b| b == b'\n') {
+            let mut line: Vec<u8> = self.pending.drain(..=at).collect();
+            line.pop();
+            self.line(&line);
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        if std::mem::take(&mut self.shown_partial) {
+            // The rest of a line already begun on screen.
+            let _ = self.out.write_all(line);
+            let _ = self.out.write_all(b"\n");
+            return;
+        }
+        let text = String::from_utf8_lossy(line);
+        let shown = self.filter.line(text.trim_end_matches('\r'));
+        self.show(shown);
+    }
+
+    /// Nothing came for a while: show what is held.
+    fn pause(&mut self) {
+        if !self.pending.is_empty() {
+            let _ = self.out.write_all(&self.pending);
+            self.pending.clear();
+            self.shown_partial = true;
+        }
+        let open = self.filter.flush_open();
+        self.show(open);
+    }
+
+    /// The stream ended.
+    fn finish(&mut self) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            self.line(&line);
+        }
+        let rest = self.filter.finish();
+        self.show(rest);
+    }
+}
+
+/// Copies `mpirun`'s standard error through [`StderrCopy`] until it ends,
+/// and returns `mpirun`'s exit status. A daemon left on some host could
+/// hold the pipe open after `mpirun` exits: reading stops 2 s after
+/// `mpirun` ends.
 fn pump_stderr(
     child: &mut std::process::Child,
-    stderr: std::process::ChildStderr,
+    mut stderr: std::process::ChildStderr,
 ) -> std::io::Result<std::process::ExitStatus> {
-    use std::io::{Read, Write};
+    use std::io::Read;
     use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
     const IDLE: Duration = Duration::from_millis(300);
     const DRAIN: Duration = Duration::from_secs(2);
-    let mut stderr = stderr;
     let fd = stderr.as_raw_fd();
-    let mut out = std::io::stderr();
-    let mut filter = messages::MessageFilter::new();
-    let mut pending: Vec<u8> = Vec::new();
-    // Part of the current line was already shown unfiltered.
-    let mut shown_partial = false;
+    let mut copy = StderrCopy::new(std::io::stderr());
     let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
     let mut last_input = Instant::now();
     let mut buf = vec![0u8; 1 << 16];
-    let mut emit = |filter: &mut messages::MessageFilter, line: &[u8], shown_partial: &mut bool| {
-        if std::mem::take(shown_partial) {
-            let _ = out.write_all(line);
-            let _ = out.write_all(b"\n");
-            return;
-        }
-        let text = String::from_utf8_lossy(line);
-        for shown in filter.line(text.trim_end_matches('\r')) {
-            let _ = writeln!(out, "{shown}");
-        }
-    };
     loop {
         if exited.is_none()
             && let Some(status) = child.try_wait()?
@@ -470,29 +519,12 @@ fn pump_stderr(
                 break;
             }
             last_input = Instant::now();
-            pending.extend_from_slice(&buf[..n]);
-            while let Some(at) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=at).collect();
-                emit(&mut filter, &line[..line.len() - 1], &mut shown_partial);
-            }
+            copy.input(&buf[..n]);
         } else if last_input.elapsed() > IDLE {
-            if !pending.is_empty() {
-                let _ = std::io::stderr().write_all(&pending);
-                pending.clear();
-                shown_partial = true;
-            }
-            for shown in filter.flush_open() {
-                let _ = writeln!(std::io::stderr(), "{shown}");
-            }
+            copy.pause();
         }
     }
-    if !pending.is_empty() {
-        let line = std::mem::take(&mut pending);
-        emit(&mut filter, &line, &mut shown_partial);
-    }
-    for shown in filter.finish() {
-        let _ = writeln!(std::io::stderr(), "{shown}");
-    }
+    copy.finish();
     match exited {
         Some((status, _)) => Ok(status),
         None => child.wait(),
@@ -773,6 +805,33 @@ mod tests {
         };
         let e = mpirun_command(&bad, Path::new("m"), Path::new("/t")).unwrap_err();
         assert!(e.to_string().contains("bad --mca name `a b`"), "{e}");
+    }
+
+    #[test]
+    fn stderr_is_copied_by_line_and_a_paused_partial_line_is_shown() {
+        let mut copy = StderrCopy::new(Vec::new());
+        copy.input(b"rank 0 says hi\nEnter a value: ");
+        assert_eq!(copy.out, b"rank 0 says hi\n");
+        copy.pause();
+        assert_eq!(copy.out, b"rank 0 says hi\nEnter a value: ");
+        // The rest of that line follows it unfiltered.
+        copy.input(b"42\n");
+        let rule = "-".repeat(74);
+        copy.input(format!("{rule}\nan open box\n").as_bytes());
+        assert_eq!(copy.out, b"rank 0 says hi\nEnter a value: 42\n");
+        copy.pause();
+        let shown = String::from_utf8(copy.out.clone()).unwrap();
+        assert!(
+            shown.ends_with(&format!("{rule}\nan open box\n")),
+            "{shown}"
+        );
+        copy.input(b"no newline at the end");
+        copy.finish();
+        assert!(
+            String::from_utf8(copy.out)
+                .unwrap()
+                .ends_with("an open box\nno newline at the end\n")
+        );
     }
 
     #[test]

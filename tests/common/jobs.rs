@@ -173,3 +173,16 @@ pub fn unique_tag(what: &str) -> String {
         COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
 }
+
+/// The messages in a job's standard error: its non-blank lines, less the
+/// hints clap prints after its own error (usage, "try --help", tips,
+/// possible values).
+#[allow(dead_code)]
+pub fn messages(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.starts_with("For more information, try") && !l.starts_with("Usage: "))
+        .filter(|l| !l.starts_with("  tip:") && !l.starts_with("  [possible values"))
+        .collect()
+}
