@@ -8,7 +8,7 @@
 
 use tessera::Error;
 use tessera::comm::ProcessGrid;
-use tessera::dist::{DistMatrix, matmul, verify_product};
+use tessera::distributed::{DistMatrix, matmul, verify_product};
 
 fn main() {
     let dims: Vec<usize> = std::env::args()

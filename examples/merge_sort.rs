@@ -8,7 +8,7 @@
 
 use tessera::Device;
 use tessera::Error;
-use tessera::dist::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
+use tessera::distributed::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

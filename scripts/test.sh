@@ -22,14 +22,14 @@ export TESSERA_CACHE_DIR=$PWD/target/kernel-cache
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "cargo fmt --check"
-cargo fmt --check
+step "cargo fmt --all --check"
+cargo fmt --all --check
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --locked --all-targets -- -D warnings
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (unit, doc and mpirun integration tests)"
-cargo test --locked
+cargo test --locked --workspace
 
 step "self-test of the release build at 2, 3 and 4 ranks"
 for ranks in 2 3 4; do

@@ -22,16 +22,15 @@
 
 #![deny(missing_docs)]
 
+#[macro_use]
+mod choice;
+
 pub mod comm;
-pub mod demo;
 pub mod device;
-pub mod dist;
+pub mod distributed;
 mod error;
-pub mod info;
-pub mod launch;
 pub mod ops;
-pub mod scaling;
-pub mod selftest;
+pub mod rng;
 pub mod trace;
 
 pub use comm::{Comm, Universe, spmd};

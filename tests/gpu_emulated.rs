@@ -5,41 +5,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
-
 use common::device_checks::*;
 use tessera::Device;
 
-/// Builds the emulator library once per test binary; `None` (with a line
-/// saying why) where it cannot be built.
-pub fn emulator() -> Option<PathBuf> {
-    static LIB: OnceLock<Option<PathBuf>> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libtessera_emu.so");
-        let status = Command::new("g++")
-            .args(["-std=c++20", "-O2", "-pthread", "-shared", "-fPIC", "-Wno-unknown-pragmas", "-include"])
-            .arg(root.join("tests/kernel_emu/cuda_emu.hpp"))
-            .arg(root.join("tests/kernel_emu/registry.cpp"))
-            .arg("-o")
-            .arg(&out)
-            .status();
-        match status {
-            Ok(s) if s.success() => {
-                tessera::device::use_emulator_library(&out);
-                Some(out)
-            }
-            Ok(s) => panic!("building the kernel emulator failed ({s}): the kernels or the emulator do not compile as C++"),
-            Err(e) => {
-                eprintln!("skipping emulated-GPU tests: g++ cannot be run ({e})");
-                None
-            }
-        }
-    })
-    .clone()
-}
+use common::emulator::emulator;
 
 const EMU: Device = Device::Emulated;
 
@@ -149,8 +118,8 @@ fn merge_and_checks_on_the_emulated_gpu() {
         r.sort();
     }
     let refs: Vec<&[i64]> = runs.iter().map(|r| r.as_slice()).collect();
-    let got = tessera::dist::sort::merge_runs_on(EMU, &refs).unwrap();
-    assert_eq!(got, tessera::dist::sort::merge_runs(&refs));
+    let got = tessera::distributed::sort::merge_runs_on(EMU, &refs).unwrap();
+    assert_eq!(got, tessera::distributed::sort::merge_runs(&refs));
     let buf = DeviceBuffer::from_slice(EMU, &got).unwrap();
     let (_, _, descents) = check_device(&buf).unwrap();
     assert_eq!(descents, 0);
@@ -162,72 +131,4 @@ fn merge_and_checks_on_the_emulated_gpu() {
     // The fingerprint is order-free: the same as the sorted keys'.
     let (s2, x2, _) = check_device(&DeviceBuffer::from_slice(EMU, &got).unwrap()).unwrap();
     assert_eq!((sum, xor), (s2, x2));
-}
-
-/// The distributed algorithms and the device collectives on the emulated
-/// GPU under mpirun, through both transfer paths (device addresses to MPI,
-/// and staging through host buffers).
-#[test]
-fn distributed_matmul_and_sort_on_the_emulated_gpu_under_mpirun() {
-    let Some(lib) = emulator() else { return };
-    let exe = env!("CARGO_BIN_EXE_tessera");
-    for transfer in ["direct", "staged"] {
-        for (ranks, args) in [
-            (
-                3,
-                vec![
-                    "matmul", "--m", "150", "--k", "70", "--n", "90", "--panel", "32", "--dtype",
-                    "f32", "--device", "emulated", "--verify", "--repeat", "1",
-                ],
-            ),
-            (
-                4,
-                vec![
-                    "matmul", "--m", "97", "--k", "131", "--n", "64", "--panel", "40", "--dtype",
-                    "f64", "--device", "emulated", "--verify", "--repeat", "1",
-                ],
-            ),
-            (
-                3,
-                vec![
-                    "sort", "--n", "6007", "--dtype", "f64", "--device", "emulated", "--verify",
-                ],
-            ),
-            (
-                3,
-                vec![
-                    "sort", "--n", "5000", "--dtype", "i32", "--dist", "few", "--algo", "merge",
-                    "--device", "emulated", "--verify",
-                ],
-            ),
-        ] {
-            let out = Command::new("timeout")
-                .arg("300")
-                .arg(exe)
-                .args(["run", "-n", &ranks.to_string(), "--"])
-                .arg(exe)
-                .args(&args)
-                .env("TESSERA_EMU_LIB", &lib)
-                .env("TESSERA_DEVICE_MPI", transfer)
-                .output()
-                .expect("launch tessera run");
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(
-                out.status.success(),
-                "{transfer}: tessera run -n {ranks} {args:?} failed:\n{text}"
-            );
-            assert!(
-                text.contains("emulated-gpu"),
-                "{transfer}: the report does not name the emulated device:\n{text}"
-            );
-            assert!(
-                !text.contains("FAILED"),
-                "{transfer}: verification failed:\n{text}"
-            );
-        }
-    }
 }

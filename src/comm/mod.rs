@@ -28,7 +28,6 @@ macro_rules! mpi {
 }
 
 mod abort;
-pub mod bench;
 mod check;
 mod collective;
 mod datatype;

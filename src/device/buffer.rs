@@ -179,6 +179,12 @@ impl<T: Pod> DeviceBuffer<T> {
     pub(crate) fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
     }
+
+    /// Waits until the work queued on this buffer's device has finished
+    /// (a no-op on the CPU): for timing device work from the host.
+    pub fn synchronize(&self) -> Result<()> {
+        self.backend.synchronize()
+    }
 }
 
 impl<T: Pod> Drop for DeviceBuffer<T> {

@@ -129,7 +129,7 @@ pub fn probe_gpus() -> std::result::Result<Vec<GpuInfo>, String> {
 }
 
 /// Which device a rank asks for on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     /// The GPU of this rank's node-local index when there is one, else the CPU.
@@ -140,9 +140,10 @@ pub enum DeviceChoice {
     /// A GPU; an error where there is none.
     Cuda,
     /// The GPU emulated on the CPU (for testing the device paths).
-    #[value(hide = true)]
     Emulated,
 }
+
+named_choices!(DeviceChoice { Auto => "auto", Cpu => "cpu", Cuda => "cuda", Emulated => "emulated" });
 
 impl Device {
     /// The device for this rank: the GPU at index (node-local rank modulo the

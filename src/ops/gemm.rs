@@ -18,7 +18,7 @@ use crate::device::{Device, DeviceBuffer, kernels};
 use crate::error::{Error, Result};
 
 /// Which GEMM runs on a GPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GemmBackend {
     /// Tessera's kernel (`kernels/gemm.cu`).
@@ -27,6 +27,8 @@ pub enum GemmBackend {
     /// NVIDIA's cuBLAS (a CUDA GPU with libcublas only).
     Cublas,
 }
+
+named_choices!(GemmBackend { Tessera => "tessera", Cublas => "cublas" });
 
 /// A row-major matrix in device memory: `rows x cols` elements starting at
 /// element `offset` of `buf`, consecutive rows `ld` elements apart.

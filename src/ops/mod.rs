@@ -3,7 +3,7 @@
 //! operation live in the same file, behind the same function.
 
 pub mod gemm;
+pub mod generate;
 pub mod sort;
 
 pub use gemm::{Float, gemm};
-pub mod bench;

@@ -517,7 +517,7 @@ pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Ve
 }
 
 /// The sort's fingerprint (wrapping sum and xor of the mixed key bits, as
-/// [`crate::dist::sort::fingerprint`]) and the number of descents (keys
+/// [`crate::distributed::sort::fingerprint`]) and the number of descents (keys
 /// greater than the next), computed on the device.
 pub fn check_device<K: SortKey>(keys: &DeviceBuffer<K>) -> Result<(u64, u64, u64)> {
     let _span = crate::trace::compute("check_sorted");

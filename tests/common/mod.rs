@@ -1,6 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the library's integration tests.
 #![allow(dead_code)]
 
 pub mod device_checks;
-pub mod jobs;
-pub mod npy;
+pub mod emulator;

@@ -9,9 +9,9 @@ use std::time::Instant;
 use ndarray::Array2;
 use serde::Serialize;
 
-use super::gemm::{Float, gemm};
-use crate::device::Device;
-use crate::error::{Error, Result};
+use tessera::device::Device;
+use tessera::ops::gemm::{Float, gemm};
+use tessera::{Error, Result};
 
 /// Floating-point operations per second of a loop of independent fused
 /// multiply-adds on `threads` threads, in GFLOP/s (2 flops per lane per FMA),
@@ -333,19 +333,23 @@ pub struct SortRow {
     pub ratio_vs_rayon: f64,
 }
 
-/// Times [`crate::ops::sort::sort`] against rayon's `par_sort_unstable`
+/// Times [`tessera::ops::sort::sort`] against rayon's `par_sort_unstable`
 /// (`total_cmp` for floats, the same total order) on the same uniformly
 /// random keys (`tessera sort --dist uniform`: all bits for integers,
 /// [-1, 1) for floats), and checks that the two agree key by key.
-pub fn bench_sort<K: crate::ops::sort::SortKey>(sizes: &[usize]) -> Result<Vec<SortRow>> {
-    use crate::ops::sort::sort;
+pub fn bench_sort<K: tessera::ops::sort::SortKey>(sizes: &[usize]) -> Result<Vec<SortRow>> {
+    use tessera::ops::sort::sort;
     let mut rows = Vec::new();
     for &n in sizes {
         if n == 0 {
             return Err(Error::Usage("--n values must be positive".into()));
         }
-        let input: Vec<K> =
-            crate::demo::sort::generate(crate::demo::sort::KeyDist::Uniform, n, 0..n, 0x5047);
+        let input: Vec<K> = tessera::ops::generate::generate_keys(
+            tessera::ops::generate::KeyDist::Uniform,
+            n,
+            0..n,
+            0x5047,
+        );
         let runs = if n >= 50_000_000 { 2 } else { 3 };
         let mut ours = f64::INFINITY;
         let mut theirs = f64::INFINITY;
@@ -394,8 +398,8 @@ pub struct DeviceGemmRow {
 /// operands in device memory: Tessera's kernel, then cuBLAS on the same
 /// matrices (the anchor), best of three runs after a warm-up.
 pub fn bench_gemm_device<T: Float>(device: Device, sizes: &[usize]) -> Result<Vec<DeviceGemmRow>> {
-    use crate::device::DeviceBuffer;
-    use crate::ops::gemm::{DeviceMatrix, GemmBackend, gemm_device};
+    use tessera::device::DeviceBuffer;
+    use tessera::ops::gemm::{DeviceMatrix, GemmBackend, gemm_device};
     let mut rows = Vec::new();
     for &n in sizes {
         if n == 0 {
@@ -411,7 +415,7 @@ pub fn bench_gemm_device<T: Float>(device: Device, sizes: &[usize]) -> Result<Ve
         let time = |backend: GemmBackend, c: &mut DeviceBuffer<T>| -> Result<f64> {
             let mut best = f64::INFINITY;
             for run in 0..4 {
-                c.backend().synchronize()?;
+                c.synchronize()?;
                 let t = Instant::now();
                 gemm_device(
                     backend,
@@ -422,7 +426,7 @@ pub fn bench_gemm_device<T: Float>(device: Device, sizes: &[usize]) -> Result<Ve
                     c,
                     (0, n),
                 )?;
-                c.backend().synchronize()?;
+                c.synchronize()?;
                 if run > 0 {
                     best = best.min(t.elapsed().as_secs_f64());
                 }
@@ -469,27 +473,31 @@ pub struct DeviceSortRow {
 
 /// Times the device radix sort on uniform keys, in device memory and with
 /// the host copies, and checks the result against the CPU path.
-pub fn bench_sort_device<K: crate::ops::sort::SortKey>(
+pub fn bench_sort_device<K: tessera::ops::sort::SortKey>(
     device: Device,
     sizes: &[usize],
 ) -> Result<Vec<DeviceSortRow>> {
-    use crate::device::DeviceBuffer;
-    use crate::ops::sort::{sort, sort_device};
+    use tessera::device::DeviceBuffer;
+    use tessera::ops::sort::{sort, sort_device};
     let mut rows = Vec::new();
     for &n in sizes {
         if n == 0 {
             return Err(Error::Usage("--n values must be positive".into()));
         }
-        let input: Vec<K> =
-            crate::demo::sort::generate(crate::demo::sort::KeyDist::Uniform, n, 0..n, 0x5047);
+        let input: Vec<K> = tessera::ops::generate::generate_keys(
+            tessera::ops::generate::KeyDist::Uniform,
+            n,
+            0..n,
+            0x5047,
+        );
         let mut best = f64::INFINITY;
         let mut dk = DeviceBuffer::from_slice(device, &input)?;
         for run in 0..4 {
             dk.upload(&input)?;
-            dk.backend().synchronize()?;
+            dk.synchronize()?;
             let t = Instant::now();
             sort_device(&mut dk, None)?;
-            dk.backend().synchronize()?;
+            dk.synchronize()?;
             if run > 0 {
                 best = best.min(t.elapsed().as_secs_f64());
             }

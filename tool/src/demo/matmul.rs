@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::comm::{Comm, ProcessGrid, ReduceOp};
-use crate::device::DeviceChoice;
-use crate::dist::{DistMatrix, MatmulOptions, matmul_with, verify_product};
-use crate::error::{Error, Result};
-use crate::ops::Float;
+use tessera::comm::{Comm, ProcessGrid, ReduceOp};
+use tessera::device::DeviceChoice;
+use tessera::distributed::{DistMatrix, MatmulOptions, matmul_with, verify_product};
+use tessera::ops::Float;
+use tessera::{Error, Result};
 
 /// What `tessera matmul` was asked for.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct MatmulJob {
     /// Where the local products run.
     pub device: DeviceChoice,
     /// The GEMM used on a GPU.
-    pub gemm_backend: crate::ops::gemm::GemmBackend,
+    pub gemm_backend: tessera::ops::gemm::GemmBackend,
     /// Grid shape; `None` for the squarest.
     pub grid: Option<(usize, usize)>,
     /// SUMMA panel width.
@@ -75,7 +75,7 @@ pub struct MatmulReport {
     /// Waiting for other ranks to reach a collective (slowest rank).
     pub wait_seconds: f64,
     /// Every rank's split of the fastest run.
-    pub split: Vec<crate::trace::RankSplit>,
+    pub split: Vec<tessera::trace::RankSplit>,
     /// Freivalds estimate of `||C - AB|| / (||A|| ||B|| k eps)`.
     pub residual: f64,
     /// The largest residual a correct product can have (worst case).
@@ -131,16 +131,16 @@ fn check_generated_sizes(job: &MatmulJob, rows: usize, cols: usize) -> Result<()
 pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
     let (rows, cols) = job
         .grid
-        .unwrap_or_else(|| crate::comm::square_ish_factors(comm.size()));
+        .unwrap_or_else(|| tessera::comm::square_ish_factors(comm.size()));
     let grid = ProcessGrid::new(comm, rows, cols)?;
     if job.inputs.is_none() {
         check_generated_sizes(job, rows, cols)?;
     }
-    let device = crate::device::Device::select(comm, job.device)?;
+    let device = tessera::device::Device::select(comm, job.device)?;
     let (a, b) = match &job.inputs {
         Some((pa, pb)) => (
-            crate::dist::npy::read_distributed::<T>(&grid, pa, 0)?,
-            crate::dist::npy::read_distributed::<T>(&grid, pb, 0)?,
+            tessera::distributed::npy::read_distributed::<T>(&grid, pa, 0)?,
+            tessera::distributed::npy::read_distributed::<T>(&grid, pb, 0)?,
         ),
         None => (
             DistMatrix::<T>::random(&grid, job.m, job.k, job.seed),
@@ -151,11 +151,11 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
     if job.repeat == 0 {
         return Err(Error::Usage("--repeat must be at least 1".into()));
     }
-    let mut best: Option<(DistMatrix<T>, f64, Vec<crate::trace::RankSplit>)> = None;
+    let mut best: Option<(DistMatrix<T>, f64, Vec<tessera::trace::RankSplit>)> = None;
     for _ in 0..job.repeat {
         comm.barrier()?;
-        let ((c, mine), split) = crate::trace::measured(comm, || {
-            let start = crate::comm::wtime();
+        let ((c, mine), split) = tessera::trace::measured(comm, || {
+            let start = tessera::comm::wtime();
             let (c, _stats) = matmul_with(
                 &a,
                 &b,
@@ -165,7 +165,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
                     gemm_backend: job.gemm_backend,
                 },
             )?;
-            Ok((c, crate::comm::wtime() - start))
+            Ok((c, tessera::comm::wtime() - start))
         })?;
         let slowest = comm.all_reduce(&[mine], ReduceOp::Max)?[0];
         if best.as_ref().is_none_or(|(_, t, _)| slowest < *t) {
@@ -175,7 +175,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
     let (c, seconds, split) = best.expect("at least one run");
     let verification = verify_product(&a, &b, &c, job.seed)?;
     if let Some(path) = &job.out {
-        crate::dist::npy::write_distributed(&c, path, 0)?;
+        tessera::distributed::npy::write_distributed(&c, path, 0)?;
     }
     let gflops = 2.0 * m as f64 * n as f64 * k as f64 / seconds / 1e9;
     Ok(MatmulReport {
@@ -191,9 +191,9 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         repeat: job.repeat,
         gflops,
         gflops_per_rank: gflops / comm.size() as f64,
-        compute_seconds: crate::trace::slowest(&split, |r| r.compute + r.copy),
-        comm_seconds: crate::trace::slowest(&split, |r| r.comm),
-        wait_seconds: crate::trace::slowest(&split, |r| r.wait),
+        compute_seconds: tessera::trace::slowest(&split, |r| r.compute + r.copy),
+        comm_seconds: tessera::trace::slowest(&split, |r| r.comm),
+        wait_seconds: tessera::trace::slowest(&split, |r| r.wait),
         split,
         residual: verification.residual,
         residual_threshold: verification.threshold,
@@ -222,7 +222,7 @@ pub fn render(r: &MatmulReport) -> String {
         panel = r.panel,
         secs = r.seconds,
         repeat = r.repeat,
-        split = crate::trace::render_split(&r.split),
+        split = tessera::trace::render_split(&r.split),
         gf = r.gflops,
         gfr = r.gflops_per_rank,
         res = r.residual,

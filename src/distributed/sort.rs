@@ -34,17 +34,18 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::matrix::{mix64, same_everywhere, scatter_blocks};
+use super::matrix::{same_everywhere, scatter_blocks};
 use crate::comm::{Comm, ReduceOp, rank_list};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::sort::{Bits, SortKey, merge_runs_device, sort};
+use crate::rng::mix64;
 
 /// Samples per rank, per rank in the job (s = 16 P).
 pub const OVERSAMPLING: usize = 16;
 
 /// The distributed sort algorithms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SortAlgo {
     /// Sample sort: one all-to-all-v.
@@ -53,6 +54,8 @@ pub enum SortAlgo {
     /// Merge sort across ranks: log2(P) rounds of pairwise merges.
     Merge,
 }
+
+named_choices!(SortAlgo { Sample => "sample", Merge => "merge" });
 
 /// Where a rank's time went.
 #[derive(Debug, Clone, Copy, Default, Serialize)]

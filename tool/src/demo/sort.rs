@@ -5,69 +5,13 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::comm::{Comm, ReduceOp};
-use crate::device::DeviceChoice;
-use crate::dist::matrix::{block_range, mix64, uniform};
-use crate::dist::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
-use crate::error::{Error, Result};
-use crate::ops::sort::SortKey;
-
-/// Key distributions for generated input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyDist {
-    /// Uniform over the type (floats: uniform in [-1, 1)).
-    Uniform,
-    /// Normal (floats: standard normal; integers: scaled by 10^6).
-    Normal,
-    /// Zipf-like: key k with probability about 1 / k^2 (k = floor(1 / u)).
-    Zipf,
-    /// Already sorted: key i at global index i.
-    Sorted,
-    /// Reverse sorted.
-    Reverse,
-    /// Every key equal.
-    Equal,
-    /// Five distinct values.
-    Few,
-}
-
-/// The keys at global indices `range` of a generated input: the same
-/// global sequence for any rank count.
-pub fn generate<K: SortKey>(
-    dist: KeyDist,
-    n: usize,
-    range: std::ops::Range<usize>,
-    seed: u64,
-) -> Vec<K> {
-    use rayon::prelude::*;
-    range
-        .into_par_iter()
-        .map(|i| {
-            let u = uniform(seed, i as u64, 17); // [-1, 1)
-            let bits = u.to_bits() ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            match dist {
-                KeyDist::Uniform => K::from_random(mix64(bits)),
-                KeyDist::Normal => {
-                    let u1 = (uniform(seed, i as u64, 18) + 1.0) / 2.0;
-                    let u2 = (u + 1.0) / 2.0;
-                    let z =
-                        (-2.0 * (1.0 - u1).ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-                    K::from_f64(if K::DTYPE.starts_with('f') {
-                        z
-                    } else {
-                        z * 1e6
-                    })
-                }
-                KeyDist::Zipf => K::from_f64((2.0 / (1.0 - u)).floor()),
-                KeyDist::Sorted => K::from_f64(i as f64),
-                KeyDist::Reverse => K::from_f64((n - 1 - i) as f64),
-                KeyDist::Equal => K::from_f64(7.0),
-                KeyDist::Few => K::from_f64((mix64(bits) % 5) as f64),
-            }
-        })
-        .collect()
-}
+use tessera::comm::{Comm, ReduceOp};
+use tessera::device::DeviceChoice;
+use tessera::distributed::matrix::block_range;
+use tessera::distributed::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
+use tessera::ops::generate::{KeyDist, generate_keys};
+use tessera::ops::sort::SortKey;
+use tessera::{Error, Result};
 
 /// What `tessera sort` was asked for.
 #[derive(Debug, Clone)]
@@ -122,7 +66,7 @@ pub struct SortReport {
     /// Waiting for other ranks (slowest rank).
     pub wait_seconds: f64,
     /// Every rank's split of the sort's time.
-    pub split: Vec<crate::trace::RankSplit>,
+    pub split: Vec<tessera::trace::RankSplit>,
     /// Most keys on one rank over the mean.
     pub max_over_mean: f64,
     /// Globally sorted and a permutation of the input.
@@ -142,10 +86,10 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
             comm.size()
         )));
     }
-    let device = crate::device::Device::select(comm, job.device)?;
+    let device = tessera::device::Device::select(comm, job.device)?;
     let keys: Vec<K> = match &job.input {
-        Some(path) => crate::dist::npy::read_keys_distributed(comm, path, 0)?,
-        None => generate(
+        Some(path) => tessera::distributed::npy::read_keys_distributed(comm, path, 0)?,
+        None => generate_keys(
             job.dist,
             job.n,
             block_range(job.n, comm.size(), comm.rank()),
@@ -154,10 +98,10 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
     };
     let before = fingerprint(comm, &keys)?;
     comm.barrier()?;
-    let ((sorted, stats, mine), split) = crate::trace::measured(comm, || {
-        let start = crate::comm::wtime();
+    let ((sorted, stats, mine), split) = tessera::trace::measured(comm, || {
+        let start = tessera::comm::wtime();
         let (sorted, stats) = dist_sort(comm, keys, job.algo, device)?;
-        Ok((sorted, stats, crate::comm::wtime() - start))
+        Ok((sorted, stats, tessera::comm::wtime() - start))
     })?;
     let slowest = comm.all_reduce(
         &[
@@ -170,7 +114,7 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
     )?;
     let check = verify_sorted(comm, &before, &sorted)?;
     if let Some(path) = &job.out {
-        crate::dist::npy::write_keys_distributed(comm, &sorted, path, 0)?;
+        tessera::distributed::npy::write_keys_distributed(comm, &sorted, path, 0)?;
     }
     let n = before.count as usize;
     let kps = n as f64 / slowest[0];
@@ -191,9 +135,9 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
         local_sort_seconds: slowest[1],
         exchange_seconds: slowest[2],
         merge_seconds: slowest[3],
-        compute_seconds: crate::trace::slowest(&split, |r| r.compute + r.copy),
-        comm_seconds: crate::trace::slowest(&split, |r| r.comm),
-        wait_seconds: crate::trace::slowest(&split, |r| r.wait),
+        compute_seconds: tessera::trace::slowest(&split, |r| r.compute + r.copy),
+        comm_seconds: tessera::trace::slowest(&split, |r| r.comm),
+        wait_seconds: tessera::trace::slowest(&split, |r| r.wait),
         split,
         max_over_mean: check.max_over_mean,
         verified: check.passed(),
@@ -218,7 +162,7 @@ pub fn render(r: &SortReport) -> String {
         ls = r.local_sort_seconds,
         ex = r.exchange_seconds,
         mg = r.merge_seconds,
-        split = crate::trace::render_split(&r.split),
+        split = tessera::trace::render_split(&r.split),
         kps = r.keys_per_second / 1e6,
         kpr = r.keys_per_second_per_rank / 1e6,
         bal = r.max_over_mean,

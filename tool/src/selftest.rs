@@ -6,11 +6,11 @@
 //! on a new cluster or after an MPI upgrade: `tessera run -n 4 selftest`.
 //! The integration tests launch it at several rank counts.
 
-use crate::comm::{Comm, ProcessGrid, ReduceOp, Source, square_ish_factors};
-use crate::dist::{DistMatrix, MatmulOptions, matmul_with, verify_product};
-use crate::error::Error;
-use crate::ops::Float;
-use crate::ops::gemm::gemm_reference;
+use tessera::Error;
+use tessera::comm::{Comm, ProcessGrid, ReduceOp, Source, square_ish_factors};
+use tessera::distributed::{DistMatrix, MatmulOptions, matmul_with, verify_product};
+use tessera::ops::Float;
+use tessera::ops::gemm::gemm_reference;
 
 /// A check's name and the `(rank, message)` of every rank where it failed.
 pub type CheckReport = (String, Vec<(usize, String)>);
@@ -96,14 +96,17 @@ pub fn checks() -> Vec<Check> {
 /// Runs the named checks (all when `names` is empty) on every rank of `comm`.
 /// Collective. Returns `(name, failures)` per check, where failures lists
 /// `(rank, message)` for the ranks that failed; the same on every rank.
-pub fn run(comm: &Comm, names: &[String]) -> crate::Result<Vec<CheckReport>> {
+pub fn run(comm: &Comm, names: &[String]) -> tessera::Result<Vec<CheckReport>> {
     let all = checks();
     for n in names {
         if !all.iter().any(|c| c.name == n) {
-            let known: Vec<&str> = all.iter().map(|c| c.name).collect();
+            let known: Vec<String> = all
+                .iter()
+                .map(|c| format!("\n  {:<10} {}", c.name, c.about))
+                .collect();
             return Err(Error::Usage(format!(
-                "unknown check `{n}`: choose from {}",
-                known.join(", ")
+                "unknown check `{n}`: choose from{}",
+                known.concat()
             )));
         }
     }
@@ -859,13 +862,13 @@ fn verification_has_teeth(c: &Comm) -> Outcome {
     let (m, k, n) = (40, 64, 48);
     let a = DistMatrix::<f32>::random(&grid, m, k, 3);
     let b = DistMatrix::<f32>::random(&grid, k, n, 4);
-    let good = crate::dist::matmul(&a, &b).map_err(err)?;
+    let good = tessera::distributed::matmul(&a, &b).map_err(err)?;
     let v = verify_product(&a, &b, &good, 9).map_err(err)?;
     ensure!(v.passed, "correct f32 product failed: {v:?}");
     // Row 0 off by 0.01 per entry (about 60 rounding errors' worth): the
     // worst-case norm bound allows it, the row-wise bound must not.
     let r: Vec<f64> = (0..n)
-        .map(|j| crate::dist::matrix::uniform(9 ^ 0x5eed, j as u64, 0))
+        .map(|j| tessera::rng::uniform(9 ^ 0x5eed, j as u64, 0))
         .collect();
     let mut bad = good.clone();
     if bad.row_range().start == 0 && !bad.row_range().is_empty() {
@@ -887,7 +890,7 @@ fn verification_has_teeth(c: &Comm) -> Outcome {
     // Products below f32's smallest subnormal are correctly rounded to 0.
     let tiny_a = DistMatrix::<f32>::from_fn(&grid, m, k, |_, _| 1e-25);
     let tiny_b = DistMatrix::<f32>::from_fn(&grid, k, n, |_, _| 1e-25);
-    let tiny = crate::dist::matmul(&tiny_a, &tiny_b).map_err(err)?;
+    let tiny = tessera::distributed::matmul(&tiny_a, &tiny_b).map_err(err)?;
     ensure!(
         tiny.local().iter().all(|&x| x == 0.0),
         "1e-25 * 1e-25 did not underflow to 0"
@@ -971,7 +974,7 @@ fn matmul_case<T: Float>(
             }
         }
         // The random fill is the same global matrix whatever the grid.
-        let direct = crate::dist::matrix::uniform(seed, (m - 1) as u64, (k - 1) as u64);
+        let direct = tessera::rng::uniform(seed, (m - 1) as u64, (k - 1) as u64);
         ensure!(
             fa[[m - 1, k - 1]] == T::from_f64(direct),
             "{what}: random fill depends on the grid"
@@ -989,8 +992,8 @@ fn matmul_case<T: Float>(
 }
 
 fn sort_check(c: &Comm) -> Outcome {
-    use crate::demo::sort::KeyDist;
-    use crate::dist::sort::{OVERSAMPLING, SortAlgo};
+    use tessera::distributed::sort::{OVERSAMPLING, SortAlgo};
+    use tessera::ops::generate::KeyDist;
     let p = c.size();
     // From empty to more than P times the sample size.
     let sizes = [0, 1, 7, 3 * p * OVERSAMPLING * p + 5];
@@ -1006,42 +1009,42 @@ fn sort_check(c: &Comm) -> Outcome {
     for algo in [SortAlgo::Sample, SortAlgo::Merge] {
         for dist in dists {
             for n in sizes {
-                let place = |r: usize| crate::dist::matrix::block_range(n, p, r);
+                let place = |r: usize| tessera::distributed::matrix::block_range(n, p, r);
                 sort_case::<u32>(
                     c,
                     algo,
-                    &crate::demo::sort::generate(dist, n, place(c.rank()), 1),
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 1),
                 )?;
                 sort_case::<u64>(
                     c,
                     algo,
-                    &crate::demo::sort::generate(dist, n, place(c.rank()), 2),
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 2),
                 )?;
                 sort_case::<i32>(
                     c,
                     algo,
-                    &crate::demo::sort::generate(dist, n, place(c.rank()), 3),
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 3),
                 )?;
                 sort_case::<i64>(
                     c,
                     algo,
-                    &crate::demo::sort::generate(dist, n, place(c.rank()), 4),
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 4),
                 )?;
                 sort_case::<f32>(
                     c,
                     algo,
-                    &crate::demo::sort::generate(dist, n, place(c.rank()), 5),
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 5),
                 )?;
                 sort_case::<f64>(
                     c,
                     algo,
-                    &crate::demo::sort::generate(dist, n, place(c.rank()), 6),
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 6),
                 )?;
             }
         }
         // Every key on rank 0, none elsewhere.
         let lopsided: Vec<u64> = if c.rank() == 0 {
-            crate::demo::sort::generate(KeyDist::Uniform, 5000, 0..5000, 7)
+            tessera::ops::generate::generate_keys(KeyDist::Uniform, 5000, 0..5000, 7)
         } else {
             Vec::new()
         };
@@ -1065,11 +1068,21 @@ fn sort_check(c: &Comm) -> Outcome {
     // Ranks that sort different key types of the same size get an error.
     if p > 1 {
         let res = if c.rank() == 0 {
-            crate::dist::sort::dist_sort(c, vec![1.0f64], SortAlgo::Sample, crate::Device::Cpu)
-                .map(drop)
+            tessera::distributed::sort::dist_sort(
+                c,
+                vec![1.0f64],
+                SortAlgo::Sample,
+                tessera::Device::Cpu,
+            )
+            .map(drop)
         } else {
-            crate::dist::sort::dist_sort(c, vec![1u64], SortAlgo::Sample, crate::Device::Cpu)
-                .map(drop)
+            tessera::distributed::sort::dist_sort(
+                c,
+                vec![1u64],
+                SortAlgo::Sample,
+                tessera::Device::Cpu,
+            )
+            .map(drop)
         };
         ensure!(
             matches!(res, Err(Error::Disagreement { .. })),
@@ -1078,18 +1091,19 @@ fn sort_check(c: &Comm) -> Outcome {
     }
     // The balance bound holds on the worst input for it: every key equal.
     let n = 2000 * p;
-    let keys: Vec<u32> = crate::demo::sort::generate(
+    let keys: Vec<u32> = tessera::ops::generate::generate_keys(
         KeyDist::Equal,
         n,
-        crate::dist::matrix::block_range(n, p, c.rank()),
+        tessera::distributed::matrix::block_range(n, p, c.rank()),
         1,
     );
     let (sorted, _) =
-        crate::dist::sort::dist_sort(c, keys, SortAlgo::Sample, crate::Device::Cpu).map_err(err)?;
+        tessera::distributed::sort::dist_sort(c, keys, SortAlgo::Sample, tessera::Device::Cpu)
+            .map_err(err)?;
     let most = c
         .all_reduce(&[sorted.len() as u64], ReduceOp::Max)
         .map_err(err)?[0] as usize;
-    let bound = crate::dist::sort::balance_bound(n, p);
+    let bound = tessera::distributed::sort::balance_bound(n, p);
     ensure!(
         most <= bound,
         "all-equal keys: a rank holds {most} keys, over the bound {bound}"
@@ -1097,15 +1111,15 @@ fn sort_check(c: &Comm) -> Outcome {
     Ok(())
 }
 
-fn sort_case<K: crate::ops::sort::SortKey>(
+fn sort_case<K: tessera::ops::sort::SortKey>(
     c: &Comm,
-    algo: crate::dist::sort::SortAlgo,
+    algo: tessera::distributed::sort::SortAlgo,
     keys: &[K],
 ) -> Outcome {
-    use crate::dist::sort::{dist_sort, fingerprint, verify_sorted};
+    use tessera::distributed::sort::{dist_sort, fingerprint, verify_sorted};
     let what = format!("{algo:?} sort of {} keys", K::DTYPE);
     let before = fingerprint(c, keys).map_err(err)?;
-    let (sorted, _) = dist_sort(c, keys.to_vec(), algo, crate::Device::Cpu)
+    let (sorted, _) = dist_sort(c, keys.to_vec(), algo, tessera::Device::Cpu)
         .map_err(|e| format!("{what}: {e}"))?;
     let check = verify_sorted(c, &before, &sorted).map_err(err)?;
     ensure!(check.passed(), "{what}: verification failed: {check:?}");

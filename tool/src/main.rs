@@ -6,12 +6,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera::comm::bench::{self, BenchOp, BenchRow};
-use tessera::demo::matmul as matmul_demo;
-use tessera::demo::sort as sort_demo;
-use tessera::launch::{self, RunOptions};
-use tessera::ops::bench as ops_bench;
-use tessera::{Comm, Error, Universe, info, selftest};
+use tessera::{Comm, Error, Universe};
+use tessera_cli::bench::comm::{self as comm_bench, BenchOp, BenchRow};
+use tessera_cli::bench::ops as ops_bench;
+use tessera_cli::demo::matmul as matmul_demo;
+use tessera_cli::demo::sort as sort_demo;
+use tessera_cli::launch::RunOptions;
+
+use tessera_cli::{info, launch, scaling, selftest};
 
 /// SPMD programs on Open MPI with GPU offload.
 #[derive(Parser)]
@@ -123,16 +125,16 @@ enum Command {
         #[arg(long, default_value = "f64")]
         dtype: Dtype,
         /// Where the local products run.
-        #[arg(long, default_value = "auto")]
+        #[arg(long, default_value = "auto", value_parser = choice(tessera::device::DeviceChoice::ALL))]
         device: tessera::device::DeviceChoice,
         /// The GEMM used on a GPU.
-        #[arg(long, default_value = "tessera")]
+        #[arg(long, default_value = "tessera", value_parser = choice(tessera::ops::gemm::GemmBackend::ALL))]
         gemm_backend: tessera::ops::gemm::GemmBackend,
         /// Process grid ROWSxCOLS (default: the squarest for the rank count).
         #[arg(long, value_name = "RxC", value_parser = grid_arg)]
         grid: Option<(usize, usize)>,
         /// SUMMA panel width.
-        #[arg(value_parser = positive, long, default_value_t = tessera::dist::matmul::DEFAULT_PANEL)]
+        #[arg(value_parser = positive, long, default_value_t = tessera::distributed::matmul::DEFAULT_PANEL)]
         panel: usize,
         /// Seed of the random matrices and of the verification.
         #[arg(long, default_value_t = 1)]
@@ -160,8 +162,8 @@ enum Command {
         #[arg(long, default_value = "u32")]
         dtype: KeyType,
         /// Distribution of the generated keys.
-        #[arg(long, default_value = "uniform")]
-        dist: tessera::demo::sort::KeyDist,
+        #[arg(long, default_value = "uniform", value_parser = choice(tessera::ops::generate::KeyDist::ALL))]
+        dist: tessera::ops::generate::KeyDist,
         /// Read the keys from a 1-D .npy file instead (rank 0 reads and scatters).
         #[arg(long, value_name = "keys.npy")]
         input: Option<PathBuf>,
@@ -169,10 +171,10 @@ enum Command {
         #[arg(long, value_name = "sorted.npy")]
         out: Option<PathBuf>,
         /// Algorithm.
-        #[arg(long, default_value = "sample")]
-        algo: tessera::dist::sort::SortAlgo,
+        #[arg(long, default_value = "sample", value_parser = choice(tessera::distributed::sort::SortAlgo::ALL))]
+        algo: tessera::distributed::sort::SortAlgo,
         /// Where the local sorts run.
-        #[arg(long, default_value = "auto")]
+        #[arg(long, default_value = "auto", value_parser = choice(tessera::device::DeviceChoice::ALL))]
         device: tessera::device::DeviceChoice,
         /// Seed of the generated keys.
         #[arg(long, default_value_t = 1)]
@@ -251,7 +253,7 @@ enum BenchCommand {
         threads: Option<usize>,
         /// Where to run: cpu (against the CPU anchors), or cuda / auto for
         /// a GPU (against cuBLAS for gemm).
-        #[arg(long, default_value = "cpu")]
+        #[arg(long, default_value = "cpu", value_parser = choice(tessera::device::DeviceChoice::ALL))]
         device: tessera::device::DeviceChoice,
         /// Print one JSON object instead of a table.
         #[arg(long)]
@@ -270,7 +272,7 @@ enum BenchCommand {
         threads: Option<usize>,
         /// Where to run: cpu (against the CPU anchors), or cuda / auto for
         /// a GPU (against cuBLAS for gemm).
-        #[arg(long, default_value = "cpu")]
+        #[arg(long, default_value = "cpu", value_parser = choice(tessera::device::DeviceChoice::ALL))]
         device: tessera::device::DeviceChoice,
         /// Print one JSON object instead of a table.
         #[arg(long)]
@@ -302,7 +304,7 @@ struct ScalingArgs {
     /// strong: the same problem at every rank count; weak: the same
     /// work per rank.
     #[arg(long, default_value = "strong")]
-    mode: tessera::scaling::Mode,
+    mode: crate::scaling::Mode,
     /// Problem size at one rank (matmul: the order n; sort: keys;
     /// allreduce: samples).
     #[arg(value_parser = positive, long)]
@@ -314,7 +316,7 @@ struct ScalingArgs {
     #[arg(value_parser = positive, long, default_value_t = 1)]
     threads: usize,
     /// Where matmul and sort run.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = choice(tessera::device::DeviceChoice::ALL))]
     device: tessera::device::DeviceChoice,
     /// Directory for scaling.csv, scaling.json, scaling.svg, scaling.png.
     #[arg(long, default_value = "scaling-out")]
@@ -434,10 +436,10 @@ fn main() -> ExitCode {
             json,
             trace,
         } => {
-            let job = tessera::demo::allreduce::AllreduceJob { n, len, iters };
+            let job = tessera_cli::demo::allreduce::AllreduceJob { n, len, iters };
             with_mpi_traced(trace, |_, w| {
-                let report = tessera::demo::allreduce::run(w, &job)?;
-                let text = tessera::demo::allreduce::render(&report);
+                let report = tessera_cli::demo::allreduce::run(w, &job)?;
+                let text = tessera_cli::demo::allreduce::render(&report);
                 print_report(w, json, &report, text);
                 Ok(if report.verified { 0 } else { 1 })
             })
@@ -517,7 +519,7 @@ fn cmd_scaling(args: ScalingArgs) -> Result<(), Error> {
         include_oversubscribed,
         program,
     } = args;
-    use tessera::scaling::{self, Mode, SweepOptions, Workload};
+    use tessera_cli::scaling::{self, Mode, SweepOptions, Workload};
     let workload = if program.is_empty() {
         Workload::parse(&workload)?
     } else {
@@ -538,8 +540,7 @@ fn cmd_scaling(args: ScalingArgs) -> Result<(), Error> {
         n,
         repeat,
         threads,
-        device: clap::ValueEnum::to_possible_value(&device)
-            .map_or_else(|| "auto".to_string(), |v| v.get_name().to_string()),
+        device: device.name().to_string(),
         include_oversubscribed,
         out,
     };
@@ -582,6 +583,42 @@ fn cmd_scaling(args: ScalingArgs) -> Result<(), Error> {
 }
 
 /// A rank count: at least 1, and at most what MPI's `int` ranks can number.
+/// A parser for one of the library's named choices: their names are the
+/// possible values clap lists (the emulated device stays out of the help).
+fn choice<T: Named>(all: &'static [T]) -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
+    let values = all
+        .iter()
+        .map(|c| PossibleValue::new(c.name()).hide(c.name() == "emulated"));
+    PossibleValuesParser::new(values).map(move |name| {
+        *all.iter()
+            .find(|c| c.name() == name)
+            .expect("clap accepts only the listed names")
+    })
+}
+
+/// The library's enums of named choices (each has `ALL` and `name`).
+trait Named: Copy + Send + Sync + 'static {
+    fn name(self) -> &'static str;
+}
+
+macro_rules! named {
+    ($($ty:ty),+) => {
+        $(impl Named for $ty {
+            fn name(self) -> &'static str {
+                <$ty>::name(self)
+            }
+        })+
+    };
+}
+
+named!(
+    tessera::device::DeviceChoice,
+    tessera::ops::gemm::GemmBackend,
+    tessera::distributed::sort::SortAlgo,
+    tessera::ops::generate::KeyDist
+);
+
 fn rank_count(s: &str) -> Result<usize, String> {
     let n = positive(s)?;
     if n > i32::MAX as usize {
@@ -659,8 +696,8 @@ fn cmd_info(universe: &Universe, world: &Comm, json: bool) -> Result<u8, Error> 
 }
 
 fn cmd_bench(world: &Comm, op: BenchOp, sizes: &str, json: bool) -> Result<u8, Error> {
-    let sizes = bench::parse_sizes(sizes)?;
-    let rows = bench::run(world, op, &sizes)?;
+    let sizes = comm_bench::parse_sizes(sizes)?;
+    let rows = comm_bench::run(world, op, &sizes)?;
     if world.rank() != 0 {
         return Ok(0);
     }

@@ -14,12 +14,13 @@ use std::time::Instant;
 use ndarray::{Array2, ArrayView2, s};
 use serde::Serialize;
 
-use super::matrix::{DistMatrix, block_owner, block_range, same_everywhere, uniform};
+use super::matrix::{DistMatrix, block_owner, block_range, same_everywhere};
 use crate::comm::{ReduceOp, Request};
 use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
 use crate::ops::gemm::{DeviceMatrix, GemmBackend, gemm_device, pack_device, upload_matrix};
 use crate::ops::{Float, gemm};
+use crate::rng::uniform;
 
 /// Default panel width, measured: see BENCHMARKS.md.
 pub const DEFAULT_PANEL: usize = 512;

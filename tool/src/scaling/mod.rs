@@ -4,7 +4,7 @@
 //!
 //! - [`sweep`] launches one job per rank count and repeat through the same
 //!   launcher as `tessera run`, and collects each rank's time split from
-//!   the trace spans (see [`crate::trace`]).
+//!   the trace spans (see [`tessera::trace`]).
 //! - [`analyse`] turns the runs into points (median, spread, speedup,
 //!   efficiency, Karp-Flatt serial fraction) and fits the model.
 //! - [`write_outputs`] writes `scaling.csv` (one row per run),
@@ -22,13 +22,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use report::{
-    Analysis, Machine, ModelFit, Point, analyse, render_table, write_csv, write_json, write_outputs,
-};
+pub use report::{Machine, analyse, render_table, write_outputs};
 
-use crate::error::{Error, Result};
 use crate::launch::{RunOptions, prepare};
-use crate::trace::RankSplit;
+use tessera::trace::RankSplit;
+use tessera::{Error, Result};
 
 /// What is swept.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::comm::{Comm, Universe};
-use crate::device::{GpuInfo, probe_gpus};
-use crate::error::{Error, Result};
+use tessera::comm::{Comm, Universe};
+use tessera::device::{GpuInfo, probe_gpus};
+use tessera::{Error, Result};
 
 /// What one rank runs on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{self, Prediction, Spread};
 use super::plot::{self, Chart, Curve, PlotPoint};
 use super::{Mode, Run, SweepOptions};
-use crate::error::{Error, Result};
+use tessera::{Error, Result};
 
 /// The machine the sweep ran on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,8 +134,8 @@ pub struct Analysis {
 }
 
 fn mean_of(
-    split: &[crate::trace::RankSplit],
-    part: impl Fn(&crate::trace::RankSplit) -> f64,
+    split: &[tessera::trace::RankSplit],
+    part: impl Fn(&tessera::trace::RankSplit) -> f64,
 ) -> f64 {
     if split.is_empty() {
         0.0
@@ -191,7 +191,7 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
             compute: median_of(&|r| mean_of(&r.split, |s| s.compute)),
             comm: median_of(&|r| mean_of(&r.split, |s| s.comm)),
             wait: median_of(&|r| mean_of(&r.split, |s| s.wait)),
-            wait_max: median_of(&|r| crate::trace::slowest(&r.split, |s| s.wait)),
+            wait_max: median_of(&|r| tessera::trace::slowest(&r.split, |s| s.wait)),
             copy: median_of(&|r| mean_of(&r.split, |s| s.copy)),
         });
     }
@@ -285,9 +285,9 @@ pub fn write_csv(a: &Analysis, path: &Path) -> Result<()> {
             mean_of(s, |x| x.wait),
             mean_of(s, |x| x.copy),
             mean_of(s, |x| x.other),
-            crate::trace::slowest(s, |x| x.compute),
-            crate::trace::slowest(s, |x| x.comm),
-            crate::trace::slowest(s, |x| x.wait),
+            tessera::trace::slowest(s, |x| x.compute),
+            tessera::trace::slowest(s, |x| x.comm),
+            tessera::trace::slowest(s, |x| x.wait),
             s.iter().map(|x| x.bytes).sum::<u64>(),
         );
     }
@@ -513,7 +513,7 @@ pub fn render_table(a: &Analysis) -> String {
 mod tests {
     use super::*;
     use crate::scaling::Workload;
-    use crate::trace::RankSplit;
+    use tessera::trace::RankSplit;
 
     fn machine(cores: usize) -> Machine {
         Machine {

@@ -25,7 +25,7 @@ fn a_strong_sweep_at_one_two_and_three_ranks_runs_end_to_end() {
     let out = scratch("sweep");
     // Threads per rank such that 1 and 2 ranks fit in the cores and 3 do
     // not (on any machine with 2 or more cores).
-    let cores = tessera::launch::physical_cores();
+    let cores = tessera_cli::launch::physical_cores();
     let threads = (cores / 2).max(1);
     let t = threads.to_string();
     let o = out.to_string_lossy().into_owned();

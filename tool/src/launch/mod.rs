@@ -27,7 +27,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::error::{Error, Result};
+use tessera::{Error, Result};
 
 /// The tessera subcommands `tessera run` starts as the program itself.
 pub const OWN_SUBCOMMANDS: &[&str] = &["info", "bench", "selftest", "matmul", "sort", "allreduce"];
@@ -205,7 +205,7 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         // its working directory.
         let path = std::path::absolute(trace)
             .map_err(|e| Error::io(format!("resolving the trace path {}", trace.display()), e))?;
-        cmd.env(crate::trace::TRACE_ENV, path);
+        cmd.env(tessera::trace::TRACE_ENV, path);
     }
     for (key, value) in &opts.mca {
         if key.is_empty() || key.contains(char::is_whitespace) || key.contains('=') {
@@ -229,8 +229,8 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| k.starts_with("TESSERA_"))
         .collect();
-    if opts.trace.is_some() && !exported.iter().any(|k| k == crate::trace::TRACE_ENV) {
-        exported.push(crate::trace::TRACE_ENV.to_string());
+    if opts.trace.is_some() && !exported.iter().any(|k| k == tessera::trace::TRACE_ENV) {
+        exported.push(tessera::trace::TRACE_ENV.to_string());
     }
     exported.sort();
     for name in exported {

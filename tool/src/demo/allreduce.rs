@@ -15,10 +15,10 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::comm::{Comm, ReduceOp};
-use crate::dist::matrix::block_range;
-use crate::error::{Error, Result};
-use crate::trace::RankSplit;
+use tessera::comm::{Comm, ReduceOp};
+use tessera::distributed::matrix::block_range;
+use tessera::trace::RankSplit;
+use tessera::{Error, Result};
 
 /// What `tessera allreduce` was asked for.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ fn contribution(i: usize, step: usize) -> f64 {
 
 /// This rank's gradient for `step` over the samples `range`.
 fn local_gradient(range: std::ops::Range<usize>, len: usize, step: usize) -> Vec<f64> {
-    let _span = crate::trace::compute("gradient");
+    let _span = tessera::trace::compute("gradient");
     // Each of `len` entries sums the samples congruent to it, in parallel
     // over entries.
     (0..len)
@@ -103,8 +103,8 @@ pub fn run(comm: &Comm, job: &AllreduceJob) -> Result<AllreduceReport> {
     }
     let range = block_range(job.n, comm.size(), comm.rank());
     comm.barrier()?;
-    let ((seconds, checksum, verified), split) = crate::trace::measured(comm, || {
-        let start = crate::comm::wtime();
+    let ((seconds, checksum, verified), split) = tessera::trace::measured(comm, || {
+        let start = tessera::comm::wtime();
         let mut verified = true;
         let mut checksum = 0.0;
         for step in 0..job.iters {
@@ -115,7 +115,7 @@ pub fn run(comm: &Comm, job: &AllreduceJob) -> Result<AllreduceReport> {
             checksum = grad.iter().sum::<f64>();
             verified &= checksum == total;
         }
-        Ok((crate::comm::wtime() - start, checksum, verified))
+        Ok((tessera::comm::wtime() - start, checksum, verified))
     })?;
     let seconds = comm.all_reduce(&[seconds], ReduceOp::Max)?[0];
     Ok(AllreduceReport {
@@ -126,9 +126,9 @@ pub fn run(comm: &Comm, job: &AllreduceJob) -> Result<AllreduceReport> {
         seconds,
         checksum,
         verified,
-        compute_seconds: crate::trace::slowest(&split, |r| r.compute),
-        comm_seconds: crate::trace::slowest(&split, |r| r.comm),
-        wait_seconds: crate::trace::slowest(&split, |r| r.wait),
+        compute_seconds: tessera::trace::slowest(&split, |r| r.compute),
+        comm_seconds: tessera::trace::slowest(&split, |r| r.comm),
+        wait_seconds: tessera::trace::slowest(&split, |r| r.wait),
         split,
     })
 }
@@ -146,7 +146,7 @@ pub fn render(r: &AllreduceReport) -> String {
         ranks = r.ranks,
         secs = r.seconds,
         per = r.seconds / r.iters as f64 * 1e3,
-        split = crate::trace::render_split(&r.split),
+        split = tessera::trace::render_split(&r.split),
         sum = r.checksum,
         verdict = if r.verified { "verified" } else { "FAILED" },
     )

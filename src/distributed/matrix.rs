@@ -14,6 +14,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use crate::comm::{Comm, ProcessGrid, ReduceOp};
 use crate::error::{Error, Result};
 use crate::ops::Float;
+use crate::rng::uniform;
 
 /// The part `[start, end)` of `0..len` that part `index` of `parts` balanced
 /// parts holds: sizes differ by at most one, earlier parts are the larger.
@@ -288,29 +289,6 @@ pub(crate) fn nan_max(a: f64, b: f64) -> f64 {
     }
 }
 
-/// A uniform value in `[-1, 1)` from a seed and two indices (SplitMix64 of a
-/// combination of the three), identical on every rank.
-pub fn uniform(seed: u64, i: u64, j: u64) -> f64 {
-    let z = splitmix_finish(
-        seed.wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-            .wrapping_add(j.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
-            .wrapping_add(0x1656_67b1_9e37_79f9),
-    );
-    (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-}
-
-/// A 64-bit mix of `x` (one SplitMix64 step): hashes keys and indices.
-pub(crate) fn mix64(x: u64) -> u64 {
-    splitmix_finish(x.wrapping_add(0x9e37_79b9_7f4a_7c15))
-}
-
-/// SplitMix64's output function.
-fn splitmix_finish(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// Hands `keys`, held on `root`, out in balanced blocks in rank order
 /// ([`block_range`]); other ranks pass `&[]` (collective).
 pub(crate) fn scatter_blocks<T: bytemuck::Pod>(
@@ -374,15 +352,5 @@ mod tests {
                 assert_eq!(next, len);
             }
         }
-    }
-
-    #[test]
-    fn uniform_is_in_range_and_depends_on_every_input() {
-        let v: Vec<f64> = (0..1000).map(|i| uniform(7, i, 3)).collect();
-        assert!(v.iter().all(|x| (-1.0..1.0).contains(x)));
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        assert!(mean.abs() < 0.1, "mean {mean}");
-        assert_ne!(uniform(1, 2, 3), uniform(1, 3, 2));
-        assert_ne!(uniform(1, 2, 3), uniform(2, 2, 3));
     }
 }

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use tessera::{Error, Result};
 
 /// One host of a hostfile.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,78 @@
+//! The distributed algorithms on the emulated GPU, through `tessera run`
+//! (the library's own emulated-device tests are in the root's
+//! tests/gpu_emulated.rs).
+
+#[path = "../../tests/common/emulator.rs"]
+mod emulator;
+
+use std::process::Command;
+
+use emulator::emulator;
+
+/// The distributed algorithms and the device collectives on the emulated
+/// GPU under mpirun, through both transfer paths (device addresses to MPI,
+/// and staging through host buffers).
+#[test]
+fn distributed_matmul_and_sort_on_the_emulated_gpu_under_mpirun() {
+    let Some(lib) = emulator() else { return };
+    let exe = env!("CARGO_BIN_EXE_tessera");
+    for transfer in ["direct", "staged"] {
+        for (ranks, args) in [
+            (
+                3,
+                vec![
+                    "matmul", "--m", "150", "--k", "70", "--n", "90", "--panel", "32", "--dtype",
+                    "f32", "--device", "emulated", "--verify", "--repeat", "1",
+                ],
+            ),
+            (
+                4,
+                vec![
+                    "matmul", "--m", "97", "--k", "131", "--n", "64", "--panel", "40", "--dtype",
+                    "f64", "--device", "emulated", "--verify", "--repeat", "1",
+                ],
+            ),
+            (
+                3,
+                vec![
+                    "sort", "--n", "6007", "--dtype", "f64", "--device", "emulated", "--verify",
+                ],
+            ),
+            (
+                3,
+                vec![
+                    "sort", "--n", "5000", "--dtype", "i32", "--dist", "few", "--algo", "merge",
+                    "--device", "emulated", "--verify",
+                ],
+            ),
+        ] {
+            let out = Command::new("timeout")
+                .arg("300")
+                .arg(exe)
+                .args(["run", "-n", &ranks.to_string(), "--"])
+                .arg(exe)
+                .args(&args)
+                .env("TESSERA_EMU_LIB", &lib)
+                .env("TESSERA_DEVICE_MPI", transfer)
+                .output()
+                .expect("launch tessera run");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success(),
+                "{transfer}: tessera run -n {ranks} {args:?} failed:\n{text}"
+            );
+            assert!(
+                text.contains("emulated-gpu"),
+                "{transfer}: the report does not name the emulated device:\n{text}"
+            );
+            assert!(
+                !text.contains("FAILED"),
+                "{transfer}: verification failed:\n{text}"
+            );
+        }
+    }
+}
