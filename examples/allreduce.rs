@@ -31,13 +31,10 @@ fn main() {
             let want_sum = n as u64 * p * (p - 1) / 2 + p * i;
             let (s, lo, hi) = (sum[i as usize], min[i as usize], max[i as usize]);
             if s != want_sum || lo != i || hi != (p - 1) * n as u64 + i {
-                return Err(Error::Remote {
-                    op: "allreduce example",
-                    message: format!(
-                        "rank {rank}, element {i}: sum {s} min {lo} max {hi}, expected {want_sum} {i} {}",
-                        (p - 1) * n as u64 + i
-                    ),
-                });
+                return Err(Error::msg(format!(
+                    "allreduce example: rank {rank}, element {i}: sum {s} min {lo} max {hi}, expected {want_sum} {i} {}",
+                    (p - 1) * n as u64 + i
+                )));
             }
         }
         let all_ok = world.all_reduce(&[1u32], ReduceOp::Sum)?[0] as u64 == p;

@@ -55,10 +55,9 @@ fn main() {
             if mode == "panic" {
                 panic!("rank {rank} gives up on purpose");
             }
-            return Err(Error::Remote {
-                op: "fail_fast",
-                message: format!("rank {rank} returns an error on purpose"),
-            });
+            return Err(Error::msg(format!(
+                "fail_fast: rank {rank} returns an error on purpose"
+            )));
         }
         let total = world.all_reduce(&[1u32], ReduceOp::Sum)?;
         if rank == 0 {

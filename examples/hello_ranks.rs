@@ -8,7 +8,7 @@ use tessera::Device;
 
 fn main() {
     tessera::spmd(|world| {
-        let (device, _) = Device::auto(world);
+        let (device, _) = Device::auto(world.local_rank());
         let line = format!(
             "hello from rank {} of {} on {} (device {device})",
             world.rank(),

@@ -33,10 +33,10 @@ fn main() {
         let c = matmul(&a, &b)?;
         let check = verify_product(&a, &b, &c, 7)?;
         if !check.passed {
-            return Err(Error::Remote {
-                op: "matmul example",
-                message: format!("residual {} over {}", check.residual, check.threshold),
-            });
+            return Err(Error::msg(format!(
+                "matmul example: residual {} over {}",
+                check.residual, check.threshold
+            )));
         }
         // B is twice the identity (where it is square), so C = 2 A there.
         let full = c.gather_to_root(0)?;

@@ -42,10 +42,7 @@ fn main() {
         let (sorted, stats) = dist_sort(world, keys, algo, Device::Cpu)?;
         let check = verify_sorted(world, &before, &sorted)?;
         if !check.passed() {
-            return Err(Error::Remote {
-                op: "merge_sort example",
-                message: format!("{check:?}"),
-            });
+            return Err(Error::msg(format!("merge_sort example: {check:?}")));
         }
         if rank == 0 {
             println!(

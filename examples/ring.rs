@@ -39,10 +39,10 @@ fn main() {
         if rank == 0 {
             let expected = laps * (size as u64 * (size as u64 - 1) / 2);
             if token[0] != expected {
-                return Err(Error::Remote {
-                    op: "ring",
-                    message: format!("token {} after {laps} laps, expected {expected}", token[0]),
-                });
+                return Err(Error::msg(format!(
+                    "ring: token {} after {laps} laps, expected {expected}",
+                    token[0]
+                )));
             }
             println!(
                 "ring of {size} ranks: token {} after {laps} laps, as expected",

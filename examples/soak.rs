@@ -115,19 +115,17 @@ fn one(world: &Comm, seed: u64, op: u64, max_bytes: u64) -> Result<u64> {
     let root = (r >> 48) as usize % world.size();
     let words = bytes / 8;
     let per_rank = words / p;
-    let wrong = |i: u64| Error::Remote {
-        op: "soak",
-        message: format!(
-            "operation {op} ({}, {bytes} bytes): element {i} is wrong on rank {me}",
+    let wrong = |i: u64| {
+        Error::msg(format!(
+            "soak: operation {op} ({}, {bytes} bytes): element {i} is wrong on rank {me}",
             KINDS[kind]
-        ),
+        ))
     };
-    let short = |len: usize, want: u64| Error::Remote {
-        op: "soak",
-        message: format!(
-            "operation {op} ({}, {bytes} bytes): {len} elements on rank {me}, {want} expected",
+    let short = |len: usize, want: u64| {
+        Error::msg(format!(
+            "soak: operation {op} ({}, {bytes} bytes): {len} elements on rank {me}, {want} expected",
             KINDS[kind]
-        ),
+        ))
     };
     let mine = |rank: u64, len: u64| (0..len).map(|i| value(key, rank, i)).collect::<Vec<_>>();
     let triangle = p * (p - 1) / 2;

@@ -4,12 +4,41 @@
 //! Collective-argument errors are returned on *every* rank of the
 //! communicator, so that no rank is left waiting in a collective that the
 //! others have abandoned.
+//!
+//! A program's own errors travel through it too, so that `?` works inside
+//! [`spmd`](crate::spmd) on Tessera's calls and the program's alike:
+//!
+//! ```
+//! use tessera::Error;
+//!
+//! fn parse_size(text: &str) -> tessera::Result<usize> {
+//!     let n: usize = text.trim().parse()?; // a ParseIntError becomes Error::User
+//!     if n == 0 {
+//!         return Err(format!("size must be at least 1, got {text:?}").into());
+//!     }
+//!     Ok(n)
+//! }
+//!
+//! fn read_config(path: &str) -> tessera::Result<String> {
+//!     Ok(std::fs::read_to_string(path)?) // an io::Error becomes Error::Io
+//! }
+//!
+//! assert_eq!(parse_size("12").unwrap(), 12);
+//! assert!(matches!(parse_size("0"), Err(Error::User { .. })));
+//! let e = parse_size("twelve").unwrap_err();
+//! assert!(e.to_string().contains("invalid digit"), "{e}");
+//! assert!(matches!(read_config("/no/such/file"), Err(Error::Io { .. })));
+//! let wrapped = Error::user("loading the mesh", std::io::Error::other("disk full"));
+//! assert_eq!(wrapped.to_string(), "loading the mesh: disk full");
+//! ```
 
 /// Result alias used throughout Tessera.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in Tessera.
+/// Everything that can go wrong in Tessera, and the errors of programs that
+/// use it ([`Error::User`]). New variants may be added: match with a `_` arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// MPI was already initialised in this process (by Tessera or by another library).
     #[error(
@@ -86,13 +115,13 @@ pub enum Error {
 
     /// The reduction operation is not defined for the element type.
     #[error(
-        "{op}: the {reduction:?} reduction is not defined for {dtype}: logical and bitwise reductions need integer elements"
+        "{op}: the {reduction} reduction is not defined for {dtype}: logical and bitwise reductions need integer elements"
     )]
     UnsupportedReduction {
         /// The collective that was called.
         op: &'static str,
-        /// The reduction that was asked for.
-        reduction: crate::comm::ReduceOp,
+        /// The reduction that was asked for (`BitAnd`, `LogicalOr`, ...).
+        reduction: String,
         /// The element type.
         dtype: &'static str,
     },
@@ -219,6 +248,19 @@ pub enum Error {
     #[error("trace: {0}")]
     Trace(String),
 
+    /// An error of the program that uses Tessera: its message and, where
+    /// there is one, the error that caused it. Made by `?` on a `String`,
+    /// `&str`, parse error or boxed error, or by [`Error::msg`] and
+    /// [`Error::user`].
+    #[error("{message}{}", source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    User {
+        /// What the program was doing, or what went wrong.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+
     /// Another rank reported an error in the same step; this rank stopped too.
     #[error("{op}: {message}")]
     Remote {
@@ -258,6 +300,26 @@ impl Error {
         }
     }
 
+    /// A program's own error with this message ([`Error::User`]).
+    pub fn msg(message: impl Into<String>) -> Self {
+        Error::User {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A program's own error: what it was doing (`context`) and the error
+    /// that stopped it ([`Error::User`]).
+    pub fn user(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::User {
+            message: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
     /// Shorthand for an [`Error::Io`] with context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
@@ -266,3 +328,56 @@ impl Error {
         }
     }
 }
+
+impl From<std::io::Error> for Error {
+    /// An I/O error without context; prefer [`Error::io`] where the file or
+    /// the step is known.
+    fn from(source: std::io::Error) -> Self {
+        Error::Io {
+            context: "I/O error".into(),
+            source,
+        }
+    }
+}
+
+impl From<String> for Error {
+    fn from(message: String) -> Self {
+        Error::msg(message)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(message: &str) -> Self {
+        Error::msg(message)
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync + 'static>> for Error {
+    fn from(source: Box<dyn std::error::Error + Send + Sync + 'static>) -> Self {
+        Error::User {
+            message: source.to_string(),
+            source: None,
+        }
+    }
+}
+
+/// `?` on the standard library's parse errors gives an [`Error::User`]
+/// carrying the parser's message.
+macro_rules! user_error_from {
+    ($($t:ty),+) => {
+        $(impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::msg(e.to_string())
+            }
+        })+
+    };
+}
+
+user_error_from!(
+    std::num::ParseIntError,
+    std::num::ParseFloatError,
+    std::str::ParseBoolError,
+    std::string::FromUtf8Error,
+    std::str::Utf8Error,
+    std::fmt::Error
+);

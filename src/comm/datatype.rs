@@ -218,7 +218,7 @@ pub(crate) fn check_reduction<T: Reducible>(op: &'static str, reduction: ReduceO
     if reduction.integer_only() && !T::INTEGER {
         return Err(Error::UnsupportedReduction {
             op,
-            reduction,
+            reduction: format!("{reduction:?}"),
             dtype: T::NAME,
         });
     }

@@ -16,14 +16,14 @@ use bytemuck::Pod;
 use super::check::Signature;
 use super::datatype::{Reducible, check_reduction, element_datatype, to_count};
 use super::{Comm, ReduceOp, Request};
-use crate::device::DeviceBuffer;
+use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
 
 /// Bytes per staged chunk.
 const CHUNK_BYTES: usize = 4 << 20;
 
 /// How device data reaches MPI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceTransfer {
     /// Device addresses go to MPI (CUDA-aware MPI).
@@ -52,14 +52,28 @@ pub fn cuda_aware_mpi() -> bool {
     query() == 1
 }
 
-/// The path `buf` takes to MPI on this rank.
-pub fn device_transfer<T: Pod>(buf: &DeviceBuffer<T>) -> DeviceTransfer {
+/// The path data on `device` takes to MPI on this rank: the one decision,
+/// which `tessera info` reports too. The emulated GPU's memory is host
+/// memory, so MPI can always take it; a CUDA GPU's goes direct only where
+/// MPI is CUDA-aware ([`cuda_aware_mpi`]); `TESSERA_DEVICE_MPI=staged`
+/// forces staging. The CPU has no device memory (`None`).
+pub fn transfer_path(device: Device) -> Option<DeviceTransfer> {
     let forced_staged = std::env::var("TESSERA_DEVICE_MPI").as_deref() == Ok("staged");
-    if buf.backend().mpi_can_use_device_memory() && !forced_staged {
+    let direct = match device {
+        Device::Cpu => return None,
+        Device::Emulated => true,
+        Device::Cuda(_) => cuda_aware_mpi(),
+    };
+    Some(if direct && !forced_staged {
         DeviceTransfer::Direct
     } else {
         DeviceTransfer::Staged
-    }
+    })
+}
+
+/// The path `buf` takes to MPI on this rank (see [`transfer_path`]).
+pub fn device_transfer<T: Pod>(buf: &DeviceBuffer<T>) -> DeviceTransfer {
+    transfer_path(buf.device()).unwrap_or(DeviceTransfer::Staged)
 }
 
 fn chunks<T>(len: usize) -> Vec<Range<usize>> {

@@ -47,7 +47,7 @@ use mpi::topology::{Color, Communicator, Group, SimpleCommunicator};
 pub use check::rank_list;
 pub use collective::Varying;
 pub use datatype::{ReduceOp, Reducible};
-pub use device::{DeviceTransfer, cuda_aware_mpi, device_transfer};
+pub use device::{DeviceTransfer, cuda_aware_mpi, device_transfer, transfer_path};
 pub use grid::{ProcessGrid, square_ish_factors};
 pub use nonblocking::{Request, pending_requests};
 pub use p2p::{ANY_TAG, Source, Status};
@@ -396,6 +396,25 @@ impl Comm {
         let child = self.next_child();
         let raw = self.raw.split_shared(self.raw.rank());
         self.wrap(raw, child)
+    }
+
+    /// This rank's index among the ranks of its node (the rank of
+    /// [`split_shared`](Self::split_shared); collective): what
+    /// [`Device::select`](crate::Device::select) and
+    /// [`Device::auto`](crate::Device::auto) take to give each rank of a
+    /// node its own GPU.
+    ///
+    /// ```no_run
+    /// use tessera::device::{Device, DeviceChoice};
+    ///
+    /// tessera::spmd(|world| {
+    ///     let device = Device::select(DeviceChoice::Auto, world.local_rank())?;
+    ///     println!("rank {} computes on {device}", world.rank());
+    ///     Ok(())
+    /// });
+    /// ```
+    pub fn local_rank(&self) -> usize {
+        self.split_shared().rank()
     }
 
     /// A new communicator with the same ranks and a separate message space

@@ -39,8 +39,6 @@ pub(crate) trait Backend: Send + Sync {
     fn launch(&self, entry: Entry, grid: Dim3, block: Dim3, params: &[*mut c_void]) -> Result<()>;
     /// Waits for everything issued so far.
     fn synchronize(&self) -> Result<()>;
-    /// Whether MPI may be given this device's addresses directly.
-    fn mpi_can_use_device_memory(&self) -> bool;
     /// The CUDA GPU behind this backend, if it is one.
     fn cuda(&self) -> Option<&super::cuda::CudaGpu> {
         None
@@ -263,8 +261,5 @@ impl Backend for Emulated {
     }
     fn synchronize(&self) -> Result<()> {
         Ok(())
-    }
-    fn mpi_can_use_device_memory(&self) -> bool {
-        true
     }
 }

@@ -30,7 +30,6 @@ pub struct CudaGpu {
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
     staging: Mutex<Option<Staging>>,
     cublas: Mutex<Option<Cublas>>,
-    cuda_aware_mpi: bool,
 }
 
 struct Staging {
@@ -79,7 +78,6 @@ pub(crate) fn gpu(ordinal: usize) -> Result<Arc<CudaGpu>> {
         functions: Mutex::new(HashMap::new()),
         staging: Mutex::new(None),
         cublas: Mutex::new(None),
-        cuda_aware_mpi: crate::comm::cuda_aware_mpi(),
     });
     gpus.insert(ordinal, g.clone());
     Ok(g)
@@ -322,10 +320,6 @@ impl Backend for CudaGpu {
         self.stream
             .synchronize()
             .map_err(driver("cuStreamSynchronize"))
-    }
-
-    fn mpi_can_use_device_memory(&self) -> bool {
-        self.cuda_aware_mpi
     }
 
     fn cuda(&self) -> Option<&CudaGpu> {

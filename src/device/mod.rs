@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::comm::Comm;
 use crate::error::{Error, Result};
 
 #[doc(hidden)]
@@ -146,27 +145,48 @@ pub enum DeviceChoice {
 named_choices!(DeviceChoice { Auto => "auto", Cpu => "cpu", Cuda => "cuda", Emulated => "emulated" });
 
 impl Device {
-    /// The device for this rank: the GPU at index (node-local rank modulo the
-    /// GPUs on the node), or the CPU when there is no usable GPU. Collective
-    /// over `comm` (it splits off the node-local communicator).
+    /// The device for the rank with node-local index `local_rank` (its rank
+    /// among the ranks of its node, [`Comm::local_rank`](crate::Comm::local_rank)):
+    /// the GPU at index `local_rank` modulo the GPUs this process sees, or
+    /// the CPU when there is no usable GPU.
     ///
     /// Returns the device and, for the CPU, why no GPU was used.
-    pub fn auto(comm: &Comm) -> (Device, Option<String>) {
-        let local_rank = comm.split_shared().rank();
+    ///
+    /// ```
+    /// use tessera::Device;
+    ///
+    /// // Rank 0 of its node: GPU 0 where there is one, else the CPU and why.
+    /// let (device, why_not_gpu) = Device::auto(0);
+    /// match device {
+    ///     Device::Cuda(i) => assert_eq!(i, 0),
+    ///     Device::Cpu => assert!(why_not_gpu.is_some()),
+    ///     Device::Emulated => unreachable!("auto never picks the emulator"),
+    /// }
+    /// ```
+    pub fn auto(local_rank: usize) -> (Device, Option<String>) {
         match probe_gpus() {
             Ok(gpus) => (Device::Cuda(local_rank % gpus.len()), None),
             Err(reason) => (Device::Cpu, Some(reason)),
         }
     }
 
-    /// Resolves a command-line choice for this rank (collective over `comm`).
-    /// `Cuda` where no GPU can be used is [`Error::NoGpu`].
-    pub fn select(comm: &Comm, choice: DeviceChoice) -> Result<Device> {
+    /// Resolves a choice (`--device` on the command line) for the rank with
+    /// node-local index `local_rank`. `Cuda` where no GPU can be used is
+    /// [`Error::NoGpu`].
+    ///
+    /// ```
+    /// use tessera::device::{Device, DeviceChoice};
+    ///
+    /// assert_eq!(Device::select(DeviceChoice::Cpu, 3).unwrap(), Device::Cpu);
+    /// let choice: DeviceChoice = "auto".parse().unwrap();
+    /// assert!(Device::select(choice, 0).is_ok());
+    /// ```
+    pub fn select(choice: DeviceChoice, local_rank: usize) -> Result<Device> {
         match choice {
             DeviceChoice::Cpu => Ok(Device::Cpu),
             DeviceChoice::Emulated => Ok(Device::Emulated),
-            DeviceChoice::Auto => Ok(Device::auto(comm).0),
-            DeviceChoice::Cuda => match Device::auto(comm) {
+            DeviceChoice::Auto => Ok(Device::auto(local_rank).0),
+            DeviceChoice::Cuda => match Device::auto(local_rank) {
                 (Device::Cuda(i), _) => Ok(Device::Cuda(i)),
                 (_, reason) => Err(Error::NoGpu {
                     reason: format!(

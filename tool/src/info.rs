@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use tessera::comm::{Comm, Universe};
+use tessera::comm::{Comm, DeviceTransfer, Universe};
 use tessera::device::{GpuInfo, probe_gpus};
 use tessera::{Error, Result};
 
@@ -29,8 +29,12 @@ pub struct RankInfo {
     pub gpu_absent_reason: Option<String>,
     /// The device `--device auto` picks.
     pub device: String,
-    /// Whether the MPI library accepts GPU memory directly.
+    /// Whether the MPI library accepts GPU memory directly
+    /// ([`tessera::comm::cuda_aware_mpi`], `TESSERA_GPU_DIRECT` included).
     pub cuda_aware_mpi: bool,
+    /// How this rank's GPU data reaches MPI: the same decision the data
+    /// path makes ([`tessera::comm::transfer_path`]); `None` without a GPU.
+    pub device_transfer: Option<DeviceTransfer>,
 }
 
 /// The job as a whole, as printed by `tessera info --json`.
@@ -92,24 +96,6 @@ pub fn simd_features() -> Vec<String> {
     found.into_iter().map(String::from).collect()
 }
 
-/// Whether the MPI library is CUDA-aware, asked at run time through Open
-/// MPI's `MPIX_Query_cuda_support` where the library exports it (absent means
-/// it is not).
-pub fn cuda_aware_mpi() -> bool {
-    type Query = unsafe extern "C" fn() -> std::os::raw::c_int;
-    // SAFETY: dlsym with RTLD_DEFAULT looks the symbol up in the libraries
-    // already loaded (libmpi among them); the name is NUL-terminated.
-    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"MPIX_Query_cuda_support".as_ptr()) };
-    if sym.is_null() {
-        return false;
-    }
-    // SAFETY: the symbol is Open MPI's `int MPIX_Query_cuda_support(void)`,
-    // callable after MPI_Init.
-    let query: Query = unsafe { std::mem::transmute::<*mut libc::c_void, Query>(sym) };
-    // SAFETY: see above.
-    unsafe { query() == 1 }
-}
-
 /// This rank's description (collective over `comm`: it splits off the
 /// node-local communicator).
 pub fn rank_info(comm: &Comm) -> RankInfo {
@@ -122,6 +108,9 @@ pub fn rank_info(comm: &Comm) -> RankInfo {
         Some(g) => format!("cuda:{}", g.ordinal),
         None => "cpu".into(),
     };
+    let device_transfer = gpu
+        .as_ref()
+        .and_then(|g| tessera::comm::transfer_path(tessera::Device::Cuda(g.ordinal)));
     RankInfo {
         rank: comm.rank(),
         host: comm.host().to_string(),
@@ -133,7 +122,8 @@ pub fn rank_info(comm: &Comm) -> RankInfo {
         gpu,
         gpu_absent_reason: reason,
         device,
-        cuda_aware_mpi: cuda_aware_mpi(),
+        cuda_aware_mpi: tessera::comm::cuda_aware_mpi(),
+        device_transfer,
     }
 }
 
@@ -173,8 +163,9 @@ pub fn render_table(job: &JobInfo) -> String {
         "gpu",
         "device",
         "cuda-aware",
+        "gpu data to mpi",
     ];
-    let rows: Vec<[String; 9]> = job
+    let rows: Vec<[String; 10]> = job
         .rank_info
         .iter()
         .map(|r| {
@@ -198,6 +189,12 @@ pub fn render_table(job: &JobInfo) -> String {
                 gpu,
                 r.device.clone(),
                 if r.cuda_aware_mpi { "yes" } else { "no" }.into(),
+                match r.device_transfer {
+                    Some(DeviceTransfer::Direct) => "direct",
+                    Some(DeviceTransfer::Staged) => "staged",
+                    None => "-",
+                }
+                .into(),
             ]
         })
         .collect();

@@ -845,7 +845,7 @@ fn cmd_bench_gemm_device(
     dtype: Dtype,
     json: bool,
 ) -> Result<(), Error> {
-    let device = tessera::Device::select(world, choice)?;
+    let device = tessera::Device::select(choice, world.local_rank())?;
     let rows = match dtype {
         Dtype::F32 => ops_bench::bench_gemm_device::<f32>(device, sizes)?,
         Dtype::F64 => ops_bench::bench_gemm_device::<f64>(device, sizes)?,
@@ -888,7 +888,7 @@ fn cmd_bench_sort_device(
     dtype: KeyType,
     json: bool,
 ) -> Result<(), Error> {
-    let device = tessera::Device::select(world, choice)?;
+    let device = tessera::Device::select(choice, world.local_rank())?;
     let rows = match dtype {
         KeyType::U32 => ops_bench::bench_sort_device::<u32>(device, sizes),
         KeyType::U64 => ops_bench::bench_sort_device::<u64>(device, sizes),

@@ -136,7 +136,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
     if job.inputs.is_none() {
         check_generated_sizes(job, rows, cols)?;
     }
-    let device = tessera::device::Device::select(comm, job.device)?;
+    let device = tessera::device::Device::select(job.device, comm.local_rank())?;
     let (a, b) = match &job.inputs {
         Some((pa, pb)) => (
             tessera::distributed::npy::read_distributed::<T>(&grid, pa, 0)?,

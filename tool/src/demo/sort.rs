@@ -86,7 +86,7 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
             comm.size()
         )));
     }
-    let device = tessera::device::Device::select(comm, job.device)?;
+    let device = tessera::device::Device::select(job.device, comm.local_rank())?;
     let keys: Vec<K> = match &job.input {
         Some(path) => tessera::distributed::npy::read_keys_distributed(comm, path, 0)?,
         None => generate_keys(
