@@ -39,7 +39,7 @@ fn allreduce_overhead(c: &mut Criterion) {
     group.bench_function("tessera_unchecked_traced", |b| {
         b.iter_custom(|iters| {
             // Recording keeps every span: start afresh for each batch.
-            tessera::trace::begin(&world, None).unwrap();
+            tessera::comm::trace::begin(&world, None).unwrap();
             let start = std::time::Instant::now();
             for _ in 0..iters {
                 unchecked
@@ -47,7 +47,7 @@ fn allreduce_overhead(c: &mut Criterion) {
                     .unwrap();
             }
             let elapsed = start.elapsed();
-            tessera::trace::end(&world).unwrap();
+            tessera::comm::trace::end(&world).unwrap();
             elapsed
         })
     });

@@ -56,12 +56,9 @@ fn parse() -> std::result::Result<Options, String> {
     Ok(o)
 }
 
-/// SplitMix64: the shared generator.
+/// SplitMix64 (the library's generator): the shared random choices.
 fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    tessera::rng::mix64(x)
 }
 
 /// Element `i` of what `rank` sends in an operation with key `key`.

@@ -28,6 +28,7 @@ mod choice;
 pub mod comm;
 pub mod device;
 pub mod distributed;
+pub mod env;
 mod error;
 pub mod ops;
 pub mod rng;

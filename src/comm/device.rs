@@ -36,7 +36,7 @@ pub enum DeviceTransfer {
 /// answers through its `MPIX_Query_cuda_support` extension; a library without
 /// the function cannot. `TESSERA_GPU_DIRECT=0` or `1` overrides the answer.
 pub fn cuda_aware_mpi() -> bool {
-    match std::env::var("TESSERA_GPU_DIRECT").as_deref() {
+    match std::env::var(crate::env::GPU_DIRECT).as_deref() {
         Ok("0") => return false,
         Ok("1") => return true,
         _ => {}
@@ -58,7 +58,7 @@ pub fn cuda_aware_mpi() -> bool {
 /// MPI is CUDA-aware ([`cuda_aware_mpi`]); `TESSERA_DEVICE_MPI=staged`
 /// forces staging. The CPU has no device memory (`None`).
 pub fn transfer_path(device: Device) -> Option<DeviceTransfer> {
-    let forced_staged = std::env::var("TESSERA_DEVICE_MPI").as_deref() == Ok("staged");
+    let forced_staged = std::env::var(crate::env::DEVICE_MPI).as_deref() == Ok("staged");
     let direct = match device {
         Device::Cpu => return None,
         Device::Emulated => true,

@@ -35,6 +35,7 @@ mod device;
 mod grid;
 mod nonblocking;
 mod p2p;
+pub mod trace;
 
 use std::cell::Cell;
 use std::os::raw::{c_char, c_int};
@@ -53,10 +54,6 @@ pub use nonblocking::{Request, pending_requests};
 pub use p2p::{ANY_TAG, Source, Status};
 
 use crate::error::{Error, Result};
-
-/// Environment variable that turns the collective-argument checks off for
-/// every communicator of the job (`TESSERA_UNCHECKED=1`).
-pub const UNCHECKED_ENV: &str = "TESSERA_UNCHECKED";
 
 /// Turns an MPI return code into a `Result`.
 pub(crate) fn check(call: &'static str, rc: c_int) -> Result<()> {
@@ -202,7 +199,7 @@ impl Universe {
     /// Collective arguments are checked unless the environment variable
     /// `TESSERA_UNCHECKED` is set to `1`.
     pub fn world(&self) -> Comm {
-        let unchecked = std::env::var(UNCHECKED_ENV).is_ok_and(|v| v == "1" || v == "true");
+        let unchecked = std::env::var(crate::env::UNCHECKED).is_ok_and(|v| v == "1" || v == "true");
         Comm {
             raw: self.env.world.clone(),
             checked: !unchecked,
@@ -493,7 +490,7 @@ where
         }
     };
     let world = universe.world();
-    if let Err(e) = crate::trace::run_traced(&world, None, || body(&world)) {
+    if let Err(e) = trace::run_traced(&world, None, || body(&world)) {
         abort::abort_with_message(&format!("error: {e}"), 1);
     }
     drop(world);

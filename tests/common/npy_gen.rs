@@ -26,7 +26,7 @@ pub const DEFAULT_TEST_CASES: u32 = 2_000;
 
 /// The case count: `TESSERA_FUZZ_CASES` where set, else `default`.
 pub fn cases_from_env(default: u32) -> u32 {
-    match std::env::var("TESSERA_FUZZ_CASES") {
+    match std::env::var(tessera::env::FUZZ_CASES) {
         Ok(v) => v.trim().parse().unwrap_or_else(|_| {
             panic!("TESSERA_FUZZ_CASES must be a whole number of cases, not {v:?}")
         }),

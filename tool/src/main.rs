@@ -667,7 +667,7 @@ fn with_mpi_traced(
     };
     let world = universe.world();
     let rank = world.rank();
-    let code = match tessera::trace::run_traced(&world, trace, || body(&universe, &world)) {
+    let code = match tessera::comm::trace::run_traced(&world, trace, || body(&universe, &world)) {
         Ok(code) => code,
         Err(e) => {
             if rank == 0 {
@@ -1110,7 +1110,7 @@ mod tests {
     }
 
     fn cases() -> u32 {
-        std::env::var("TESSERA_FUZZ_CASES")
+        std::env::var(tessera::env::FUZZ_CASES)
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(2_000)

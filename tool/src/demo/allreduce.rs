@@ -103,7 +103,7 @@ pub fn run(comm: &Comm, job: &AllreduceJob) -> Result<AllreduceReport> {
     }
     let range = block_range(job.n, comm.size(), comm.rank());
     comm.barrier()?;
-    let ((seconds, checksum, verified), split) = tessera::trace::measured(comm, || {
+    let ((seconds, checksum, verified), split) = tessera::comm::trace::measured(comm, || {
         let start = tessera::comm::wtime();
         let mut verified = true;
         let mut checksum = 0.0;

@@ -154,7 +154,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
     let mut best: Option<(DistMatrix<T>, f64, Vec<tessera::trace::RankSplit>)> = None;
     for _ in 0..job.repeat {
         comm.barrier()?;
-        let ((c, mine), split) = tessera::trace::measured(comm, || {
+        let ((c, mine), split) = tessera::comm::trace::measured(comm, || {
             let start = tessera::comm::wtime();
             let (c, _stats) = matmul_with(
                 &a,

@@ -98,7 +98,7 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
     };
     let before = fingerprint(comm, &keys)?;
     comm.barrier()?;
-    let ((sorted, stats, mine), split) = tessera::trace::measured(comm, || {
+    let ((sorted, stats, mine), split) = tessera::comm::trace::measured(comm, || {
         let start = tessera::comm::wtime();
         let (sorted, stats) = dist_sort(comm, keys, job.algo, device)?;
         Ok((sorted, stats, tessera::comm::wtime() - start))

@@ -205,7 +205,7 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         // its working directory.
         let path = std::path::absolute(trace)
             .map_err(|e| Error::io(format!("resolving the trace path {}", trace.display()), e))?;
-        cmd.env(tessera::trace::TRACE_ENV, path);
+        cmd.env(tessera::env::TRACE, path);
     }
     for (key, value) in &opts.mca {
         if key.is_empty() || key.contains(char::is_whitespace) || key.contains('=') {
@@ -229,8 +229,8 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| k.starts_with("TESSERA_"))
         .collect();
-    if opts.trace.is_some() && !exported.iter().any(|k| k == tessera::trace::TRACE_ENV) {
-        exported.push(tessera::trace::TRACE_ENV.to_string());
+    if opts.trace.is_some() && !exported.iter().any(|k| k == tessera::env::TRACE) {
+        exported.push(tessera::env::TRACE.to_string());
     }
     exported.sort();
     for name in exported {
@@ -533,7 +533,7 @@ fn pump_stderr(
 
 /// The `mpirun` command `tessera run` would execute.
 pub fn prepare(opts: &RunOptions) -> Result<Command> {
-    let mpirun = std::env::var_os("TESSERA_MPIRUN")
+    let mpirun = std::env::var_os(tessera::env::MPIRUN)
         .map(PathBuf::from)
         .or_else(|| find_on_path("mpirun"))
         .ok_or_else(|| Error::Launch {

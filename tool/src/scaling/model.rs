@@ -495,27 +495,11 @@ pub fn predict_gustafson(fit: &Fit, p: f64) -> Prediction {
 mod tests {
     use super::*;
 
-    /// splitmix64: a tiny deterministic PRNG for reproducible noise.
-    struct SplitMix64(u64);
+    use tessera::rng::SplitMix64;
 
-    impl SplitMix64 {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        /// Uniform in [0, 1).
-        fn next_f64(&mut self) -> f64 {
-            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-        }
-
-        /// Uniform in [-a, a).
-        fn symmetric(&mut self, a: f64) -> f64 {
-            a * (2.0 * self.next_f64() - 1.0)
-        }
+    /// Uniform in [-a, a) from the stream: reproducible noise.
+    fn symmetric(rng: &mut SplitMix64, a: f64) -> f64 {
+        a * (2.0 * rng.next_f64() - 1.0)
     }
 
     const RANKS: [f64; 6] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
@@ -631,7 +615,7 @@ mod tests {
             .map(|p| {
                 (
                     p,
-                    t1 * amdahl_denominator(f, p) * (1.0 + rng.symmetric(0.03)),
+                    t1 * amdahl_denominator(f, p) * (1.0 + symmetric(&mut rng, 0.03)),
                 )
             })
             .collect();
@@ -655,7 +639,7 @@ mod tests {
     fn additive_noise(model: impl Fn(f64) -> f64, seed: u64) -> Vec<(f64, f64)> {
         let mut rng = SplitMix64(seed);
         repeated_pow2_ranks()
-            .map(|p| (p, model(p) + rng.symmetric(0.1)))
+            .map(|p| (p, model(p) + symmetric(&mut rng, 0.1)))
             .collect()
     }
 
@@ -770,7 +754,12 @@ mod tests {
         for seed in 0..seeds {
             let mut rng = SplitMix64(0xA1FA_0000 + seed);
             let obs: Vec<_> = repeated_pow2_ranks()
-                .map(|p| (p, gustafson_speedup(alpha, p) * (1.0 + rng.symmetric(0.03))))
+                .map(|p| {
+                    (
+                        p,
+                        gustafson_speedup(alpha, p) * (1.0 + symmetric(&mut rng, 0.03)),
+                    )
+                })
                 .collect();
             let fit = fit_gustafson(&obs).unwrap();
             let se = fit.std_error.unwrap();
@@ -866,7 +855,7 @@ mod tests {
             .map(|p| {
                 (
                     p,
-                    10.0 * amdahl_denominator(f, p) * (1.0 + rng.symmetric(0.03)),
+                    10.0 * amdahl_denominator(f, p) * (1.0 + symmetric(&mut rng, 0.03)),
                 )
             })
             .collect()

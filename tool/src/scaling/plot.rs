@@ -116,7 +116,7 @@ const CAP: i32 = 5;
 const IDEAL_SAMPLES: usize = 200;
 
 /// Environment variable naming a TrueType font for the PNG.
-const FONT_ENV: &str = "TESSERA_FONT";
+const FONT_ENV: &str = tessera::env::FONT;
 /// Where common Linux distributions install a sans-serif TrueType font.
 const FONT_PATHS: [&str; 7] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
