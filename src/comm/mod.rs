@@ -28,6 +28,7 @@ macro_rules! mpi {
 }
 
 mod abort;
+mod blocks;
 mod check;
 mod collective;
 mod datatype;
@@ -45,6 +46,7 @@ use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::{Color, Communicator, Group, SimpleCommunicator};
 
+pub use blocks::{block_owner, block_range};
 pub use check::rank_list;
 pub use collective::Varying;
 pub use datatype::{ReduceOp, Reducible};

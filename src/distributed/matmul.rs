@@ -14,8 +14,9 @@ use std::time::Instant;
 use ndarray::{Array2, ArrayView2, s};
 use serde::Serialize;
 
-use super::matrix::{DistMatrix, block_owner, block_range, same_everywhere};
+use super::matrix::DistMatrix;
 use crate::comm::{ReduceOp, Request};
+use crate::comm::{block_owner, block_range};
 use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
 use crate::ops::gemm::{DeviceMatrix, GemmBackend, gemm_device, pack_device, upload_matrix};
@@ -112,8 +113,7 @@ fn check_operands<T: Float>(
     };
     let grids_agree = same_grid(b) && c.is_none_or(same_grid);
     let c_shape = c.map_or([0, 0], |c| [c.nrows() as u64, c.ncols() as u64]);
-    same_everywhere(
-        grid.comm(),
+    grid.comm().same_everywhere(
         "matmul",
         "the matrix shapes and grids",
         &[
@@ -179,8 +179,7 @@ pub fn matmul_with<T: Float>(
     check_operands(a, b, None)?;
     // The steps below run unchecked: every rank must cut the same panels
     // and reach the same steps.
-    same_everywhere(
-        grid.comm(),
+    grid.comm().same_everywhere(
         "matmul",
         "the panel width and the device kind",
         &[options.panel as u64, options.device.kind_code()],

@@ -11,31 +11,11 @@ use std::ops::Range;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
-use crate::comm::{Comm, ProcessGrid, ReduceOp};
+use crate::comm::{ProcessGrid, ReduceOp};
+pub use crate::comm::{block_owner, block_range};
 use crate::error::{Error, Result};
 use crate::ops::Float;
 use crate::rng::uniform;
-
-/// The part `[start, end)` of `0..len` that part `index` of `parts` balanced
-/// parts holds: sizes differ by at most one, earlier parts are the larger.
-pub fn block_range(len: usize, parts: usize, index: usize) -> Range<usize> {
-    let start = |i: usize| {
-        let (q, r) = (len / parts, len % parts);
-        i * q + i.min(r)
-    };
-    start(index)..start(index + 1)
-}
-
-/// Which part of `parts` balanced parts of `0..len` holds `i`.
-pub fn block_owner(len: usize, parts: usize, i: usize) -> usize {
-    let (q, r) = (len / parts, len % parts);
-    // The first r parts hold q + 1 elements each.
-    if i < r * (q + 1) {
-        i / (q + 1)
-    } else {
-        r + (i - r * (q + 1)) / q.max(1)
-    }
-}
 
 /// A global `m x n` matrix distributed in blocks over a process grid.
 #[derive(Debug, Clone)]
@@ -144,8 +124,7 @@ impl<T: Float> DistMatrix<T> {
     /// collective).
     pub fn gather_to_root(&self, root: usize) -> Result<Option<Array2<T>>> {
         let comm = self.grid.comm();
-        same_everywhere(
-            comm,
+        comm.same_everywhere(
             "gather_to_root",
             "the matrix shape",
             &[self.m as u64, self.n as u64],
@@ -286,71 +265,5 @@ pub(crate) fn nan_max(a: f64, b: f64) -> f64 {
         f64::NAN
     } else {
         a.max(b)
-    }
-}
-
-/// Hands `keys`, held on `root`, out in balanced blocks in rank order
-/// ([`block_range`]); other ranks pass `&[]` (collective).
-pub(crate) fn scatter_blocks<T: bytemuck::Pod>(
-    comm: &Comm,
-    keys: &[T],
-    root: usize,
-) -> Result<Vec<T>> {
-    // Only the root's counts are read.
-    let counts: Vec<usize> = if comm.rank() == root {
-        (0..comm.size())
-            .map(|r| block_range(keys.len(), comm.size(), r).len())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    comm.scatter_v(keys, &counts, root)
-}
-
-/// Checks across ranks that a communicator's ranks agree on a shape, for
-/// the distributed operations.
-pub(crate) fn same_everywhere(
-    comm: &Comm,
-    op: &'static str,
-    what: &'static str,
-    values: &[u64],
-) -> Result<()> {
-    let lo = comm.all_reduce(values, ReduceOp::Min)?;
-    let hi = comm.all_reduce(values, ReduceOp::Max)?;
-    if lo != hi {
-        return Err(Error::Disagreement {
-            op,
-            what,
-            detail: format!("values range from {lo:?} to {hi:?} across ranks"),
-        });
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_partition_and_balance() {
-        for len in 0..40 {
-            for parts in 1..9 {
-                let mut next = 0;
-                for p in 0..parts {
-                    let r = block_range(len, parts, p);
-                    assert_eq!(r.start, next);
-                    assert!(r.len() == len / parts || r.len() == len / parts + 1);
-                    for i in r.clone() {
-                        assert_eq!(
-                            block_owner(len, parts, i),
-                            p,
-                            "len {len} parts {parts} i {i}"
-                        );
-                    }
-                    next = r.end;
-                }
-                assert_eq!(next, len);
-            }
-        }
     }
 }

@@ -7,5 +7,6 @@ pub mod matrix;
 pub mod npy;
 pub mod sort;
 
+pub use crate::comm::{block_owner, block_range};
 pub use matmul::{MatmulOptions, MatmulStats, Verification, matmul, matmul_with, verify_product};
-pub use matrix::{DistMatrix, block_range};
+pub use matrix::DistMatrix;

@@ -683,7 +683,7 @@ pub fn read_keys_distributed<K: crate::ops::sort::SortKey>(
 ) -> Result<Vec<K>> {
     let loaded = (comm.rank() == root).then(|| read_keys::<K>(path));
     let keys = share_root_outcome(comm, root, "read .npy", loaded)?.unwrap_or_default();
-    super::matrix::scatter_blocks(comm, &keys, root)
+    comm.scatter_blocks(&keys, root)
 }
 
 /// Gathers every rank's keys, in rank order, to `root`, which writes them

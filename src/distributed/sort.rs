@@ -34,7 +34,6 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::matrix::{same_everywhere, scatter_blocks};
 use crate::comm::{Comm, ReduceOp, rank_list};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -91,8 +90,7 @@ pub fn dist_sort<K: SortKey>(
         .iter()
         .position(|&t| t == K::DTYPE)
         .unwrap_or(99) as u64;
-    same_everywhere(
-        comm,
+    comm.same_everywhere(
         "dist_sort",
         "the algorithm, device kind and key type",
         &[algo as u64, device.kind_code(), type_code],
@@ -288,7 +286,7 @@ fn merge_sort<K: SortKey>(
     }
     // Rank 0 holds everything: hand it back out in equal blocks.
     let t = Instant::now();
-    let mine = scatter_blocks(comm, &keys, 0)?;
+    let mine = comm.scatter_blocks(&keys, 0)?;
     stats.exchange_seconds += t.elapsed().as_secs_f64();
     Ok((mine, stats))
 }
