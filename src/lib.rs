@@ -35,5 +35,34 @@ pub mod rng;
 pub mod trace;
 
 pub use comm::{Comm, Universe, spmd};
+
+/// The `ndarray` crate Tessera's matrices are made of
+/// ([`DistMatrix::scatter_from_root`](distributed::DistMatrix::scatter_from_root)
+/// and [`gather_to_root`](distributed::DistMatrix::gather_to_root) take and
+/// give `ndarray::Array2`): use `tessera::ndarray` rather than a dependency of
+/// your own, so that the versions always match.
+pub use ndarray;
+
+/// The `bytemuck` crate whose `Pod` bound every data-movement call takes:
+/// a `#[repr(C)]` struct of numbers travels through the collectives once it
+/// derives `Pod` and `Zeroable`. With the re-export, no dependency of your
+/// own is needed: tell the derive where the crate is.
+///
+/// ```
+/// use tessera::bytemuck::{Pod, Zeroable};
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+/// #[bytemuck(crate = "tessera::bytemuck")]
+/// #[repr(C)]
+/// struct Particle {
+///     position: [f64; 3],
+///     mass: f64,
+/// }
+///
+/// let p = Particle { position: [1.0, 2.0, 3.0], mass: 4.0 };
+/// let bytes: &[u8] = tessera::bytemuck::bytes_of(&p);
+/// assert_eq!(bytes.len(), 32);
+/// ```
+pub use bytemuck;
 pub use device::Device;
 pub use error::{Error, Result};
