@@ -29,6 +29,7 @@ pub mod comm;
 pub mod device;
 pub mod distributed;
 mod error;
+pub mod npy;
 pub mod ops;
 pub mod rng;
 pub mod trace;

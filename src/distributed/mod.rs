@@ -4,7 +4,6 @@
 
 pub mod matmul;
 pub mod matrix;
-pub mod npy;
 pub mod sort;
 
 pub use matmul::{MatmulOptions, MatmulStats, Verification, matmul, matmul_with, verify_product};
