@@ -30,6 +30,7 @@ pub mod device;
 pub mod distributed;
 pub mod env;
 mod error;
+pub mod npy;
 pub mod ops;
 pub mod rng;
 pub mod trace;

@@ -77,12 +77,12 @@ fn mutations_edit_the_header_and_keep_its_length_right() {
     let file = assemble(1, header, &1.0f64.to_le_bytes());
     let mut inserted = file.clone();
     apply(&mut inserted, &Mutation::HeaderInsert(Pos(0), "  "));
-    let h = tessera::distributed::npy::parse_header(&inserted).unwrap();
+    let h = tessera::npy::parse_header(&inserted).unwrap();
     assert_eq!(h.data_offset, 10 + header.len() + 2);
     let mut deleted = file.clone();
     apply(&mut deleted, &Mutation::HeaderDelete(Pos(0), 1));
     assert!(
-        tessera::distributed::npy::parse_header(&deleted)
+        tessera::npy::parse_header(&deleted)
             .unwrap_err()
             .contains("not a Python dict")
     );
@@ -90,7 +90,7 @@ fn mutations_edit_the_header_and_keep_its_length_right() {
     apply(&mut long, &Mutation::HeaderLen(70_000));
     // Version 1 keeps the low 16 bits: 70,000 - 65,536 = 4,464.
     assert!(
-        tessera::distributed::npy::parse_header(&long)
+        tessera::npy::parse_header(&long)
             .unwrap_err()
             .contains("claims 4464 bytes")
     );

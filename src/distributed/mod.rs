@@ -4,7 +4,6 @@
 
 pub mod matmul;
 pub mod matrix;
-pub mod npy;
 pub mod sort;
 
 pub use crate::comm::{block_owner, block_range};

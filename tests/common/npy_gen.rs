@@ -19,7 +19,7 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tessera::distributed::npy::{NpyHeader, parse_header, read_keys_bytes, read_npy_bytes};
+use tessera::npy::{NpyHeader, parse_header, read_keys_bytes, read_npy_bytes};
 
 /// Cases per property when `TESSERA_FUZZ_CASES` is not set, for the tests.
 pub const DEFAULT_TEST_CASES: u32 = 2_000;

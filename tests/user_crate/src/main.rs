@@ -75,7 +75,11 @@ fn main() {
         };
         let reports = world.all_gather(&[mine])?;
         let summed: f64 = reports.iter().map(|r| r.checksum).sum();
-        if reports.iter().enumerate().any(|(i, r)| r.rank as usize != i) {
+        if reports
+            .iter()
+            .enumerate()
+            .any(|(i, r)| r.rank as usize != i)
+        {
             return Err("reports arrived out of rank order".into());
         }
 

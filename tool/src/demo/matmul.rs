@@ -139,8 +139,8 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
     let device = tessera::device::Device::select(job.device, comm.local_rank())?;
     let (a, b) = match &job.inputs {
         Some((pa, pb)) => (
-            tessera::distributed::npy::read_distributed::<T>(&grid, pa, 0)?,
-            tessera::distributed::npy::read_distributed::<T>(&grid, pb, 0)?,
+            tessera::npy::read_distributed::<T>(&grid, pa, 0)?,
+            tessera::npy::read_distributed::<T>(&grid, pb, 0)?,
         ),
         None => (
             DistMatrix::<T>::random(&grid, job.m, job.k, job.seed),
@@ -175,7 +175,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
     let (c, seconds, split) = best.expect("at least one run");
     let verification = verify_product(&a, &b, &c, job.seed)?;
     if let Some(path) = &job.out {
-        tessera::distributed::npy::write_distributed(&c, path, 0)?;
+        tessera::npy::write_distributed(&c, path, 0)?;
     }
     let gflops = 2.0 * m as f64 * n as f64 * k as f64 / seconds / 1e9;
     Ok(MatmulReport {

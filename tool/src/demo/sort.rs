@@ -88,7 +88,7 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
     }
     let device = tessera::device::Device::select(job.device, comm.local_rank())?;
     let keys: Vec<K> = match &job.input {
-        Some(path) => tessera::distributed::npy::read_keys_distributed(comm, path, 0)?,
+        Some(path) => tessera::npy::read_keys_distributed(comm, path, 0)?,
         None => generate_keys(
             job.dist,
             job.n,
@@ -114,7 +114,7 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
     )?;
     let check = verify_sorted(comm, &before, &sorted)?;
     if let Some(path) = &job.out {
-        tessera::distributed::npy::write_keys_distributed(comm, &sorted, path, 0)?;
+        tessera::npy::write_keys_distributed(comm, &sorted, path, 0)?;
     }
     let n = before.count as usize;
     let kps = n as f64 / slowest[0];
