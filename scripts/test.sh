@@ -28,6 +28,9 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
+step "architecture: layers, unsafe and FFI boundaries, the lean library, rustdoc"
+scripts/check-architecture.sh
+
 step "cargo test (unit, doc and mpirun integration tests)"
 cargo test --locked --workspace
 
