@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera::{Comm, Error, Universe};
+use tessera::{Comm, Universe};
+use tessera_cli::Error;
 use tessera_cli::bench::comm::{self as comm_bench, BenchOp, BenchRow};
 use tessera_cli::bench::ops as ops_bench;
 use tessera_cli::demo::matmul as matmul_demo;
@@ -644,7 +645,7 @@ fn grid_arg(s: &str) -> Result<(usize, usize), String> {
     matmul_demo::parse_grid(s).map_err(|e| e.to_string())
 }
 
-fn fail(e: &Error) -> ExitCode {
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("tessera: {e}");
     ExitCode::from(2)
 }
@@ -667,7 +668,11 @@ fn with_mpi_traced(
     };
     let world = universe.world();
     let rank = world.rank();
-    let code = match tessera::comm::trace::run_traced(&world, trace, || body(&universe, &world)) {
+    // The body's errors pass through the library's tracing as library
+    // errors, with the same message.
+    let code = match tessera::comm::trace::run_traced(&world, trace, || {
+        body(&universe, &world).map_err(tessera::Error::from)
+    }) {
         Ok(code) => code,
         Err(e) => {
             if rank == 0 {

@@ -96,7 +96,7 @@ pub fn checks() -> Vec<Check> {
 /// Runs the named checks (all when `names` is empty) on every rank of `comm`.
 /// Collective. Returns `(name, failures)` per check, where failures lists
 /// `(rank, message)` for the ranks that failed; the same on every rank.
-pub fn run(comm: &Comm, names: &[String]) -> tessera::Result<Vec<CheckReport>> {
+pub fn run(comm: &Comm, names: &[String]) -> crate::Result<Vec<CheckReport>> {
     let all = checks();
     for n in names {
         if !all.iter().any(|c| c.name == n) {
@@ -104,7 +104,7 @@ pub fn run(comm: &Comm, names: &[String]) -> tessera::Result<Vec<CheckReport>> {
                 .iter()
                 .map(|c| format!("\n  {:<10} {}", c.name, c.about))
                 .collect();
-            return Err(Error::Usage(format!(
+            return Err(crate::Error::Usage(format!(
                 "unknown check `{n}`: choose from{}",
                 known.concat()
             )));
