@@ -213,15 +213,6 @@ pub enum Error {
         message: String,
     },
 
-    /// A job could not be launched.
-    #[error("cannot launch {program}: {reason}")]
-    Launch {
-        /// The program that was to be run.
-        program: String,
-        /// Why it could not be, and what to change.
-        reason: String,
-    },
-
     /// An input file is unreadable or malformed.
     #[error("{path}: {message}")]
     Input {
@@ -230,10 +221,6 @@ pub enum Error {
         /// What is wrong with it and what to change.
         message: String,
     },
-
-    /// A command-line or configuration value is out of range or malformed.
-    #[error("{0}")]
-    Usage(String),
 
     /// An operating-system I/O error, with what was being done.
     #[error("{context}: {source}")]

@@ -7,7 +7,10 @@
 
 pub mod bench;
 pub mod demo;
+pub mod error;
 pub mod info;
 pub mod launch;
 pub mod scaling;
 pub mod selftest;
+
+pub use error::{Error, Result};

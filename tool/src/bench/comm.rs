@@ -12,8 +12,8 @@ use mpi::point_to_point::{Destination, Source as _};
 use mpi::topology::Communicator;
 use serde::Serialize;
 
+use crate::{Error, Result};
 use tessera::comm::{Comm, ReduceOp, wtime};
-use tessera::{Error, Result};
 
 /// The operation a benchmark measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]

@@ -9,9 +9,9 @@ use std::time::Instant;
 use ndarray::Array2;
 use serde::Serialize;
 
+use crate::{Error, Result};
 use tessera::device::Device;
 use tessera::ops::gemm::{Float, gemm};
-use tessera::{Error, Result};
 
 /// Floating-point operations per second of a loop of independent fused
 /// multiply-adds on `threads` threads, in GFLOP/s (2 flops per lane per FMA),
@@ -363,10 +363,11 @@ pub fn bench_sort<K: tessera::ops::sort::SortKey>(sizes: &[usize]) -> Result<Vec
             K::rayon_sort(&mut w);
             theirs = theirs.min(t.elapsed().as_secs_f64());
             if v.iter().zip(&w).any(|(a, b)| a.to_bits() != b.to_bits()) {
-                return Err(Error::Remote {
+                return Err(tessera::Error::Remote {
                     op: "bench sort",
                     message: "the radix sort and rayon disagree".into(),
-                });
+                }
+                .into());
             }
         }
         rows.push(SortRow {

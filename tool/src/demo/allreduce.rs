@@ -15,10 +15,10 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::{Error, Result};
 use tessera::comm::{Comm, ReduceOp};
 use tessera::distributed::matrix::block_range;
 use tessera::trace::RankSplit;
-use tessera::{Error, Result};
 
 /// What `tessera allreduce` was asked for.
 #[derive(Debug, Clone)]

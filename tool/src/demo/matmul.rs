@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::{Error, Result};
 use tessera::comm::{Comm, ProcessGrid, ReduceOp};
 use tessera::device::DeviceChoice;
 use tessera::distributed::{DistMatrix, MatmulOptions, matmul_with, verify_product};
 use tessera::ops::Float;
-use tessera::{Error, Result};
 
 /// What `tessera matmul` was asked for.
 #[derive(Debug, Clone)]

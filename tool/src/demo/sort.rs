@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::{Error, Result};
 use tessera::comm::{Comm, ReduceOp};
 use tessera::device::DeviceChoice;
 use tessera::distributed::matrix::block_range;
 use tessera::distributed::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
 use tessera::ops::generate::{KeyDist, generate_keys};
 use tessera::ops::sort::SortKey;
-use tessera::{Error, Result};
 
 /// What `tessera sort` was asked for.
 #[derive(Debug, Clone)]

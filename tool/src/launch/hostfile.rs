@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use tessera::{Error, Result};
+use crate::{Error, Result};
 
 /// One host of a hostfile.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,7 +27,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tessera::{Error, Result};
+use crate::{Error, Result};
 
 /// The tessera subcommands `tessera run` starts as the program itself.
 pub const OWN_SUBCOMMANDS: &[&str] = &["info", "bench", "selftest", "matmul", "sort", "allreduce"];
@@ -203,8 +203,9 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
     if let Some(trace) = &opts.trace {
         // Absolute, so that every rank writes where the user meant whatever
         // its working directory.
-        let path = std::path::absolute(trace)
-            .map_err(|e| Error::io(format!("resolving the trace path {}", trace.display()), e))?;
+        let path = std::path::absolute(trace).map_err(|e| {
+            tessera::Error::io(format!("resolving the trace path {}", trace.display()), e)
+        })?;
         cmd.env(tessera::env::TRACE, path);
     }
     for (key, value) in &opts.mca {
@@ -392,7 +393,7 @@ pub fn run(opts: &RunOptions) -> Result<u8> {
     };
     MPIRUN_PID.store(0, std::sync::atomic::Ordering::SeqCst);
     restore_signals(&previous);
-    let status = status.map_err(|e| Error::io("waiting for mpirun", e))?;
+    let status = status.map_err(|e| tessera::Error::io("waiting for mpirun", e))?;
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => code.clamp(0, 255) as u8,
         (None, Some(signal)) => (128 + signal).clamp(0, 255) as u8,
@@ -541,7 +542,7 @@ pub fn prepare(opts: &RunOptions) -> Result<Command> {
             reason: "mpirun is not on PATH: install Open MPI (`apt-get install openmpi-bin libopenmpi-dev`, or run scripts/setup.sh), or set TESSERA_MPIRUN to its path".into(),
         })?;
     let tessera =
-        std::env::current_exe().map_err(|e| Error::io("finding the tessera binary", e))?;
+        std::env::current_exe().map_err(|e| tessera::Error::io("finding the tessera binary", e))?;
     mpirun_command(opts, &mpirun, &tessera)
 }
 

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 pub use report::{Machine, analyse, render_table, write_outputs};
 
 use crate::launch::{RunOptions, prepare};
+use crate::{Error, Result};
 use tessera::trace::RankSplit;
-use tessera::{Error, Result};
 
 /// What is swept.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{self, Prediction, Spread};
 use super::plot::{self, Chart, Curve, PlotPoint};
 use super::{Mode, Run, SweepOptions};
-use tessera::{Error, Result};
+use crate::{Error, Result};
 
 /// The machine the sweep ran on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -291,13 +291,15 @@ pub fn write_csv(a: &Analysis, path: &Path) -> Result<()> {
             s.iter().map(|x| x.bytes).sum::<u64>(),
         );
     }
-    std::fs::write(path, out).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    std::fs::write(path, out)
+        .map_err(|e| tessera::Error::io(format!("writing {}", path.display()), e).into())
 }
 
 /// `scaling.json`: the whole analysis.
 pub fn write_json(a: &Analysis, path: &Path) -> Result<()> {
-    let text = serde_json::to_string_pretty(a).map_err(|e| Error::Trace(e.to_string()))?;
-    std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    let text = serde_json::to_string_pretty(a).map_err(|e| tessera::Error::Trace(e.to_string()))?;
+    std::fs::write(path, text)
+        .map_err(|e| tessera::Error::io(format!("writing {}", path.display()), e).into())
 }
 
 /// The chart of an analysis.
@@ -365,7 +367,7 @@ pub fn chart(a: &Analysis) -> Chart {
 /// written and, when the PNG was skipped, why.
 pub fn write_outputs(a: &Analysis, dir: &Path) -> Result<(Vec<PathBuf>, Option<String>)> {
     std::fs::create_dir_all(dir).map_err(|e| {
-        Error::io(
+        tessera::Error::io(
             format!("creating the output directory {}", dir.display()),
             e,
         )

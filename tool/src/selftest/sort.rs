@@ -1,0 +1,162 @@
+//! The distributed sorts against a serial sort.
+
+use tessera::Error;
+use tessera::comm::{Comm, ReduceOp};
+
+use super::{Outcome, err};
+
+pub(super) fn sort_check(c: &Comm) -> Outcome {
+    use tessera::distributed::sort::{OVERSAMPLING, SortAlgo};
+    use tessera::ops::generate::KeyDist;
+    let p = c.size();
+    // From empty to more than P times the sample size.
+    let sizes = [0, 1, 7, 3 * p * OVERSAMPLING * p + 5];
+    let dists = [
+        KeyDist::Uniform,
+        KeyDist::Normal,
+        KeyDist::Zipf,
+        KeyDist::Sorted,
+        KeyDist::Reverse,
+        KeyDist::Equal,
+        KeyDist::Few,
+    ];
+    for algo in [SortAlgo::Sample, SortAlgo::Merge] {
+        for dist in dists {
+            for n in sizes {
+                let place = |r: usize| tessera::distributed::matrix::block_range(n, p, r);
+                sort_case::<u32>(
+                    c,
+                    algo,
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 1),
+                )?;
+                sort_case::<u64>(
+                    c,
+                    algo,
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 2),
+                )?;
+                sort_case::<i32>(
+                    c,
+                    algo,
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 3),
+                )?;
+                sort_case::<i64>(
+                    c,
+                    algo,
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 4),
+                )?;
+                sort_case::<f32>(
+                    c,
+                    algo,
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 5),
+                )?;
+                sort_case::<f64>(
+                    c,
+                    algo,
+                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 6),
+                )?;
+            }
+        }
+        // Every key on rank 0, none elsewhere.
+        let lopsided: Vec<u64> = if c.rank() == 0 {
+            tessera::ops::generate::generate_keys(KeyDist::Uniform, 5000, 0..5000, 7)
+        } else {
+            Vec::new()
+        };
+        sort_case::<u64>(c, algo, &lopsided)?;
+        // NaN, infinities and both zeros.
+        let specials = [
+            f64::NAN,
+            -0.0,
+            0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -f64::NAN,
+            1.0,
+            -1.0,
+        ];
+        let mine: Vec<f64> = (0..40)
+            .map(|i| specials[(i + c.rank()) % specials.len()])
+            .collect();
+        sort_case::<f64>(c, algo, &mine)?;
+    }
+    // Ranks that sort different key types of the same size get an error.
+    if p > 1 {
+        let res = if c.rank() == 0 {
+            tessera::distributed::sort::dist_sort(
+                c,
+                vec![1.0f64],
+                SortAlgo::Sample,
+                tessera::Device::Cpu,
+            )
+            .map(drop)
+        } else {
+            tessera::distributed::sort::dist_sort(
+                c,
+                vec![1u64],
+                SortAlgo::Sample,
+                tessera::Device::Cpu,
+            )
+            .map(drop)
+        };
+        ensure!(
+            matches!(res, Err(Error::Disagreement { .. })),
+            "f64 and u64 keys mixed: {res:?}"
+        );
+    }
+    // The balance bound holds on the worst input for it: every key equal.
+    let n = 2000 * p;
+    let keys: Vec<u32> = tessera::ops::generate::generate_keys(
+        KeyDist::Equal,
+        n,
+        tessera::distributed::matrix::block_range(n, p, c.rank()),
+        1,
+    );
+    let (sorted, _) =
+        tessera::distributed::sort::dist_sort(c, keys, SortAlgo::Sample, tessera::Device::Cpu)
+            .map_err(err)?;
+    let most = c
+        .all_reduce(&[sorted.len() as u64], ReduceOp::Max)
+        .map_err(err)?[0] as usize;
+    let bound = tessera::distributed::sort::balance_bound(n, p);
+    ensure!(
+        most <= bound,
+        "all-equal keys: a rank holds {most} keys, over the bound {bound}"
+    );
+    Ok(())
+}
+
+fn sort_case<K: tessera::ops::sort::SortKey>(
+    c: &Comm,
+    algo: tessera::distributed::sort::SortAlgo,
+    keys: &[K],
+) -> Outcome {
+    use tessera::distributed::sort::{dist_sort, fingerprint, verify_sorted};
+    let what = format!("{algo:?} sort of {} keys", K::DTYPE);
+    let before = fingerprint(c, keys).map_err(err)?;
+    let (sorted, _) = dist_sort(c, keys.to_vec(), algo, tessera::Device::Cpu)
+        .map_err(|e| format!("{what}: {e}"))?;
+    let check = verify_sorted(c, &before, &sorted).map_err(err)?;
+    ensure!(check.passed(), "{what}: verification failed: {check:?}");
+    // Against the standard library's sort of the gathered input.
+    let input = c.gather_v(keys, 0).map_err(err)?;
+    let output = c.gather_v(&sorted, 0).map_err(err)?;
+    if let (Some(input), Some(output)) = (input, output) {
+        let mut want = input.data;
+        want.sort_unstable_by_key(|k| k.to_bits());
+        ensure!(
+            want.len() == output.data.len(),
+            "{what}: {} keys in, {} out",
+            want.len(),
+            output.data.len()
+        );
+        let same = want
+            .iter()
+            .zip(&output.data)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        ensure!(
+            same,
+            "{what}: differs from sort_unstable of the gathered input"
+        );
+    }
+    Ok(())
+}
