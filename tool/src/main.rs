@@ -1,6 +1,8 @@
 //! The `tessera` command: job information, the launcher, benchmarks and the
 //! runtime's self-test.
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
