@@ -21,6 +21,7 @@
 //! a hang.
 
 #![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
 mod choice;

@@ -47,6 +47,16 @@ fn sort_matches_the_cpu_on_the_emulated_gpu() {
 }
 
 #[test]
+fn a_sort_whose_histogram_scan_spans_several_tiles_on_the_emulated_gpu() {
+    if emulator().is_none() {
+        return;
+    }
+    // 10 radix tiles of 4096 keys: 2560 counts, two scan tiles of 2048, so
+    // the scan of the tile sums and its add-back run too.
+    check_sort::<u32>(EMU, 40_000, 11);
+}
+
+#[test]
 fn nvrtc_compiles_every_kernel_for_sm_80_and_sm_90() {
     use tessera::device::{kernels, nvrtc};
     if let Err(e) = nvrtc::ensure_loaded() {
@@ -65,10 +75,11 @@ fn nvrtc_compiles_every_kernel_for_sm_80_and_sm_90() {
                 file.name
             );
             for entry in file.entries {
+                let name = entry.name;
                 assert!(
                     out.log
-                        .contains(&format!("Compiling entry function '{entry}'")),
-                    "kernels/{}.cu has no kernel {entry} for {cc:?}:\n{}",
+                        .contains(&format!("Compiling entry function '{name}'")),
+                    "kernels/{}.cu has no kernel {name} for {cc:?}:\n{}",
                     file.name,
                     out.log
                 );
@@ -120,15 +131,60 @@ fn merge_and_checks_on_the_emulated_gpu() {
     let refs: Vec<&[i64]> = runs.iter().map(|r| r.as_slice()).collect();
     let got = tessera::distributed::sort::merge_runs_on(EMU, &refs).unwrap();
     assert_eq!(got, tessera::distributed::sort::merge_runs(&refs));
-    let buf = DeviceBuffer::from_slice(EMU, &got).unwrap();
-    let (_, _, descents) = check_device(&buf).unwrap();
+    let mut buf = DeviceBuffer::from_slice(EMU, &got).unwrap();
+    let (_, _, descents) = check_device(&mut buf).unwrap();
+    assert_eq!(
+        buf.to_vec().unwrap(),
+        got,
+        "the check leaves the keys as they were"
+    );
     assert_eq!(descents, 0);
     let mut shuffled = got.clone();
     shuffled.swap(10, 4000);
-    let buf = DeviceBuffer::from_slice(EMU, &shuffled).unwrap();
-    let (sum, xor, descents) = check_device(&buf).unwrap();
+    let mut buf = DeviceBuffer::from_slice(EMU, &shuffled).unwrap();
+    let (sum, xor, descents) = check_device(&mut buf).unwrap();
     assert!(descents >= 1, "a swapped pair must show as a descent");
     // The fingerprint is order-free: the same as the sorted keys'.
-    let (s2, x2, _) = check_device(&DeviceBuffer::from_slice(EMU, &got).unwrap()).unwrap();
+    let (s2, x2, _) = check_device(&mut DeviceBuffer::from_slice(EMU, &got).unwrap()).unwrap();
     assert_eq!((sum, xor), (s2, x2));
+}
+
+#[test]
+fn unsorted_merge_inputs_are_an_error_and_left_as_they_were() {
+    if emulator().is_none() {
+        return;
+    }
+    use tessera::Error;
+    use tessera::device::DeviceBuffer;
+    use tessera::ops::sort::merge_device;
+    let sorted = [-2.5f64, -0.0, 0.5, 7.0];
+    let unsorted = [1.0f64, -3.0, 2.0];
+    for (a_keys, b_keys) in [(&unsorted[..], &sorted[..]), (&sorted[..], &unsorted[..])] {
+        let mut a = DeviceBuffer::from_slice(EMU, a_keys).unwrap();
+        let mut b = DeviceBuffer::from_slice(EMU, b_keys).unwrap();
+        let mut out = DeviceBuffer::<f64>::uninit(EMU, a.len() + b.len()).unwrap();
+        let e = merge_device(&mut a, &mut b, &mut out).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidArgument { .. }) && e.to_string().contains("not sorted"),
+            "{e}"
+        );
+        let bits = |v: Vec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let want = |k: &[f64]| k.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(a.to_vec().unwrap()), want(a_keys));
+        assert_eq!(bits(b.to_vec().unwrap()), want(b_keys));
+    }
+    let other = [-1.0f64, 0.0, 9.0];
+    let mut a = DeviceBuffer::from_slice(EMU, &sorted).unwrap();
+    let mut b = DeviceBuffer::from_slice(EMU, &other).unwrap();
+    let mut out = DeviceBuffer::<f64>::uninit(EMU, 7).unwrap();
+    merge_device(&mut a, &mut b, &mut out).unwrap();
+    assert_eq!(
+        out.to_vec().unwrap(),
+        [-2.5, -1.0, -0.0, 0.0, 0.5, 7.0, 9.0]
+    );
+    assert_eq!(a.to_vec().unwrap(), sorted);
+    assert_eq!(b.to_vec().unwrap(), other);
+    let e =
+        tessera::distributed::sort::merge_runs_on(EMU, &[&sorted[..], &unsorted[..]]).unwrap_err();
+    assert!(e.to_string().contains("run 1 is not sorted"), "{e}");
 }

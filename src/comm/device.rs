@@ -8,7 +8,7 @@
 //! forces staging (for comparison, or for an MPI whose CUDA support is
 //! broken); the emulated GPU, whose memory is host memory, takes either path.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::ops::Range;
 
 use bytemuck::Pod;
@@ -116,13 +116,14 @@ impl Comm {
         let count = to_count(OP, buf.len())?;
         match device_transfer(buf) {
             DeviceTransfer::Direct => {
-                buf.backend().synchronize()?;
+                buf.synchronize()?;
                 // SAFETY: MPI may read and write device memory (the library
-                // said so); the buffer holds `count` elements and the device
-                // has finished writing it.
+                // said so); the buffer holds `count` elements, the device
+                // has finished writing it, and `&mut buf` keeps every other
+                // user out until MPI returns.
                 unsafe {
                     mpi!(MPI_Bcast(
-                        buf.addr_at(0) as *mut c_void,
+                        buf.as_raw_mut_ptr(),
                         count,
                         element_datatype::<T>(),
                         root as c_int,
@@ -171,13 +172,13 @@ impl Comm {
                 // MPI_IN_PLACE, whose value differs between MPI libraries.
                 let mut send = DeviceBuffer::<T>::uninit(buf.device(), buf.len())?;
                 send.copy_from(0, buf, 0..buf.len())?;
-                buf.backend().synchronize()?;
+                buf.synchronize()?;
                 // SAFETY: as in broadcast_device; two distinct device
                 // buffers of `count` elements.
                 unsafe {
                     mpi!(MPI_Allreduce(
-                        send.addr_at(0) as *const c_void,
-                        buf.addr_at(0) as *mut c_void,
+                        send.as_raw_ptr(),
+                        buf.as_raw_mut_ptr(),
                         count,
                         T::mpi_datatype(),
                         op.raw(),
@@ -210,12 +211,13 @@ impl Comm {
                 let dest_raw = self.check_peer(OP, "destination", dest)?;
                 let tag = self.raw_tag(OP, tag, false)?;
                 let count = to_count(OP, buf.len())?;
-                buf.backend().synchronize()?;
+                buf.synchronize()?;
                 // SAFETY: MPI may read device memory; `count` elements, and
-                // the device has finished writing them.
+                // the device has finished writing them; `&buf` keeps writers
+                // out until MPI returns.
                 unsafe {
                     mpi!(MPI_Send(
-                        buf.addr_at(0) as *const c_void,
+                        buf.as_raw_ptr(),
                         count,
                         element_datatype::<T>(),
                         dest_raw,
@@ -269,13 +271,17 @@ impl Comm {
                 let tag_raw = self.raw_tag(OP, tag, false)?;
                 let count = to_count(OP, buf.len())?;
                 // The device may still be writing the buffer.
-                buf.backend().synchronize()?;
-                // SAFETY: MPI may write device memory; `count` elements.
+                buf.synchronize()?;
+                // SAFETY: MPI_Status is plain C data; all zeros is a valid
+                // value.
                 let mut status: mpi::ffi::MPI_Status = unsafe { std::mem::zeroed() };
-                // SAFETY: as above; `status` is a valid out-pointer.
+                // SAFETY: MPI may write device memory (the library said so);
+                // the buffer holds `count` elements, the device is done with
+                // it, and `&mut buf` keeps every other user out until MPI
+                // returns; `status` is a valid out-pointer.
                 unsafe {
                     mpi!(MPI_Recv(
-                        buf.addr_at(0) as *mut c_void,
+                        buf.as_raw_mut_ptr(),
                         count,
                         element_datatype::<T>(),
                         source_raw,

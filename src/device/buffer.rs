@@ -1,4 +1,6 @@
-//! Typed memory on a device.
+//! Typed memory on a device: the safe face of the raw [`Backend`] copies.
+//! Every copy checks its element range against the buffer's length before
+//! the unsafe call on raw addresses.
 
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -14,6 +16,9 @@ use crate::error::{Error, Result};
 /// order, after the work already issued). Copies to and from the host go
 /// through pinned staging buffers in chunks, overlapping the host-side copy
 /// with the transfer.
+///
+/// Whatever writes the buffer's memory (an upload, a kernel launch, an MPI
+/// receive) borrows it mutably; reads borrow it shared.
 pub struct DeviceBuffer<T: Pod> {
     addr: Addr,
     len: usize,
@@ -38,7 +43,9 @@ impl<T: Pod> DeviceBuffer<T> {
     /// Allocates `len` elements on `device`, every byte zero.
     pub fn zeros(device: Device, len: usize) -> Result<Self> {
         let b = Self::uninit(device, len)?;
-        b.backend.zero(b.addr, b.bytes())?;
+        // SAFETY: the whole of the allocation `b` just made and owns, which
+        // nothing else can reach yet.
+        unsafe { b.backend.zero(b.addr, b.bytes()) }?;
         Ok(b)
     }
 
@@ -66,7 +73,9 @@ impl<T: Pod> DeviceBuffer<T> {
     /// Copies `data` to a new buffer on `device`.
     pub fn from_slice(device: Device, data: &[T]) -> Result<Self> {
         let b = Self::uninit(device, data.len())?;
-        b.backend.upload(b.addr, bytemuck::cast_slice(data))?;
+        // SAFETY: the allocation `b` just made for `data.len()` elements is
+        // exactly `size_of_val(data)` bytes, and nothing else can reach it.
+        unsafe { b.backend.upload(b.addr, bytemuck::cast_slice(data)) }?;
         Ok(b)
     }
 
@@ -110,8 +119,13 @@ impl<T: Pod> DeviceBuffer<T> {
     pub fn upload_range(&mut self, range: Range<usize>, src: &[T]) -> Result<()> {
         let _span = crate::trace::copy("upload", std::mem::size_of_val(src));
         self.check("DeviceBuffer::upload_range", &range, src.len())?;
-        self.backend
-            .upload(self.addr_at(range.start), bytemuck::cast_slice(src))
+        // SAFETY: `range` lies within the buffer and is as long as `src`
+        // (checked above), so the bytes written are inside our live
+        // allocation; `&mut self` keeps every other user of the buffer out.
+        unsafe {
+            self.backend
+                .upload(self.addr_at(range.start), bytemuck::cast_slice(src))
+        }
     }
 
     /// Copies the whole of `src` into the buffer (same length).
@@ -123,8 +137,13 @@ impl<T: Pod> DeviceBuffer<T> {
     pub fn download_range(&self, range: Range<usize>, dst: &mut [T]) -> Result<()> {
         let _span = crate::trace::copy("download", std::mem::size_of_val(dst));
         self.check("DeviceBuffer::download_range", &range, dst.len())?;
-        self.backend
-            .download(bytemuck::cast_slice_mut(dst), self.addr_at(range.start))
+        // SAFETY: `range` lies within the buffer and is as long as `dst`
+        // (checked above), so the bytes read are inside our live allocation;
+        // writers of the buffer need `&mut self`, which our `&self` excludes.
+        unsafe {
+            self.backend
+                .download(bytemuck::cast_slice_mut(dst), self.addr_at(range.start))
+        }
     }
 
     /// Copies the whole buffer into `dst` (same length).
@@ -162,22 +181,41 @@ impl<T: Pod> DeviceBuffer<T> {
                 ),
             ));
         }
-        self.backend.copy(
-            self.addr_at(dst_start),
-            src.addr_at(src_range.start),
-            src_range.len() * size_of::<T>(),
-        )
+        // SAFETY: both ranges were checked to lie within their buffers and
+        // both buffers are on one device, so one backend owns both live
+        // allocations; `&mut self` and `&src` are distinct buffers, so the
+        // ranges do not overlap, and they keep host writers out of both.
+        unsafe {
+            self.backend.copy(
+                self.addr_at(dst_start),
+                src.addr_at(src_range.start),
+                src_range.len() * size_of::<T>(),
+            )
+        }
     }
 
-    /// The device address of element `i` (i <= len).
-    pub(crate) fn addr_at(&self, i: usize) -> Addr {
-        debug_assert!(i <= self.len);
+    /// The device address of element `i` (i <= len): for the kernel
+    /// launchers, which check their ranges against [`DeviceBuffer::len`].
+    pub(in crate::device) fn addr_at(&self, i: usize) -> Addr {
+        assert!(i <= self.len, "element {i} of a buffer of {}", self.len);
         self.addr + (i * size_of::<T>()) as Addr
     }
 
     /// The backend the memory belongs to.
-    pub(crate) fn backend(&self) -> &Arc<dyn Backend> {
-        &self.backend
+    pub(in crate::device) fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// The start of the buffer's memory, for MPI to read: a device address
+    /// (or a host one on the emulated GPU), never to be dereferenced by the
+    /// host on a CUDA GPU. Valid for `len` elements while `self` lives.
+    pub(crate) fn as_raw_ptr(&self) -> *const std::ffi::c_void {
+        self.addr as *const std::ffi::c_void
+    }
+
+    /// [`DeviceBuffer::as_raw_ptr`] for MPI to write.
+    pub(crate) fn as_raw_mut_ptr(&mut self) -> *mut std::ffi::c_void {
+        self.addr as *mut std::ffi::c_void
     }
 
     /// Waits until the work queued on this buffer's device has finished
@@ -189,6 +227,9 @@ impl<T: Pod> DeviceBuffer<T> {
 
 impl<T: Pod> Drop for DeviceBuffer<T> {
     fn drop(&mut self) {
-        self.backend.free(self.addr, self.bytes());
+        // SAFETY: our own allocation of `bytes()` bytes from this backend,
+        // freed once, here; work already issued on it is stream-ordered
+        // before the free, and nothing can use it after the drop.
+        unsafe { self.backend.free(self.addr, self.bytes()) };
     }
 }

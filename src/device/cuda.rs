@@ -1,6 +1,7 @@
 //! A CUDA GPU behind the [`Backend`] trait: one context and one stream per
 //! process and GPU, kernels compiled by NVRTC for its architecture at first
-//! use, host copies staged through pinned buffers.
+//! use, host copies staged through pinned buffers. cuBLAS, on the same
+//! stream, is in `device/cublas.rs`.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -22,27 +23,19 @@ use crate::error::{Error, Result};
 const STAGING_CHUNK: usize = 8 << 20;
 
 /// One CUDA GPU as this process uses it.
-pub struct CudaGpu {
+pub(crate) struct CudaGpu {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     cc: (u32, u32),
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
     staging: Mutex<Option<Staging>>,
-    cublas: Mutex<Option<Cublas>>,
 }
 
 struct Staging {
     buffers: [PinnedHostSlice<u8>; 2],
     done: [CudaEvent; 2],
 }
-
-/// A cuBLAS handle bound to the GPU's stream.
-pub(crate) struct Cublas(pub(crate) cudarc::cublas::sys::cublasHandle_t);
-
-// SAFETY: a cuBLAS handle may be used from any thread as long as calls are
-// not concurrent; it is only used under the `cublas` mutex.
-unsafe impl Send for Cublas {}
 
 fn driver(call: &'static str) -> impl Fn(DriverError) -> Error {
     move |e| Error::Cuda {
@@ -77,18 +70,23 @@ pub(crate) fn gpu(ordinal: usize) -> Result<Arc<CudaGpu>> {
         modules: Mutex::new(HashMap::new()),
         functions: Mutex::new(HashMap::new()),
         staging: Mutex::new(None),
-        cublas: Mutex::new(None),
     });
     gpus.insert(ordinal, g.clone());
     Ok(g)
 }
 
 impl CudaGpu {
-    fn bind(&self) -> Result<()> {
+    /// Makes this GPU's context current on the calling thread.
+    pub(crate) fn bind(&self) -> Result<()> {
         self.ctx.bind_to_thread().map_err(driver("cuCtxSetCurrent"))
     }
 
-    fn function(&self, entry: Entry) -> Result<CudaFunction> {
+    /// The stream all of this process's work on the GPU goes to.
+    pub(crate) fn cu_stream(&self) -> cudarc::driver::sys::CUstream {
+        self.stream.cu_stream()
+    }
+
+    fn function(&self, entry: &'static Entry) -> Result<CudaFunction> {
         if let Some(f) = self
             .functions
             .lock()
@@ -150,38 +148,6 @@ impl CudaGpu {
         }
         f(guard.as_mut().expect("staging set up above"))
     }
-
-    /// Runs `f` with this GPU's cuBLAS handle, created at first use.
-    pub(crate) fn with_cublas<R>(
-        &self,
-        f: impl FnOnce(cudarc::cublas::sys::cublasHandle_t) -> Result<R>,
-    ) -> Result<R> {
-        use cudarc::cublas::result as blas;
-        self.bind()?;
-        let mut guard = self.cublas.lock().expect("cuBLAS lock");
-        if guard.is_none() {
-            // SAFETY: only tries to load the library.
-            if !unsafe { cudarc::cublas::sys::is_culib_present() } {
-                return Err(Error::Unsupported {
-                    op: "gemm",
-                    device: "cuBLAS".into(),
-                    reason: "libcublas.so.12 was not found: install the CUDA toolkit's cuBLAS (or `pip install nvidia-cublas-cu12` and add its lib folder to LD_LIBRARY_PATH), or use --gemm-backend tessera".into(),
-                });
-            }
-            let cublas_err = |call: &'static str| {
-                move |e: blas::CublasError| Error::Cuda {
-                    call,
-                    message: format!("{e:?}"),
-                }
-            };
-            let handle = blas::create_handle().map_err(cublas_err("cublasCreate"))?;
-            // SAFETY: a fresh handle and this GPU's live stream.
-            unsafe { blas::set_stream(handle, self.stream.cu_stream() as _) }
-                .map_err(cublas_err("cublasSetStream"))?;
-            *guard = Some(Cublas(handle));
-        }
-        f(guard.as_ref().expect("created above").0)
-    }
 }
 
 impl Backend for CudaGpu {
@@ -193,15 +159,16 @@ impl Backend for CudaGpu {
             .map_err(driver("cuMemAllocAsync"))
     }
 
-    fn free(&self, addr: Addr, _bytes: usize) {
+    unsafe fn free(&self, addr: Addr, _bytes: usize) {
         if self.bind().is_ok() {
-            // SAFETY: `addr` came from `alloc` and is freed once (by its
-            // DeviceBuffer's drop), after the work issued before it.
+            // SAFETY: the caller promises `addr` came from `alloc` and is
+            // freed once, with nothing issued after this using it; the free
+            // is ordered on our stream after the work issued before it.
             let _ = unsafe { result::free_async(addr, self.stream.cu_stream()) };
         }
     }
 
-    fn upload(&self, dst: Addr, src: &[u8]) -> Result<()> {
+    unsafe fn upload(&self, dst: Addr, src: &[u8]) -> Result<()> {
         self.bind()?;
         let stream = self.stream.cu_stream();
         self.with_staging(|st| {
@@ -216,9 +183,10 @@ impl Backend for CudaGpu {
                     .map_err(driver("cuEventSynchronize"))?;
                 pinned[..chunk.len()].copy_from_slice(chunk);
                 let off = (i * STAGING_CHUNK) as Addr;
-                // SAFETY: `dst + off` has room for the chunk (DeviceBuffer
-                // checks lengths); the pinned buffer is not written again
-                // until its event says this copy is over.
+                // SAFETY: the caller promises `dst .. dst + src.len()` is a
+                // live range, so `dst + off` has room for the chunk; the
+                // pinned buffer is not written again until its event says
+                // this copy is over.
                 unsafe { result::memcpy_htod_async(dst + off, &pinned[..chunk.len()], stream) }
                     .map_err(driver("cuMemcpyHtoDAsync"))?;
                 st.done[slot]
@@ -232,7 +200,7 @@ impl Backend for CudaGpu {
         })
     }
 
-    fn download(&self, dst: &mut [u8], src: Addr) -> Result<()> {
+    unsafe fn download(&self, dst: &mut [u8], src: Addr) -> Result<()> {
         self.bind()?;
         let stream = self.stream.cu_stream();
         self.with_staging(|st| {
@@ -248,8 +216,9 @@ impl Backend for CudaGpu {
                 let pinned = st.buffers[slot]
                     .as_mut_slice()
                     .map_err(driver("cuEventSynchronize"))?;
-                // SAFETY: `src + s` holds `e - s` bytes; the pinned buffer
-                // is read only after this copy's event completes.
+                // SAFETY: the caller promises `src .. src + dst.len()` is a
+                // live range, so `src + s` holds `e - s` bytes; the pinned
+                // buffer is read only after this copy's event completes.
                 unsafe { result::memcpy_dtoh_async(&mut pinned[..e - s], src + s as Addr, stream) }
                     .map_err(driver("cuMemcpyDtoHAsync"))?;
                 st.done[slot]
@@ -277,27 +246,38 @@ impl Backend for CudaGpu {
         })
     }
 
-    fn copy(&self, dst: Addr, src: Addr, bytes: usize) -> Result<()> {
+    unsafe fn copy(&self, dst: Addr, src: Addr, bytes: usize) -> Result<()> {
         self.bind()?;
-        // SAFETY: both ranges hold `bytes` bytes (checked by callers).
+        // SAFETY: the caller promises two live, non-overlapping ranges of
+        // `bytes` bytes in this context; the copy is ordered on our stream.
         unsafe { result::memcpy_dtod_async(dst, src, bytes, self.stream.cu_stream()) }
             .map_err(driver("cuMemcpyDtoDAsync"))
     }
 
-    fn zero(&self, dst: Addr, bytes: usize) -> Result<()> {
+    unsafe fn zero(&self, dst: Addr, bytes: usize) -> Result<()> {
         self.bind()?;
-        // SAFETY: `dst` holds `bytes` bytes (checked by callers).
+        // SAFETY: the caller promises a live range of `bytes` bytes in this
+        // context; the memset is ordered on our stream.
         unsafe { result::memset_d8_async(dst, 0, bytes, self.stream.cu_stream()) }
             .map_err(driver("cuMemsetD8Async"))
     }
 
-    fn launch(&self, entry: Entry, grid: Dim3, block: Dim3, params: &[*mut c_void]) -> Result<()> {
+    unsafe fn launch(
+        &self,
+        entry: &'static Entry,
+        grid: Dim3,
+        block: Dim3,
+        params: &[*mut c_void],
+    ) -> Result<()> {
         self.bind()?;
         let f = self.function(entry)?;
         let mut params = params.to_vec();
-        // SAFETY: `params` point at live values of the kernel's argument
-        // types (built by `Params` against the signatures in kernels/*.cu);
-        // device addresses in them are live allocations of this context.
+        // SAFETY: `f` is `entry`'s function in this context; the caller
+        // promises that `params` point at live values of its parameter
+        // types, that the device addresses among them are live allocations
+        // of this context with every access of the kernel under this launch
+        // shape inside them, and that the shape is the one the kernel
+        // documents. cuLaunchKernel copies the arguments before returning.
         unsafe {
             result::launch_kernel(
                 f.cu_function(),
@@ -320,18 +300,5 @@ impl Backend for CudaGpu {
         self.stream
             .synchronize()
             .map_err(driver("cuStreamSynchronize"))
-    }
-
-    fn cuda(&self) -> Option<&CudaGpu> {
-        Some(self)
-    }
-}
-
-impl Drop for CudaGpu {
-    fn drop(&mut self) {
-        if let Some(h) = self.cublas.get_mut().ok().and_then(|c| c.take()) {
-            // SAFETY: created by cublasCreate and destroyed once, here.
-            let _ = unsafe { cudarc::cublas::result::destroy_handle(h.0) };
-        }
     }
 }

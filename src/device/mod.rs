@@ -1,8 +1,40 @@
 //! Where a rank's local work runs: its CPU cores, or a CUDA GPU.
 //!
-//! This is the only module that touches cudarc. CUDA is loaded at run time:
-//! the binary builds and runs where no CUDA is installed, and a missing
-//! driver is a reason to use the CPU, never a panic.
+//! This is the only module that touches cudarc (the driver in `cuda.rs`,
+//! NVRTC in [`nvrtc`], cuBLAS in `cublas.rs`), and the only one that holds
+//! raw device addresses. CUDA is loaded at run time: the binary builds and
+//! runs where no CUDA is installed, and a missing driver is a reason to use
+//! the CPU, never a panic.
+//!
+//! # The unsafe boundary
+//!
+//! The unsafe code of local work is here, in layers, from the bottom:
+//!
+//! - `backend.rs`: the `Backend` trait, implemented by a CUDA GPU
+//!   (`cuda.rs`) and by the emulated GPU (`emulated.rs`); `backend_of`
+//!   below picks one, and `backend.rs` depends on neither. Its copies,
+//!   frees and kernel launches take raw device addresses and are
+//!   `unsafe fn`s, each with a `# Safety` section: live ranges of this
+//!   backend, lengths in bounds, kernel arguments of the kernel's parameter
+//!   types, no host access racing the device's.
+//! - [`DeviceBuffer`]: typed, owned device memory. Its copies are safe: they
+//!   check element ranges against the buffer before the unsafe call.
+//! - `launch/`: one typed, safe launcher per kernel of [`kernels`] (the one
+//!   list of the kernels, with their parameter types). Each takes device
+//!   buffers and sizes, checks lengths, offsets and devices, and the
+//!   kernel's conditions on the data (by construction where the host
+//!   cannot see the data: a radix histogram borrows the keys it counted,
+//!   merge inputs are checked on the device to be sorted), returns
+//!   [`Error::InvalidArgument`] instead of launching out of bounds, and only
+//!   then launches, under a `SAFETY:` comment. The raw argument list checks
+//!   its types against the kernel's before every launch.
+//! - `cublas.rs` (cuBLAS) and `cpu.rs` (the `gemm` crate's raw-pointer GEMM
+//!   on the CPU): the same, one safe checked function each.
+//!
+//! Everything above (`ops`, `distributed`) calls only safe functions: no
+//! raw address, launch argument or cudarc type leaves this module, except
+//! the device pointers MPI is given in `comm/device.rs`, under their own
+//! `SAFETY:` comments.
 
 use std::sync::Arc;
 
@@ -10,15 +42,20 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-#[doc(hidden)]
-pub mod backend;
+mod backend;
 mod buffer;
-pub(crate) mod cuda;
+pub(crate) mod cpu;
+pub(crate) mod cublas;
+mod cuda;
+mod emulated;
 pub mod kernels;
+pub(crate) mod launch;
+mod matrix;
 pub mod nvrtc;
 
-pub use backend::use_emulator_library;
 pub use buffer::DeviceBuffer;
+pub use emulated::use_emulator_library;
+pub use matrix::{DeviceMatrix, GemmElement};
 
 /// Where local work runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,14 +90,14 @@ impl Device {
 }
 
 /// The backend behind a GPU-like device.
-pub(crate) fn backend_of(device: Device) -> Result<Arc<dyn backend::Backend>> {
+fn backend_of(device: Device) -> Result<Arc<dyn backend::Backend>> {
     match device {
         Device::Cpu => Err(Error::invalid(
             "device memory",
             "the CPU has no device memory: use host slices, or pick a GPU",
         )),
         Device::Cuda(i) => Ok(cuda::gpu(i)?),
-        Device::Emulated => Ok(backend::emulated()),
+        Device::Emulated => Ok(emulated::device()),
     }
 }
 

@@ -83,16 +83,12 @@ pub fn supported_architectures() -> Result<Vec<u32>> {
     ensure_loaded()?;
     let mut n: c_int = 0;
     // SAFETY: NVRTC is loaded; `n` is a valid pointer.
-    nvrtc_ok(
-        unsafe { sys::nvrtcGetNumSupportedArchs(&mut n) },
-        "nvrtcGetNumSupportedArchs",
-    )?;
+    let rc = unsafe { sys::nvrtcGetNumSupportedArchs(&mut n) };
+    nvrtc_ok(rc, "nvrtcGetNumSupportedArchs")?;
     let mut archs = vec![0 as c_int; n.max(0) as usize];
     // SAFETY: `archs` holds the number of entries NVRTC just reported.
-    nvrtc_ok(
-        unsafe { sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) },
-        "nvrtcGetSupportedArchs",
-    )?;
+    let rc = unsafe { sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) };
+    nvrtc_ok(rc, "nvrtcGetSupportedArchs")?;
     Ok(archs.into_iter().map(|a| a as u32).collect())
 }
 
@@ -162,17 +158,14 @@ pub fn compile(kernel: &KernelSource, cc: (u32, u32), verbose: bool) -> Result<C
         return Err(fail(format!("{e:?}"), log));
     }
     let mut size = 0usize;
-    // SAFETY: the program compiled; `size` is a valid pointer.
-    nvrtc_ok(
-        unsafe { sys::nvrtcGetCUBINSize(program.0, &mut size) },
-        "nvrtcGetCUBINSize",
-    )?;
+    // SAFETY: `program` is live and compiled; `size` is a valid pointer.
+    let rc = unsafe { sys::nvrtcGetCUBINSize(program.0, &mut size) };
+    nvrtc_ok(rc, "nvrtcGetCUBINSize")?;
     let mut cubin = vec![0u8; size];
-    // SAFETY: `cubin` holds the size NVRTC just reported.
-    nvrtc_ok(
-        unsafe { sys::nvrtcGetCUBIN(program.0, cubin.as_mut_ptr() as *mut c_char) },
-        "nvrtcGetCUBIN",
-    )?;
+    // SAFETY: `program` is live and compiled; `cubin` holds the size NVRTC
+    // just reported.
+    let rc = unsafe { sys::nvrtcGetCUBIN(program.0, cubin.as_mut_ptr() as *mut c_char) };
+    nvrtc_ok(rc, "nvrtcGetCUBIN")?;
     Ok(Compiled {
         cubin,
         log,

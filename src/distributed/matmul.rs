@@ -312,7 +312,7 @@ fn matmul_device<T: Float>(
     let a_dev = upload_matrix(device, a.local())?;
     let b_dev = upload_matrix(device, b.local())?;
     let mut c_dev = DeviceBuffer::<T>::zeros(device, m_local * n_local)?;
-    a_dev.backend().synchronize()?;
+    a_dev.synchronize()?;
     stats.copy_seconds += t.elapsed().as_secs_f64();
     for &(k0, k1) in &steps {
         let w = k1 - k0;
@@ -378,7 +378,7 @@ fn matmul_device<T: Float>(
             &mut c_dev,
             (0, n_local),
         )?;
-        c_dev.backend().synchronize()?;
+        c_dev.synchronize()?;
         stats.compute_seconds += t.elapsed().as_secs_f64();
     }
     let t = Instant::now();

@@ -7,14 +7,14 @@
 //! just transposed views (`a.t()`), with no copy.
 //!
 //! The GPU path (a CUDA GPU, or the emulated one) is the tiled kernel of
-//! `kernels/gemm.cu`, or cuBLAS ([`GemmBackend`]). [`gemm`] copies host views
-//! to the device and back; [`gemm_device`] works on matrices that stay in
-//! device memory.
+//! `kernels/gemm.cu`, or cuBLAS ([`GemmBackend`]), both through the device
+//! layer's checked launchers. [`gemm()`] copies host views to the device and
+//! back; [`gemm_device`] works on matrices that stay in device memory.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::device::backend::{Params, blocks};
-use crate::device::{Device, DeviceBuffer, kernels};
+pub use crate::device::DeviceMatrix;
+use crate::device::{Device, DeviceBuffer, GemmElement, cpu, cublas, launch};
 use crate::error::{Error, Result};
 
 /// Which GEMM runs on a GPU.
@@ -30,73 +30,6 @@ pub enum GemmBackend {
 
 named_choices!(GemmBackend { Tessera => "tessera", Cublas => "cublas" });
 
-/// A row-major matrix in device memory: `rows x cols` elements starting at
-/// element `offset` of `buf`, consecutive rows `ld` elements apart.
-#[derive(Debug)]
-pub struct DeviceMatrix<'a, T: bytemuck::Pod> {
-    /// The buffer holding it.
-    pub buf: &'a DeviceBuffer<T>,
-    /// Index of element (0, 0) in `buf`.
-    pub offset: usize,
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// Elements between the starts of consecutive rows (>= cols).
-    pub ld: usize,
-}
-
-impl<'a, T: bytemuck::Pod> DeviceMatrix<'a, T> {
-    /// The whole of `buf` as a contiguous `rows x cols` matrix.
-    pub fn new(buf: &'a DeviceBuffer<T>, rows: usize, cols: usize) -> Self {
-        DeviceMatrix {
-            buf,
-            offset: 0,
-            rows,
-            cols,
-            ld: cols,
-        }
-    }
-}
-
-/// Checks that a device operand lies inside its buffer and that its sizes
-/// fit the kernels' 32-bit integers.
-fn check_operand(
-    what: &str,
-    buf_len: usize,
-    offset: usize,
-    rows: usize,
-    cols: usize,
-    ld: usize,
-) -> Result<()> {
-    let span = if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1)
-            .checked_mul(ld)
-            .and_then(|x| x.checked_add(cols))
-            .unwrap_or(usize::MAX)
-    };
-    let fits = |x: usize| i32::try_from(x).is_ok();
-    if ld < cols || offset.checked_add(span).is_none_or(|end| end > buf_len) {
-        return Err(Error::invalid(
-            "gemm_device",
-            format!(
-                "{what} ({rows} x {cols}, ld {ld}, offset {offset}) does not fit in its buffer of {buf_len} elements: ld must be >= cols and the last element inside the buffer"
-            ),
-        ));
-    }
-    if !(fits(rows) && fits(cols) && fits(ld)) {
-        return Err(Error::invalid(
-            "gemm_device",
-            format!(
-                "{what}: dimensions and leading dimension must be below 2^31 on a GPU (got {rows} x {cols}, ld {ld})"
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// `C = alpha * A * B + beta * C` on the device that holds the operands
 /// (a CUDA GPU or the emulated one), all row-major; with `beta == 0`, C is
 /// not read. Stream-ordered: returns once the work is queued.
@@ -110,169 +43,17 @@ pub fn gemm_device<T: Float>(
     (c_offset, c_ld): (usize, usize),
 ) -> Result<()> {
     let _span = crate::trace::compute("gemm");
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    if b.rows != k {
-        return Err(Error::ShapeMismatch {
-            op: "gemm_device",
-            expected: "A: m x k, B: k x n".into(),
-            got: format!("A: {m} x {k}, B: {} x {n}", b.rows),
-        });
-    }
-    check_operand("A", a.buf.len(), a.offset, m, k, a.ld)?;
-    check_operand("B", b.buf.len(), b.offset, k, n, b.ld)?;
-    check_operand("C", c.len(), c_offset, m, n, c_ld)?;
-    if a.buf.device() != c.device() || b.buf.device() != c.device() {
-        return Err(Error::invalid(
-            "gemm_device",
-            "A, B and C must be on the same device",
-        ));
-    }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
     match backend {
-        GemmBackend::Tessera => {
-            let (entry, tile) = match T::DTYPE {
-                "f32" => (kernels::GEMM.entry("tessera_gemm_f32"), 128),
-                _ => (kernels::GEMM.entry("tessera_gemm_f64"), 64),
-            };
-            let grid = (
-                blocks(n as u64, tile, "gemm_device")?,
-                blocks(m as u64, tile, "gemm_device")?,
-                1,
-            );
-            if grid.1 > 65535 {
-                return Err(Error::invalid(
-                    "gemm_device",
-                    format!("{m} rows need more than 65535 row tiles: split A by rows"),
-                ));
-            }
-            let scalar = |p: Params, x: T| {
-                if T::DTYPE == "f32" {
-                    p.f32(x.as_f64() as f32)
-                } else {
-                    p.f64(x.as_f64())
-                }
-            };
-            let p = Params::new().i32(m as i32).i32(n as i32).i32(k as i32);
-            let p = scalar(p, alpha)
-                .ptr(a.buf.addr_at(a.offset))
-                .i32(a.ld as i32)
-                .ptr(b.buf.addr_at(b.offset))
-                .i32(b.ld as i32);
-            scalar(p, beta)
-                .ptr(c.addr_at(c_offset))
-                .i32(c_ld as i32)
-                .launch(c.backend().as_ref(), entry, grid, (256, 1, 1))
-        }
-        GemmBackend::Cublas => cublas_gemm(alpha, &a, &b, beta, c, (c_offset, c_ld)),
+        GemmBackend::Tessera => launch::gemm::gemm(alpha, &a, &b, beta, c, (c_offset, c_ld)),
+        GemmBackend::Cublas => cublas::gemm(alpha, &a, &b, beta, c, (c_offset, c_ld)),
     }
-}
-
-/// cuBLAS is column-major: a row-major C (m x n) is a column-major C^T, and
-/// C^T = B^T A^T, so cuBLAS multiplies B by A with the dimensions swapped
-/// and no transposes.
-fn cublas_gemm<T: Float>(
-    alpha: T,
-    a: &DeviceMatrix<'_, T>,
-    b: &DeviceMatrix<'_, T>,
-    beta: T,
-    c: &mut DeviceBuffer<T>,
-    (c_offset, c_ld): (usize, usize),
-) -> Result<()> {
-    use cudarc::cublas::{result as blas, sys as blas_sys};
-    let backend = c.backend().clone();
-    let gpu = backend.cuda().ok_or_else(|| Error::Unsupported {
-        op: "gemm",
-        device: c.device().to_string(),
-        reason: "cuBLAS needs a CUDA GPU: use --gemm-backend tessera".into(),
-    })?;
-    let (m, k, n) = (a.rows as i32, a.cols as i32, b.cols as i32);
-    let (lda, ldb, ldc) = (a.ld.max(1) as i32, b.ld.max(1) as i32, c_ld.max(1) as i32);
-    let (pa, pb, pc) = (
-        a.buf.addr_at(a.offset),
-        b.buf.addr_at(b.offset),
-        c.addr_at(c_offset),
-    );
-    let op = blas_sys::cublasOperation_t::CUBLAS_OP_N;
-    let err = |e: blas::CublasError| Error::Cuda {
-        call: "cublasGemm",
-        message: format!("{e:?}"),
-    };
-    gpu.with_cublas(|h| {
-        // SAFETY: the handle is bound to the stream the operands were
-        // produced on; the three ranges were checked to lie inside their
-        // buffers; alpha and beta are host scalars that outlive the call.
-        unsafe {
-            if T::DTYPE == "f32" {
-                let (al, be) = (alpha.as_f64() as f32, beta.as_f64() as f32);
-                blas::sgemm(
-                    h,
-                    op,
-                    op,
-                    n,
-                    m,
-                    k,
-                    &al,
-                    pb as *const f32,
-                    ldb,
-                    pa as *const f32,
-                    lda,
-                    &be,
-                    pc as *mut f32,
-                    ldc,
-                )
-            } else {
-                let (al, be) = (alpha.as_f64(), beta.as_f64());
-                blas::dgemm(
-                    h,
-                    op,
-                    op,
-                    n,
-                    m,
-                    k,
-                    &al,
-                    pb as *const f64,
-                    ldb,
-                    pa as *const f64,
-                    lda,
-                    &be,
-                    pc as *mut f64,
-                    ldc,
-                )
-            }
-        }
-        .map_err(err)
-    })
 }
 
 /// Copies rows x cols of a row-major device matrix into a contiguous one
 /// (`kernels/gemm.cu`'s pack kernel): the column panels of SUMMA.
 pub fn pack_device<T: Float>(src: DeviceMatrix<'_, T>, dst: &mut DeviceBuffer<T>) -> Result<()> {
     let _span = crate::trace::compute("pack");
-    let (rows, cols) = (src.rows, src.cols);
-    check_operand("source", src.buf.len(), src.offset, rows, cols, src.ld)?;
-    check_operand("destination", dst.len(), 0, rows, cols, cols)?;
-    if rows == 0 || cols == 0 {
-        return Ok(());
-    }
-    let entry = match T::DTYPE {
-        "f32" => kernels::GEMM.entry("tessera_pack_f32"),
-        _ => kernels::GEMM.entry("tessera_pack_f64"),
-    };
-    let grid = (
-        blocks(cols as u64, 32, "pack")?,
-        blocks(rows as u64, 8, "pack")?,
-        1,
-    );
-    Params::new()
-        .i32(rows as i32)
-        .i32(cols as i32)
-        .ptr(src.buf.addr_at(src.offset))
-        .i32(src.ld as i32)
-        .ptr(dst.addr_at(0))
-        .i32(cols as i32)
-        .launch(dst.backend().as_ref(), entry, grid, (32, 8, 1))
+    launch::gemm::pack(&src, dst)
 }
 
 /// Copies a matrix view of any strides to `device`, row-major and
@@ -285,7 +66,7 @@ pub(crate) fn upload_matrix<T: Float>(
     DeviceBuffer::from_slice(device, x.as_slice().expect("standard layout is contiguous"))
 }
 
-/// [`gemm`] on a GPU-like device: copies the operands there, multiplies,
+/// [`gemm()`] on a GPU-like device: copies the operands there, multiplies,
 /// copies C back.
 fn gemm_on_device<T: Float>(
     device: Device,
@@ -325,6 +106,7 @@ fn gemm_on_device<T: Float>(
 /// The floating-point element types of the numeric kernels.
 pub trait Float:
     crate::comm::Reducible
+    + GemmElement
     + num_traits::Float
     + std::iter::Sum
     + Send
@@ -388,7 +170,7 @@ pub fn gemm<T: Float>(
     gemm_with(device, GemmBackend::Tessera, alpha, a, b, beta, c)
 }
 
-/// [`gemm`] with a choice of GPU GEMM (ignored on the CPU).
+/// [`gemm()`] with a choice of GPU GEMM (ignored on the CPU).
 pub fn gemm_with<T: Float>(
     device: Device,
     backend: GemmBackend,
@@ -412,10 +194,7 @@ pub fn gemm_with<T: Float>(
         });
     }
     match device {
-        Device::Cpu => {
-            gemm_cpu(alpha, a, b, beta, c.view_mut());
-            Ok(())
-        }
+        Device::Cpu => gemm_cpu(alpha, a, b, beta, c.view_mut()),
         Device::Cuda(_) | Device::Emulated => gemm_on_device(device, backend, alpha, a, b, beta, c),
     }
 }
@@ -426,10 +205,10 @@ fn gemm_cpu<T: Float>(
     b: ArrayView2<'_, T>,
     beta: T,
     mut c: ArrayViewMut2<'_, T>,
-) {
+) -> Result<()> {
     let ((m, k), n) = (a.dim(), b.ncols());
     if m == 0 || n == 0 {
-        return;
+        return Ok(());
     }
     if k == 0 {
         // A * B is an m x n matrix of zeros.
@@ -438,45 +217,14 @@ fn gemm_cpu<T: Float>(
         } else {
             c.mapv_inplace(|x| beta * x);
         }
-        return;
+        return Ok(());
     }
-    let parallelism = if m * n * k >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
-        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    let threads = if m * n * k >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
+        rayon::current_num_threads()
     } else {
-        gemm::Parallelism::None
+        1
     };
-    let (a_rs, a_cs) = (a.strides()[0], a.strides()[1]);
-    let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
-    let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
-    // SAFETY: the pointers and strides describe the three views exactly
-    // (ndarray's as_ptr is the element at [0, 0], and the strides are in
-    // elements); the shapes were checked to conform; `c` is borrowed mutably,
-    // so it aliases neither `a` nor `b`. The gemm crate computes
-    // dst = alpha_g * dst + beta_g * lhs * rhs, reading dst only when
-    // read_dst is true: ours is alpha_g = beta, beta_g = alpha.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            c_cs,
-            c_rs,
-            beta != T::zero(),
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            beta,
-            alpha,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+    cpu::gemm(alpha, a, b, beta, c, threads)
 }
 
 /// `C = alpha * A * B + beta * C` by the textbook triple loop, accumulating

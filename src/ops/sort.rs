@@ -14,8 +14,10 @@
 
 use rayon::prelude::*;
 
-use crate::device::backend::{Addr, Backend, Params, blocks};
-use crate::device::{Device, DeviceBuffer, kernels};
+use crate::device::launch::sort::{
+    self as launch, KeyKind, RadixHistogram, SortedBits, bits_to_keys, keys_to_bits,
+};
+use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
 
 mod sealed {
@@ -213,20 +215,8 @@ pub fn sort_pairs<K: SortKey, V: bytemuck::Pod + Send + Sync>(
         }
         if elem <= 64 {
             let src = DeviceBuffer::<u8>::from_slice(device, bytemuck::cast_slice(values))?;
-            let dst = DeviceBuffer::<u8>::uninit(device, src.len())?;
-            let perm = DeviceBuffer::from_slice(device, &order)?;
-            Params::new()
-                .ptr(src.addr_at(0))
-                .ptr(dst.addr_at(0))
-                .ptr(perm.addr_at(0))
-                .u64(keys.len() as u64)
-                .i32(elem as i32)
-                .launch(
-                    dst.backend().as_ref(),
-                    kernels::SORT.entry("tessera_gather_bytes"),
-                    stride_grid(keys.len() as u64, 65535),
-                    (256, 1, 1),
-                )?;
+            let mut dst = DeviceBuffer::<u8>::uninit(device, src.len())?;
+            launch::gather(&src, &mut dst, &order, elem)?;
             dst.download(bytemuck::cast_slice_mut(values))?;
         } else {
             let old = values.to_vec();
@@ -258,87 +248,13 @@ pub fn sort_pairs<K: SortKey, V: bytemuck::Pod + Send + Sync>(
     Ok(())
 }
 
-/// Threads per block, keys per thread and keys per block of the radix
-/// kernels (`kernels/sort.cu`).
-const RADIX_THREADS: u32 = 256;
-const RADIX_TILE: u64 = 4096;
-/// Elements per block of the scan kernels.
-const SCAN_TILE: u64 = 2048;
-/// Outputs per block of the merge-path kernel.
-const MERGE_TILE: u64 = 2048;
-
-/// Grid for the grid-stride kernels: enough blocks of 256 threads for `n`
-/// items, at most `cap`.
-fn stride_grid(n: u64, cap: u64) -> (u32, u32, u32) {
-    (n.div_ceil(256).clamp(1, cap) as u32, 1, 1)
-}
-
-/// 0 for unsigned keys, 1 for signed, 2 for floats: the kernels' key kinds.
-fn key_kind<K: SortKey>() -> i32 {
+/// How the kernels map `K` to an ordered unsigned integer.
+fn key_kind<K: SortKey>() -> KeyKind {
     match K::DTYPE {
-        "u32" | "u64" => 0,
-        "i32" | "i64" => 1,
-        _ => 2,
+        "u32" | "u64" => KeyKind::Unsigned,
+        "i32" | "i64" => KeyKind::Signed,
+        _ => KeyKind::Float,
     }
-}
-
-fn wide<K: SortKey>() -> bool {
-    size_of::<K>() == 8
-}
-
-/// Maps keys on the device to their order-preserving bits, or back.
-fn map_keys_device<K: SortKey>(keys: &DeviceBuffer<K>, to_bits: bool) -> Result<()> {
-    let kind = key_kind::<K>();
-    if kind == 0 || keys.is_empty() {
-        return Ok(());
-    }
-    let name = match (to_bits, wide::<K>()) {
-        (true, false) => "tessera_keys_to_bits_32",
-        (false, false) => "tessera_bits_to_keys_32",
-        (true, true) => "tessera_keys_to_bits_64",
-        (false, true) => "tessera_bits_to_keys_64",
-    };
-    Params::new()
-        .ptr(keys.addr_at(0))
-        .u64(keys.len() as u64)
-        .i32(kind)
-        .launch(
-            keys.backend().as_ref(),
-            kernels::SORT.entry(name),
-            stride_grid(keys.len() as u64, 65535),
-            (256, 1, 1),
-        )
-}
-
-/// Exclusive prefix sum of `n` u32 at `data`, in place, on the device: a
-/// scan per tile, then the tile sums scanned the same way and added back.
-fn scan_device(device: Device, backend: &dyn Backend, data: Addr, n: u64) -> Result<()> {
-    if n == 0 {
-        return Ok(());
-    }
-    let tiles = blocks(n, SCAN_TILE, "scan")?;
-    let scan = kernels::SORT.entry("tessera_scan_exclusive_u32");
-    if tiles == 1 {
-        return Params::new()
-            .ptr(data)
-            .u64(n)
-            .ptr(0)
-            .launch(backend, scan, (1, 1, 1), (256, 1, 1));
-    }
-    let sums = DeviceBuffer::<u32>::uninit(device, tiles as usize)?;
-    Params::new().ptr(data).u64(n).ptr(sums.addr_at(0)).launch(
-        backend,
-        scan,
-        (tiles, 1, 1),
-        (256, 1, 1),
-    )?;
-    scan_device(device, backend, sums.addr_at(0), tiles as u64)?;
-    Params::new().ptr(data).u64(n).ptr(sums.addr_at(0)).launch(
-        backend,
-        kernels::SORT.entry("tessera_scan_add_u32"),
-        (tiles, 1, 1),
-        (256, 1, 1),
-    )
 }
 
 /// Sorts keys in device memory, ascending (IEEE total order for floats),
@@ -371,66 +287,37 @@ pub fn sort_device<K: SortKey>(
         return Ok(());
     }
     let device = keys.device();
-    let backend = keys.backend().clone();
-    let backend = backend.as_ref();
-    map_keys_device(keys, true)?;
-    let n64 = n as u64;
-    let tiles = blocks(n64, RADIX_TILE, "sort_device")?;
-    let hist = DeviceBuffer::<u32>::uninit(device, 256 * tiles as usize)?;
-    let spare_keys = DeviceBuffer::<K>::uninit(device, n)?;
-    let spare_values = match values {
+    let kind = key_kind::<K>();
+    keys_to_bits(keys, kind)?;
+    let mut hist = RadixHistogram::new(device, n)?;
+    let mut spare_keys = DeviceBuffer::<K>::uninit(device, n)?;
+    let mut spare_values = match values {
         Some(_) => Some(DeviceBuffer::<u32>::uninit(device, n)?),
         None => None,
     };
-    let (histogram, scatter) = if wide::<K>() {
-        ("tessera_radix_histogram_64", "tessera_radix_scatter_64")
-    } else {
-        ("tessera_radix_histogram_32", "tessera_radix_scatter_32")
-    };
-    let mut src = (keys.addr_at(0), values.as_ref().map_or(0, |v| v.addr_at(0)));
-    let mut dst = (
-        spare_keys.addr_at(0),
-        spare_values.as_ref().map_or(0, |v| v.addr_at(0)),
-    );
+    let mut src = (&mut *keys, values);
+    let mut dst = (&mut spare_keys, spare_values.as_mut());
     // An even number of passes (4 or 8) leaves the result where it started.
-    for pass in 0..size_of::<K>() as i32 {
-        let shift = 8 * pass;
-        Params::new()
-            .ptr(src.0)
-            .u64(n64)
-            .i32(shift)
-            .ptr(hist.addr_at(0))
-            .launch(
-                backend,
-                kernels::SORT.entry(histogram),
-                (tiles, 1, 1),
-                (RADIX_THREADS, 1, 1),
-            )?;
-        scan_device(device, backend, hist.addr_at(0), 256 * tiles as u64)?;
-        Params::new()
-            .ptr(src.0)
-            .ptr(dst.0)
-            .ptr(src.1)
-            .ptr(dst.1)
-            .u64(n64)
-            .i32(shift)
-            .ptr(hist.addr_at(0))
-            .launch(
-                backend,
-                kernels::SORT.entry(scatter),
-                (tiles, 1, 1),
-                (RADIX_THREADS, 1, 1),
-            )?;
+    for pass in 0..size_of::<K>() as u32 {
+        let offsets = hist.count(src.0, 8 * pass)?;
+        let values = match (&src.1, &mut dst.1) {
+            (Some(vin), Some(vout)) => Some((&**vin, &mut **vout)),
+            _ => None,
+        };
+        offsets.scatter(dst.0, values)?;
         std::mem::swap(&mut src, &mut dst);
     }
-    map_keys_device(keys, false)
+    bits_to_keys(keys, kind)
 }
 
 /// Merges two sorted runs of keys on the device into `out` (stable: on
-/// ties, `a` first), by merge path (`kernels/sort.cu`).
+/// ties, `a` first), by merge path (`kernels/sort.cu`). The runs are mapped
+/// to their order-preserving bits in place and back (hence `&mut`), and
+/// checked on the device to be sorted first: unsorted runs are an
+/// [`Error::InvalidArgument`], never a merge out of bounds.
 pub fn merge_device<K: SortKey>(
-    a: &DeviceBuffer<K>,
-    b: &DeviceBuffer<K>,
+    a: &mut DeviceBuffer<K>,
+    b: &mut DeviceBuffer<K>,
     out: &mut DeviceBuffer<K>,
 ) -> Result<()> {
     let _span = crate::trace::compute("merge");
@@ -445,50 +332,37 @@ pub fn merge_device<K: SortKey>(
     if total == 0 {
         return Ok(());
     }
-    map_keys_device(a, true)?;
-    map_keys_device(b, true)?;
-    merge_mapped(a, b, out)?;
-    map_keys_device(a, false)?;
-    map_keys_device(b, false)?;
-    map_keys_device(out, false)
-}
-
-/// The merge-path launch on keys already mapped to their bits.
-fn merge_mapped<K: SortKey>(
-    a: &DeviceBuffer<K>,
-    b: &DeviceBuffer<K>,
-    out: &mut DeviceBuffer<K>,
-) -> Result<()> {
-    let total = a.len() + b.len();
-    let name = if wide::<K>() {
-        "tessera_merge_path_64"
-    } else {
-        "tessera_merge_path_32"
+    let kind = key_kind::<K>();
+    let a = SortedBits::check(a, kind, "merge_device", "run a")?;
+    let b = match SortedBits::check(b, kind, "merge_device", "run b") {
+        Ok(b) => b,
+        Err(e) => {
+            a.into_keys()?;
+            return Err(e);
+        }
     };
-    Params::new()
-        .ptr(a.addr_at(0))
-        .u64(a.len() as u64)
-        .ptr(b.addr_at(0))
-        .u64(b.len() as u64)
-        .ptr(out.addr_at(0))
-        .launch(
-            out.backend().as_ref(),
-            kernels::SORT.entry(name),
-            (blocks(total as u64, MERGE_TILE, "merge_device")?, 1, 1),
-            (256, 1, 1),
-        )
+    let merged = launch::merge(&a, &b, out);
+    a.into_keys()?;
+    b.into_keys()?;
+    merged?.into_keys().map(drop)
 }
 
 /// Merges sorted runs of host keys on `device`, pairwise by merge path:
-/// each run is mapped to its bits once, the merges stay in device memory,
-/// and only the result is mapped back and copied down.
+/// each run is mapped to its bits once (and checked to be sorted), the
+/// merges stay in device memory, and only the result is mapped back and
+/// copied down.
 pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>> {
     let _span = crate::trace::compute("merge_runs");
-    let mut level: Vec<DeviceBuffer<K>> = Vec::with_capacity(runs.len());
-    for r in runs {
+    let kind = key_kind::<K>();
+    let mut level = Vec::with_capacity(runs.len());
+    for (i, r) in runs.iter().enumerate() {
         let buf = DeviceBuffer::from_slice(device, r)?;
-        map_keys_device(&buf, true)?;
-        level.push(buf);
+        level.push(SortedBits::check(
+            buf,
+            kind,
+            "merge_runs_device",
+            &format!("run {i}"),
+        )?);
     }
     while level.len() > 1 {
         let mut next = Vec::with_capacity(level.len().div_ceil(2));
@@ -496,11 +370,8 @@ pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Ve
         while let Some(a) = it.next() {
             match it.next() {
                 Some(b) => {
-                    let mut out = DeviceBuffer::uninit(device, a.len() + b.len())?;
-                    if !out.is_empty() {
-                        merge_mapped(&a, &b, &mut out)?;
-                    }
-                    next.push(out);
+                    let out = DeviceBuffer::uninit(device, a.len() + b.len())?;
+                    next.push(launch::merge(&a, &b, out)?);
                 }
                 None => next.push(a),
             }
@@ -508,44 +379,27 @@ pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Ve
         level = next;
     }
     match level.pop() {
-        Some(all) => {
-            map_keys_device(&all, false)?;
-            all.to_vec()
-        }
+        Some(all) => all.into_keys()?.to_vec(),
         None => Ok(Vec::new()),
     }
 }
 
 /// The sort's fingerprint (wrapping sum and xor of the mixed key bits, as
 /// [`crate::distributed::sort::fingerprint`]) and the number of descents (keys
-/// greater than the next), computed on the device.
-pub fn check_device<K: SortKey>(keys: &DeviceBuffer<K>) -> Result<(u64, u64, u64)> {
+/// greater than the next), computed on the device. The keys are mapped to
+/// their order-preserving bits in place and back (hence `&mut`).
+pub fn check_device<K: SortKey>(keys: &mut DeviceBuffer<K>) -> Result<(u64, u64, u64)> {
     let _span = crate::trace::compute("check_sorted");
-    let n = keys.len() as u64;
-    if n == 0 {
+    if keys.is_empty() {
         return Ok((0, 0, 0));
     }
-    let out = DeviceBuffer::<u64>::zeros(keys.device(), 3)?;
-    map_keys_device(keys, true)?;
-    let (fp, desc) = if wide::<K>() {
-        ("tessera_fingerprint_64", "tessera_count_descents_64")
-    } else {
-        ("tessera_fingerprint_32", "tessera_count_descents_32")
-    };
+    let kind = key_kind::<K>();
+    let mut out = DeviceBuffer::<u64>::zeros(keys.device(), 3)?;
+    keys_to_bits(keys, kind)?;
     // The fingerprint accumulates into out[0..2], the descents into out[2].
-    for (kernel, slot) in [(fp, 0), (desc, 2)] {
-        Params::new()
-            .ptr(keys.addr_at(0))
-            .u64(n)
-            .ptr(out.addr_at(slot))
-            .launch(
-                keys.backend().as_ref(),
-                kernels::SORT.entry(kernel),
-                stride_grid(n, 1024),
-                (256, 1, 1),
-            )?;
-    }
-    map_keys_device(keys, false)?;
+    launch::fingerprint(keys, &mut out, 0)?;
+    launch::count_descents(keys, &mut out, 2)?;
+    bits_to_keys(keys, kind)?;
     let r = out.to_vec()?;
     Ok((r[0], r[1], r[2]))
 }
@@ -559,18 +413,8 @@ fn sort_on_device<K: SortKey>(
 ) -> Result<Option<Vec<u32>>> {
     let mut dk = DeviceBuffer::from_slice(device, keys)?;
     let mut order = if with_order {
-        let o = DeviceBuffer::<u32>::uninit(device, keys.len())?;
-        if !keys.is_empty() {
-            Params::new()
-                .ptr(o.addr_at(0))
-                .u64(keys.len() as u64)
-                .launch(
-                    o.backend().as_ref(),
-                    kernels::SORT.entry("tessera_iota_u32"),
-                    stride_grid(keys.len() as u64, 65535),
-                    (256, 1, 1),
-                )?;
-        }
+        let mut o = DeviceBuffer::<u32>::uninit(device, keys.len())?;
+        launch::iota(&mut o)?;
         Some(o)
     } else {
         None
@@ -588,22 +432,6 @@ fn check_device_len(device: Device, op: &'static str, n: usize) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// A raw pointer that may cross threads: each thread writes disjoint
-/// positions (see the SAFETY comment at its use).
-#[derive(Clone, Copy)]
-struct SharedOut<T>(*mut T);
-// SAFETY: used only to write disjoint positions from different threads.
-unsafe impl<T: Send> Send for SharedOut<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for SharedOut<T> {}
-
-impl<T> SharedOut<T> {
-    /// The pointer (a method, so closures capture the whole wrapper).
-    fn get(self) -> *mut T {
-        self.0
-    }
 }
 
 /// Parallel radix sort of unsigned integers. MSD passes split the keys by
@@ -698,7 +526,6 @@ fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], top: usize) -> bool {
 /// key has the same digit.
 fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<usize>> {
     let n = src.len();
-    // The unsafe writes below rely on it.
     assert_eq!(n, dst.len(), "scatter_pass needs buffers of equal length");
     let threads = rayon::current_num_threads().max(1);
     let chunk = n.div_ceil(threads * 4).max(SMALL);
@@ -721,29 +548,29 @@ fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<us
     if total.contains(&n) {
         return None;
     }
-    // Chunk c writes digit d from offset[c][d]: after every smaller digit,
-    // and after the earlier chunks' keys with digit d (so the pass is stable).
-    let mut offsets = vec![[0usize; 256]; hists.len()];
-    let mut running = 0;
+    // Chunk c writes its keys with digit d to a part of `dst` of its own:
+    // after every smaller digit, and after the earlier chunks' keys with
+    // digit d (so the pass is stable). `dst` is cut into those parts, digit
+    // by digit and chunk by chunk, and each chunk gets its 256 parts.
+    let mut parts: Vec<Vec<&mut [B]>> = hists.iter().map(|_| Vec::with_capacity(256)).collect();
+    let mut rest = dst;
     for d in 0..256 {
         for (c, h) in hists.iter().enumerate() {
-            offsets[c][d] = running;
-            running += h[d];
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(h[d]);
+            parts[c].push(part);
+            rest = tail;
         }
     }
-    let out = SharedOut(dst.as_mut_ptr());
     src.par_chunks(chunk)
-        .zip(offsets.into_par_iter())
-        .for_each(|(c, mut off)| {
+        .zip(parts.into_par_iter())
+        .for_each(|(c, parts)| {
+            // An array, so that indexing by a digit needs no bounds check.
+            let parts: [&mut [B]; 256] = parts.try_into().expect("256 parts per chunk");
+            let mut next = [0usize; 256];
             for &k in c {
                 let d = k.digit(byte);
-                // SAFETY: the offsets partition 0..n: chunk c's keys with digit d
-                // go to offset[c][d] .. offset[c][d] + hists[c][d], ranges no
-                // other chunk or digit touches, all below n = dst.len().
-                unsafe {
-                    out.get().add(off[d]).write(k);
-                }
-                off[d] += 1;
+                parts[d][next[d]] = k;
+                next[d] += 1;
             }
         });
     Some(total)

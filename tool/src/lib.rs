@@ -4,6 +4,7 @@
 //! harness. Users link the `tessera` library, not this.
 
 #![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod bench;
 pub mod demo;

@@ -4,6 +4,8 @@
 //! The command line is defined in [`cli`], what each subcommand does in
 //! [`commands`].
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 mod cli;
 mod commands;
 
