@@ -129,8 +129,8 @@ fn merge_and_checks_on_the_emulated_gpu() {
         r.sort();
     }
     let refs: Vec<&[i64]> = runs.iter().map(|r| r.as_slice()).collect();
-    let got = tessera::distributed::sort::merge_runs_on(EMU, &refs).unwrap();
-    assert_eq!(got, tessera::distributed::sort::merge_runs(&refs));
+    let got = tessera::ops::merge::merge_runs_on(EMU, &refs).unwrap();
+    assert_eq!(got, tessera::ops::merge::merge_runs(&refs));
     let mut buf = DeviceBuffer::from_slice(EMU, &got).unwrap();
     let (_, _, descents) = check_device(&mut buf).unwrap();
     assert_eq!(
@@ -156,7 +156,7 @@ fn unsorted_merge_inputs_are_an_error_and_left_as_they_were() {
     }
     use tessera::Error;
     use tessera::device::DeviceBuffer;
-    use tessera::ops::sort::merge_device;
+    use tessera::ops::merge::merge_device;
     let sorted = [-2.5f64, -0.0, 0.5, 7.0];
     let unsorted = [1.0f64, -3.0, 2.0];
     for (a_keys, b_keys) in [(&unsorted[..], &sorted[..]), (&sorted[..], &unsorted[..])] {
@@ -184,7 +184,6 @@ fn unsorted_merge_inputs_are_an_error_and_left_as_they_were() {
     );
     assert_eq!(a.to_vec().unwrap(), sorted);
     assert_eq!(b.to_vec().unwrap(), other);
-    let e =
-        tessera::distributed::sort::merge_runs_on(EMU, &[&sorted[..], &unsorted[..]]).unwrap_err();
+    let e = tessera::ops::merge::merge_runs_on(EMU, &[&sorted[..], &unsorted[..]]).unwrap_err();
     assert!(e.to_string().contains("run 1 is not sorted"), "{e}");
 }

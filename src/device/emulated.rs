@@ -60,7 +60,7 @@ pub fn use_emulator_library(path: impl Into<std::path::PathBuf>) {
 fn emu_library() -> Result<&'static libloading::Library> {
     static LIB: OnceLock<std::result::Result<libloading::Library, String>> = OnceLock::new();
     LIB.get_or_init(|| {
-        let path = EMU_PATH.get().map(|p| p.clone().into_os_string()).or_else(|| std::env::var_os("TESSERA_EMU_LIB")).ok_or_else(|| {
+        let path = EMU_PATH.get().map(|p| p.clone().into_os_string()).or_else(|| std::env::var_os(crate::env::EMU_LIB)).ok_or_else(|| {
             "set TESSERA_EMU_LIB to the kernel emulator library (built by the tests from tests/kernel_emu/)".to_string()
         })?;
         // SAFETY: the emulator library runs no code at load time beyond

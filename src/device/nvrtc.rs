@@ -37,7 +37,7 @@ pub fn ensure_loaded() -> Result<()> {
 
 fn load() -> std::result::Result<(), String> {
     let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("TESSERA_NVRTC_LIB") {
+    if let Some(p) = std::env::var_os(crate::env::NVRTC_LIB) {
         let p = PathBuf::from(p);
         if !p.is_file() {
             return Err(format!("TESSERA_NVRTC_LIB={} is not a file", p.display()));
@@ -185,7 +185,7 @@ impl Drop for Program {
 
 /// The folder compiled kernels are cached in, if one can be named.
 pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("TESSERA_CACHE_DIR") {
+    if let Some(dir) = std::env::var_os(crate::env::CACHE_DIR) {
         return Some(PathBuf::from(dir));
     }
     let base = std::env::var_os("XDG_CACHE_HOME")

@@ -37,7 +37,8 @@ use serde::Serialize;
 use crate::comm::{Comm, ReduceOp, rank_list};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::ops::sort::{Bits, SortKey, merge_runs_device, sort};
+use crate::ops::merge::merge_runs_on;
+use crate::ops::sort::{Bits, SortKey, sort};
 use crate::rng::mix64;
 
 /// Samples per rank, per rank in the job (s = 16 P).
@@ -211,49 +212,6 @@ fn partition_by_tuple<K: SortKey>(keys: &[K], me: u64, splitter: (u64, u64, u64)
         }
     }
     lo
-}
-
-/// [`merge_runs`] on `device`: on a GPU-like device the runs are merged
-/// pairwise by the merge-path kernel, staying in device memory until the
-/// last merge.
-pub fn merge_runs_on<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>> {
-    if !device.is_gpu_like() {
-        return Ok(merge_runs(runs));
-    }
-    merge_runs_device(device, runs)
-}
-
-/// Merges sorted runs into one sorted vector: pairwise, in parallel.
-pub fn merge_runs<K: SortKey>(runs: &[&[K]]) -> Vec<K> {
-    let _span = crate::trace::compute("merge_runs");
-    match runs {
-        [] => Vec::new(),
-        [one] => one.to_vec(),
-        _ => {
-            let (left, right) = runs.split_at(runs.len() / 2);
-            let (a, b) = rayon::join(|| merge_runs(left), || merge_runs(right));
-            merge_two(&a, &b)
-        }
-    }
-}
-
-/// Merges two sorted runs (by key bits).
-pub fn merge_two<K: SortKey>(a: &[K], b: &[K]) -> Vec<K> {
-    let _span = crate::trace::compute("merge");
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if b[j].to_bits() < a[i].to_bits() {
-            out.push(b[j]);
-            j += 1;
-        } else {
-            out.push(a[i]);
-            i += 1;
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
 }
 
 /// Runs on keys this rank has already sorted locally.

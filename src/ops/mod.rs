@@ -25,6 +25,7 @@
 
 pub mod gemm;
 pub mod generate;
+pub mod merge;
 pub mod sort;
 
 pub use gemm::{Float, gemm};

@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use crate::device::launch::sort::{
-    self as launch, KeyKind, RadixHistogram, SortedBits, bits_to_keys, keys_to_bits,
+    self as launch, KeyKind, RadixHistogram, bits_to_keys, keys_to_bits,
 };
 use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
@@ -249,7 +249,7 @@ pub fn sort_pairs<K: SortKey, V: bytemuck::Pod + Send + Sync>(
 }
 
 /// How the kernels map `K` to an ordered unsigned integer.
-fn key_kind<K: SortKey>() -> KeyKind {
+pub(super) fn key_kind<K: SortKey>() -> KeyKind {
     match K::DTYPE {
         "u32" | "u64" => KeyKind::Unsigned,
         "i32" | "i64" => KeyKind::Signed,
@@ -308,80 +308,6 @@ pub fn sort_device<K: SortKey>(
         std::mem::swap(&mut src, &mut dst);
     }
     bits_to_keys(keys, kind)
-}
-
-/// Merges two sorted runs of keys on the device into `out` (stable: on
-/// ties, `a` first), by merge path (`kernels/sort.cu`). The runs are mapped
-/// to their order-preserving bits in place and back (hence `&mut`), and
-/// checked on the device to be sorted first: unsorted runs are an
-/// [`Error::InvalidArgument`], never a merge out of bounds.
-pub fn merge_device<K: SortKey>(
-    a: &mut DeviceBuffer<K>,
-    b: &mut DeviceBuffer<K>,
-    out: &mut DeviceBuffer<K>,
-) -> Result<()> {
-    let _span = crate::trace::compute("merge");
-    let total = a.len() + b.len();
-    if out.len() != total {
-        return Err(Error::ShapeMismatch {
-            op: "merge_device",
-            expected: "an output as long as both inputs".into(),
-            got: format!("{} + {} inputs, {} outputs", a.len(), b.len(), out.len()),
-        });
-    }
-    if total == 0 {
-        return Ok(());
-    }
-    let kind = key_kind::<K>();
-    let a = SortedBits::check(a, kind, "merge_device", "run a")?;
-    let b = match SortedBits::check(b, kind, "merge_device", "run b") {
-        Ok(b) => b,
-        Err(e) => {
-            a.into_keys()?;
-            return Err(e);
-        }
-    };
-    let merged = launch::merge(&a, &b, out);
-    a.into_keys()?;
-    b.into_keys()?;
-    merged?.into_keys().map(drop)
-}
-
-/// Merges sorted runs of host keys on `device`, pairwise by merge path:
-/// each run is mapped to its bits once (and checked to be sorted), the
-/// merges stay in device memory, and only the result is mapped back and
-/// copied down.
-pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>> {
-    let _span = crate::trace::compute("merge_runs");
-    let kind = key_kind::<K>();
-    let mut level = Vec::with_capacity(runs.len());
-    for (i, r) in runs.iter().enumerate() {
-        let buf = DeviceBuffer::from_slice(device, r)?;
-        level.push(SortedBits::check(
-            buf,
-            kind,
-            "merge_runs_device",
-            &format!("run {i}"),
-        )?);
-    }
-    while level.len() > 1 {
-        let mut next = Vec::with_capacity(level.len().div_ceil(2));
-        let mut it = level.into_iter();
-        while let Some(a) = it.next() {
-            match it.next() {
-                Some(b) => {
-                    let out = DeviceBuffer::uninit(device, a.len() + b.len())?;
-                    next.push(launch::merge(&a, &b, out)?);
-                }
-                None => next.push(a),
-            }
-        }
-        level = next;
-    }
-    match level.pop() {
-        Some(all) => all.into_keys()?.to_vec(),
-        None => Ok(Vec::new()),
-    }
 }
 
 /// The sort's fingerprint (wrapping sum and xor of the mixed key bits, as
