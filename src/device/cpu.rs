@@ -19,18 +19,7 @@ pub(crate) fn gemm<T: GemmElement>(
     mut c: ArrayViewMut2<'_, T>,
     threads: usize,
 ) -> Result<()> {
-    let ((m, k), (k2, n)) = (a.dim(), b.dim());
-    if k != k2 || c.dim() != (m, n) {
-        return Err(Error::ShapeMismatch {
-            op: "gemm",
-            expected: "A: m x k, B: k x n, C: m x n".into(),
-            got: format!(
-                "A: {m} x {k}, B: {k2} x {n}, C: {} x {}",
-                c.nrows(),
-                c.ncols()
-            ),
-        });
-    }
+    let (m, k, n) = check_shapes(a.dim(), b.dim(), c.dim())?;
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -71,6 +60,24 @@ pub(crate) fn gemm<T: GemmElement>(
         );
     }
     Ok(())
+}
+
+/// The dimensions `(m, k, n)` of `C = A B` from the shapes of A, B and C
+/// (`A: m x k`, `B: k x n`, `C: m x n`), or a [`Error::ShapeMismatch`]
+/// saying what was passed.
+pub(crate) fn check_shapes(
+    (m, k): (usize, usize),
+    (k2, n): (usize, usize),
+    (c_rows, c_cols): (usize, usize),
+) -> Result<(usize, usize, usize)> {
+    if k != k2 || (c_rows, c_cols) != (m, n) {
+        return Err(Error::ShapeMismatch {
+            op: "gemm",
+            expected: "A: m x k, B: k x n, C: m x n".into(),
+            got: format!("A: {m} x {k}, B: {k2} x {n}, C: {c_rows} x {c_cols}"),
+        });
+    }
+    Ok((m, k, n))
 }
 
 #[cfg(test)]

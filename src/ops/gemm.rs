@@ -15,7 +15,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 
 pub use crate::device::DeviceMatrix;
 use crate::device::{Device, DeviceBuffer, GemmElement, cpu, cublas, launch};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Which GEMM runs on a GPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -158,7 +158,7 @@ const PARALLEL_THRESHOLD: usize = 48 * 48 * 48;
 /// hold anything (NaN included) on entry.
 ///
 /// Shapes must be `A: m x k`, `B: k x n`, `C: m x n`, else
-/// [`Error::ShapeMismatch`].
+/// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch).
 pub fn gemm<T: Float>(
     device: Device,
     alpha: T,
@@ -181,18 +181,7 @@ pub fn gemm_with<T: Float>(
     mut c: ArrayViewMut2<'_, T>,
 ) -> Result<()> {
     let _span = crate::trace::compute("gemm");
-    let ((m, k), (k2, n)) = (a.dim(), b.dim());
-    if k != k2 || c.dim() != (m, n) {
-        return Err(Error::ShapeMismatch {
-            op: "gemm",
-            expected: "A: m x k, B: k x n, C: m x n".into(),
-            got: format!(
-                "A: {m} x {k}, B: {k2} x {n}, C: {} x {}",
-                c.nrows(),
-                c.ncols()
-            ),
-        });
-    }
+    cpu::check_shapes(a.dim(), b.dim(), c.dim())?;
     match device {
         Device::Cpu => gemm_cpu(alpha, a, b, beta, c.view_mut()),
         Device::Cuda(_) | Device::Emulated => gemm_on_device(device, backend, alpha, a, b, beta, c),
@@ -257,6 +246,7 @@ pub fn gemm_reference<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
     use ndarray::Array2;
 
     /// A deterministic pseudo-random matrix with entries in [-1, 1).
