@@ -8,7 +8,7 @@
 #   4. ARCHITECTURE.md names every top-level module of the library;
 #   5. the library is lean: a crate that depends on it (tests/user_crate)
 #      compiles none of the tool's dependencies, and runs under mpirun;
-#   6. the library's documentation builds without a warning.
+#   6. the documentation (library and tool) builds without a warning.
 # Exits non-zero, naming the file and line, on the first broken invariant.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -104,14 +104,15 @@ for forbidden in clap indicatif plotters roxmltree proptest criterion; do
     fi
 done
 crates=$(sort -u <<<"$tree" | wc -l)
-say "a crate that depends on the library compiles $crates crates (cargo tree -p tessera-user-crate -e normal)"
+say "a crate that depends on the library has $crates packages in its dependency tree (cargo tree -p tessera-user-crate -e normal)"
 cargo build --locked -q -p tessera-user-crate
 out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
     timeout 120 mpirun -n 3 target/debug/tessera-user-crate 40 2>&1) || fail "the user crate failed under mpirun -n 3: $out"
 grep -q "user crate on 3 ranks" <<<"$out" || fail "the user crate printed no result: $out"
 
-# 6. Documentation without warnings.
-RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps -q -p tessera || fail "cargo doc -p tessera has warnings (run: RUSTDOCFLAGS='-D warnings' cargo doc --no-deps -p tessera)"
+# 6. Documentation without warnings (the library's, and the tool's library).
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps -q -p tessera -p tessera-cli \
+    || fail "the documentation has warnings (run: RUSTDOCFLAGS='-D warnings' cargo doc --no-deps -p tessera -p tessera-cli)"
 
 if ((failures)); then
     printf 'check-architecture: %d invariant(s) broken\n' "$failures" >&2

@@ -346,10 +346,10 @@ fn restore_signals(previous: &[(libc::c_int, libc::sigaction)]) {
 
 /// Starts the job and waits for it. `mpirun` runs as this process's child
 /// in its own process group, so that a signal to `tessera run`'s group
-/// (Ctrl-C, `timeout`, a batch system) reaches it once, through
-/// [`forward_signal`] (Open MPI's `mpirun` exits at once without ending its
-/// ranks when a second SIGINT or SIGTERM arrives within seconds of the
-/// first); it is told to end (SIGTERM) if `tessera run` itself is killed.
+/// (Ctrl-C, `timeout`, a batch system) reaches it once, through this
+/// process's signal handler, which passes each signal on once (Open MPI's
+/// `mpirun` exits at once without ending its ranks when a second SIGINT or
+/// SIGTERM arrives within seconds of the first); it is told to end (SIGTERM) if `tessera run` itself is killed.
 /// Its standard error goes through [`messages::MessageFilter`] unless
 /// `opts.raw`. Everything runs on this one thread: the parent-death signal
 /// is sent when the thread that started `mpirun` ends. When standard input
