@@ -33,6 +33,16 @@ fn is_rank_message(line: &str) -> bool {
     digits > 0 && rest[digits..].starts_with(" on ") && rest.contains(": ")
 }
 
+/// Whether `line` is Open MPI's shared-memory transport failing to read
+/// from a peer that no longer exists (`[host:pid] Read -1, expected N,
+/// errno = 3`, errno 3 being ESRCH): a consequence of a rank's death, which
+/// is reported on its own, not a second failure.
+fn is_dead_peer_read(line: &str) -> bool {
+    line.starts_with('[')
+        && line.contains("] Read -1, expected ")
+        && line.ends_with(", errno = 3")
+}
+
 /// Rewrites `mpirun`'s standard error line by line.
 #[derive(Debug, Default)]
 pub struct MessageFilter {
@@ -80,6 +90,9 @@ impl MessageFilter {
                 || line.contains("to 0 to see all help / error messages")
                 || (line.contains("ORTE_ERROR_LOG") && line.contains("show_help.c")))
         {
+            return Vec::new();
+        }
+        if is_dead_peer_read(line) {
             return Vec::new();
         }
         vec![line.to_string()]
@@ -195,6 +208,22 @@ mod tests {
 
     fn rule() -> String {
         "-".repeat(RULE_LEN)
+    }
+
+    #[test]
+    fn a_dead_peers_failed_shared_memory_read_is_not_a_second_message() {
+        let out = filter(
+            "[vm:21376] Read -1, expected 262144, errno = 3\nrank 1 on vm: error: boom\n[vm:9] Read -1, expected 8, errno = 14\n",
+        );
+        // ESRCH (3): the peer is gone, which the rank's message says; any
+        // other errno is news and passes.
+        assert_eq!(
+            out,
+            vec![
+                "rank 1 on vm: error: boom",
+                "[vm:9] Read -1, expected 8, errno = 14"
+            ]
+        );
     }
 
     #[test]
