@@ -9,7 +9,8 @@
 #   5. the library is lean: a crate that depends on it (tests/user_crate)
 #      compiles none of the tool's dependencies, and runs under mpirun;
 #   6. the documentation (library and tool) builds without a warning.
-# Exits non-zero, naming the file and line, on the first broken invariant.
+# Reports every broken invariant, naming the file and line, and exits
+# non-zero if there is any.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,10 +19,11 @@ fail() { printf 'check-architecture: %s\n' "$*" >&2; failures=$((failures + 1));
 say() { printf 'check-architecture: %s\n' "$*"; }
 
 # Code lines only: comments and doc comments (which may link anywhere) are
-# dropped, and so is everything from a `#[cfg(test)]` module to the end of
-# the file (tests may use what they like).
+# dropped, and so is a file's unit-test module (`mod tests`, which by the
+# convention of this code base is the last item of a file: tests may use
+# what they like).
 code() {
-    awk 'FNR == 1 { skip = 0 } /^#\[cfg\(test\)\]/ { skip = 1 } !skip { sub(/^[ \t]*\/\/.*$/, ""); print FILENAME ":" FNR ":" $0 }' "$@"
+    awk 'FNR == 1 { skip = 0 } /^(pub(\(crate\))? )?mod tests\b/ { skip = 1 } !skip { sub(/^[ \t]*\/\/.*$/, ""); print FILENAME ":" FNR ":" $0 }' "$@"
 }
 
 # 1. Layers, bottom to top. A module may import its own items and those of
@@ -35,6 +37,9 @@ layer_of() {
         ops) echo 4 ;;
         distributed) echo 5 ;;
         npy) echo 6 ;;
+        # Items the crate root re-exports, by the module that defines them.
+        Comm | Universe | spmd) echo 3 ;;
+        Device) echo 2 ;;
         *) echo "" ;;
     esac
 }
@@ -49,16 +54,16 @@ for path in src/*; do
     files=$( [[ -d $path ]] && find "$path" -name '*.rs' || echo "$path")
     # shellcheck disable=SC2086
     while IFS= read -r hit; do
-        used=$(grep -oE 'crate::[a-z_]+' <<<"${hit#*:*:}" | sed 's/crate:://' | sort -u)
+        used=$(grep -oE 'crate::[A-Za-z_]+' <<<"${hit#*:*:}" | sed 's/crate:://' | sort -u)
         for u in $used; do
             [[ $u == "$name" ]] && continue
             theirs=$(layer_of "$u")
-            [[ -z $theirs ]] && continue # crate-root items (Error, Result, spmd...)
+            [[ -z $theirs ]] && continue # Error and Result, at the crate root
             if ((theirs >= mine)); then
                 fail "${hit%%:*}:$(cut -d: -f2 <<<"$hit"): $name (layer $mine) imports $u (layer $theirs): imports point down only"
             fi
         done
-    done < <(code $files | grep -E 'crate::[a-z_]+' || true)
+    done < <(code $files | grep -E 'crate::[A-Za-z_]+' || true)
 done
 
 while IFS= read -r hit; do
@@ -72,24 +77,35 @@ outside() { # PATTERN DIR-ALLOWED WHAT
     done < <(code $(find src -name '*.rs' ! -path "$2/*") | grep -E "$1" | cut -d: -f1,2 || true)
 }
 outside '\bcudarc\b' src/device "only src/device/ names cudarc"
-outside '\bmpi::' src/comm "only src/comm/ names rsmpi and MPI's C interface"
+outside '\bmpi::|\buse mpi\b|\bextern crate mpi\b' src/comm "only src/comm/ names rsmpi and MPI's C interface"
 while IFS= read -r hit; do
     fail "$hit: unsafe code lives under src/comm/ and src/device/ only"
 done < <(code $(find src -name '*.rs' ! -path 'src/comm/*' ! -path 'src/device/*') | grep -E '\bunsafe\b' | cut -d: -f1,2 || true)
-if code src/device/backend.rs | grep -qE '\bcuda::|super::cuda\b'; then
-    fail "src/device/backend.rs names the CUDA backend: the trait must not know its implementations"
+if code src/device/backend.rs | grep -qE '\b(cuda|emulated)\b'; then
+    fail "src/device/backend.rs names a backend (cuda, emulated): the trait must not know its implementations"
 fi
 
 # 3. Environment variables: read through src/env.rs, all listed there.
 while IFS= read -r hit; do
     fail "$hit: name the variable through its constant in src/env.rs"
-done < <(code $(find src tool/src -name '*.rs' ! -path src/env.rs) | grep -E '"TESSERA_[A-Z][A-Z_]*"' | cut -d: -f1,2 || true)
+done < <(code $(find src tool/src tests tool/tests examples benches -name '*.rs' ! -path src/env.rs) \
+    | grep -E '"TESSERA_[A-Z][A-Z_]*"' | cut -d: -f1,2 || true)
 for var in $(grep -rhoE 'TESSERA_[A-Z][A-Z_]*[A-Z]' --include='*.rs' --include='*.sh' --include='*.md' \
     src tool tests benches examples scripts README.md | sort -u); do
     grep -q "\"$var\"" src/env.rs || fail "$var is used but not listed in src/env.rs"
 done
 
-# 4. ARCHITECTURE.md names every module of the library.
+# 4. ARCHITECTURE.md names every module of the library, and its layer
+# diagram lists the layers in the order this script checks.
+diagram=$(awk '/^## Layers of the library/ { on = 1 } /^## Code map/ { on = 0 } on' ARCHITECTURE.md \
+    | grep -oE '^ ([a-z]+)' | tr -d ' ')
+previous=99
+for name in $diagram; do
+    rank=$(layer_of "$name")
+    [[ -z $rank ]] && continue
+    ((rank <= previous)) || fail "ARCHITECTURE.md's layer diagram puts $name above a layer this script ranks higher: make the two agree"
+    previous=$rank
+done
 for path in src/*; do
     name=$(basename "$path" .rs)
     [[ $name == lib ]] && continue

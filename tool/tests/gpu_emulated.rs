@@ -52,8 +52,8 @@ fn distributed_matmul_and_sort_on_the_emulated_gpu_under_mpirun() {
                 .args(["run", "-n", &ranks.to_string(), "--"])
                 .arg(exe)
                 .args(&args)
-                .env("TESSERA_EMU_LIB", &lib)
-                .env("TESSERA_DEVICE_MPI", transfer)
+                .env(tessera::env::EMU_LIB, &lib)
+                .env(tessera::env::DEVICE_MPI, transfer)
                 .output()
                 .expect("launch tessera run");
             let text = format!(

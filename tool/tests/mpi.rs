@@ -32,7 +32,7 @@ fn selftest_passes_with_checks_turned_off() {
     let job = run(
         3,
         &["selftest", "reduce", "gather", "alltoall"],
-        &[("TESSERA_UNCHECKED", "1")],
+        &[(tessera::env::UNCHECKED, "1")],
     );
     job.assert_ok("unchecked selftest");
     assert!(

@@ -270,7 +270,7 @@ fn a_trace_has_one_track_per_rank_and_spans_that_nest() {
     let job = run(
         2,
         &[&example("allreduce"), "1000"],
-        &[("TESSERA_TRACE", ep.as_str())],
+        &[(tessera::env::TRACE, ep.as_str())],
     );
     job.assert_ok("allreduce example with TESSERA_TRACE");
     let doc = read_json(&env_path);
