@@ -65,21 +65,3 @@ pub const BIN: &str = "TESSERA_BIN";
 /// `TESSERA_EXAMPLES=dir`: the example binaries `scripts/multihost-test.sh`
 /// runs (default: `examples/` next to the binary).
 pub const EXAMPLES: &str = "TESSERA_EXAMPLES";
-
-/// Every variable above, for the tool's `tessera run` (which passes each
-/// one that is set on to every rank) and for the checks.
-pub const ALL: &[&str] = &[
-    TRACE,
-    UNCHECKED,
-    GPU_DIRECT,
-    DEVICE_MPI,
-    NVRTC_LIB,
-    CACHE_DIR,
-    EMU_LIB,
-    MPIRUN,
-    FONT,
-    REQUIRE_NVRTC,
-    FUZZ_CASES,
-    BIN,
-    EXAMPLES,
-];

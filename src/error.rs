@@ -30,6 +30,13 @@
 //! assert!(matches!(read_config("/no/such/file"), Err(Error::Io { .. })));
 //! let wrapped = Error::user("loading the mesh", std::io::Error::other("disk full"));
 //! assert_eq!(wrapped.to_string(), "loading the mesh: disk full");
+//!
+//! // A boxed error keeps its type, for `source()` and downcasting.
+//! let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(std::fmt::Error);
+//! let e = Error::from(boxed);
+//! assert_eq!(e.to_string(), std::fmt::Error.to_string());
+//! let source = std::error::Error::source(&e).unwrap();
+//! assert!(source.downcast_ref::<std::fmt::Error>().is_some());
 //! ```
 
 /// Result alias used throughout Tessera.
@@ -45,10 +52,6 @@ pub enum Error {
         "MPI is already initialised in this process: create one tessera::Universe and pass its communicators around"
     )]
     AlreadyInitialized,
-
-    /// MPI could not be initialised.
-    #[error("MPI could not be initialised: {0}")]
-    Init(String),
 
     /// Ranks passed arguments to a collective that do not agree; MPI would
     /// hang or corrupt memory if the call went ahead.
@@ -239,7 +242,7 @@ pub enum Error {
     /// there is one, the error that caused it. Made by `?` on a `String`,
     /// `&str`, parse error or boxed error, or by [`Error::msg`] and
     /// [`Error::user`].
-    #[error("{message}{}", source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    #[error("{}", user_message(message, source.as_deref()))]
     User {
         /// What the program was doing, or what went wrong.
         message: String,
@@ -340,11 +343,23 @@ impl From<&str> for Error {
 }
 
 impl From<Box<dyn std::error::Error + Send + Sync + 'static>> for Error {
+    /// Keeps the error as the source (for `source()` and downcasting), with
+    /// no message of its own: it displays as the boxed error does.
     fn from(source: Box<dyn std::error::Error + Send + Sync + 'static>) -> Self {
         Error::User {
-            message: source.to_string(),
-            source: None,
+            message: String::new(),
+            source: Some(source),
         }
+    }
+}
+
+/// How an [`Error::User`] reads: `message: source`, or whichever of the
+/// two there is.
+fn user_message(message: &str, source: Option<&(dyn std::error::Error + Send + Sync)>) -> String {
+    match (message.is_empty(), source) {
+        (_, None) => message.to_string(),
+        (true, Some(s)) => s.to_string(),
+        (false, Some(s)) => format!("{message}: {s}"),
     }
 }
 

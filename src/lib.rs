@@ -5,7 +5,7 @@
 //! Ranks exchange data through typed, checked collectives in [`comm`], and
 //! find out where their local work runs through [`device`].
 //!
-//! ```no_run
+//! ```
 //! use tessera::comm::ReduceOp;
 //!
 //! tessera::spmd(|world| {
@@ -21,7 +21,6 @@
 //! a hang.
 
 #![deny(missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
 mod choice;

@@ -62,7 +62,10 @@ fn nvrtc_compiles_every_kernel_for_sm_80_and_sm_90() {
     if let Err(e) = nvrtc::ensure_loaded() {
         // scripts/test.sh installs NVRTC and sets TESSERA_REQUIRE_NVRTC, so
         // CI cannot skip this silently.
-        assert!(std::env::var_os(tessera::env::REQUIRE_NVRTC).is_none(), "{e}");
+        assert!(
+            std::env::var_os(tessera::env::REQUIRE_NVRTC).is_none(),
+            "{e}"
+        );
         eprintln!("skipping the NVRTC compile test: {e}");
         return;
     }

@@ -35,7 +35,7 @@ impl Comm {
     /// ([`block_range`]); the other ranks pass `&[]` (collective,
     /// `MPI_Scatterv`).
     ///
-    /// ```no_run
+    /// ```
     /// tessera::spmd(|world| {
     ///     let all: Vec<u32> = if world.rank() == 0 { (0..10).collect() } else { vec![] };
     ///     let mine = world.scatter_blocks(&all, 0)?;

@@ -6,7 +6,7 @@
 //! `MPI_THREAD_FUNNELED` level): compute on rayon's threads, communicate
 //! from the main one.
 //!
-//! ```no_run
+//! ```
 //! use tessera::comm::ReduceOp;
 //!
 //! tessera::spmd(|world| {
@@ -403,7 +403,7 @@ impl Comm {
     /// [`Device::auto`](crate::Device::auto) take to give each rank of a
     /// node its own GPU.
     ///
-    /// ```no_run
+    /// ```
     /// use tessera::device::{Device, DeviceChoice};
     ///
     /// tessera::spmd(|world| {

@@ -80,8 +80,10 @@ impl Backend for Emulated {
     fn alloc(&self, bytes: usize) -> Result<Addr> {
         let layout = std::alloc::Layout::from_size_align(bytes.max(1), 256)
             .map_err(|e| Error::invalid("device alloc", e.to_string()))?;
+        // Zeroed, so that reading a `DeviceBuffer::uninit` (safe) reads
+        // defined bytes, as a GPU's memory always is to the host.
         // SAFETY: the layout has a non-zero size.
-        let p = unsafe { std::alloc::alloc(layout) };
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
         if p.is_null() {
             std::alloc::handle_alloc_error(layout);
         }

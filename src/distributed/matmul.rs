@@ -66,7 +66,25 @@ impl Default for MatmulOptions {
 }
 
 /// `C = A * B` for A (m x k) and B (k x n) on the same grid, by SUMMA on the
-/// CPU with the default panel width (collective).
+/// CPU with the default panel width (collective). [`matmul_with`] takes a
+/// device and a panel width.
+///
+/// ```
+/// use tessera::comm::ProcessGrid;
+/// use tessera::distributed::{DistMatrix, matmul};
+///
+/// tessera::spmd(|world| {
+///     let grid = ProcessGrid::square_ish(world)?;
+///     let a = DistMatrix::<f64>::from_fn(&grid, 3, 2, |i, j| (i + j) as f64);
+///     let b = DistMatrix::<f64>::from_fn(&grid, 2, 3, |i, j| if i == j { 1.0 } else { 0.0 });
+///     let c = matmul(&a, &b)?;
+///     // B is [I | 0], so C is A with a zero column: gather it to check.
+///     if let Some(c) = c.gather_to_root(0)? {
+///         assert_eq!(c.row(2).to_vec(), vec![2.0, 3.0, 0.0]);
+///     }
+///     Ok(())
+/// });
+/// ```
 pub fn matmul<T: Float>(a: &DistMatrix<T>, b: &DistMatrix<T>) -> Result<DistMatrix<T>> {
     matmul_with(a, b, MatmulOptions::default()).map(|(c, _)| c)
 }

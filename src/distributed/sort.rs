@@ -78,6 +78,21 @@ pub fn balance_bound(total: usize, ranks: usize) -> usize {
 /// Sorts the keys held by all ranks of `comm` (collective). Returns this
 /// rank's part of the sorted sequence: every key on rank r is <= every key
 /// on rank r + 1 (IEEE total order for floats).
+///
+/// ```
+/// use tessera::Device;
+/// use tessera::distributed::sort::{SortAlgo, dist_sort};
+///
+/// tessera::spmd(|world| {
+///     let keys = vec![3.5f64, -1.0, 2.0, -0.0, 0.0];
+///     let (sorted, _stats) = dist_sort(world, keys, SortAlgo::Merge, Device::Cpu)?;
+///     if world.size() == 1 {
+///         assert_eq!(sorted, vec![-1.0, -0.0, 0.0, 2.0, 3.5]);
+///         assert!(sorted[1].is_sign_negative());
+///     }
+///     Ok(())
+/// });
+/// ```
 pub fn dist_sort<K: SortKey>(
     comm: &Comm,
     keys: Vec<K>,

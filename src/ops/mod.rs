@@ -1,6 +1,6 @@
-//! Local compute kernels, one file per operation. Each takes the
-//! [`Device`](crate::Device) it runs on; the CPU path and the GPU path of an
-//! operation live in the same file, behind the same function. GPU paths
+//! Local compute kernels, one file per operation. Each operation with a GPU
+//! path takes the [`Device`](crate::Device) it runs on; the CPU path and the
+//! GPU path live in the same file, behind the same function. GPU paths
 //! call the typed launchers of [`device`](crate::device); nothing here is
 //! `unsafe`.
 //!

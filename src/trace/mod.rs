@@ -31,7 +31,7 @@
 //! recording on every rank, aligns the clocks and gathers the traces
 //! through the communicator.
 //!
-//! ```no_run
+//! ```
 //! use tessera::comm::trace;
 //!
 //! tessera::spmd(|world| {

@@ -7,19 +7,12 @@ use tessera::Device;
 use tessera::ops::gemm::{Float, gemm, gemm_reference};
 use tessera::ops::sort::{SortKey, sort, sort_pairs};
 
-/// A SplitMix64 stream for test inputs.
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    }
+/// A stream of test inputs: the library's SplitMix64.
+pub use tessera::rng::SplitMix64 as Rng;
+
+/// Uniform in `[-1, 1)` from the stream.
+pub fn uniform(rng: &mut Rng) -> f64 {
+    rng.next_f64() * 2.0 - 1.0
 }
 
 /// `C = alpha A B + beta C` on `device` against the f64 reference, with C
@@ -36,9 +29,9 @@ pub fn check_gemm<T: Float>(
     seed: u64,
 ) {
     let mut rng = Rng(seed);
-    let a = Array2::from_shape_fn((m, k), |_| T::from_f64(rng.uniform()));
-    let b = Array2::from_shape_fn((k, n), |_| T::from_f64(rng.uniform()));
-    let c0 = Array2::from_shape_fn((m, n), |_| T::from_f64(rng.uniform()));
+    let a = Array2::from_shape_fn((m, k), |_| T::from_f64(uniform(&mut rng)));
+    let b = Array2::from_shape_fn((k, n), |_| T::from_f64(uniform(&mut rng)));
+    let c0 = Array2::from_shape_fn((m, n), |_| T::from_f64(uniform(&mut rng)));
     let (al, be) = (T::from_f64(alpha), T::from_f64(beta));
     let mut got = if beta == 0.0 {
         Array2::from_elem((m, n), T::nan())
@@ -72,7 +65,11 @@ pub fn keys<K: SortKey>(n: usize, seed: u64, few: bool) -> Vec<K> {
     let mut rng = Rng(seed);
     (0..n)
         .map(|i| {
-            let r = if few { rng.next() % 7 } else { rng.next() };
+            let r = if few {
+                rng.next_u64() % 7
+            } else {
+                rng.next_u64()
+            };
             let k = K::from_random(r);
             if K::DTYPE.starts_with('f') && i % 97 == 5 {
                 let specials = [

@@ -100,17 +100,14 @@ pub fn simd_features() -> Vec<String> {
 /// node-local communicator).
 pub fn rank_info(comm: &Comm) -> RankInfo {
     let local = comm.split_shared();
-    let (gpu, reason) = match probe_gpus() {
-        Ok(gpus) => (Some(gpus[local.rank() % gpus.len()].clone()), None),
-        Err(reason) => (None, Some(reason)),
+    // The same choice as `--device auto`, and the same data path.
+    let (device, reason) = tessera::Device::auto(local.rank());
+    let gpu = match device {
+        tessera::Device::Cuda(i) => probe_gpus().ok().and_then(|gpus| gpus.get(i).cloned()),
+        _ => None,
     };
-    let device = match &gpu {
-        Some(g) => format!("cuda:{}", g.ordinal),
-        None => "cpu".into(),
-    };
-    let device_transfer = gpu
-        .as_ref()
-        .and_then(|g| tessera::comm::transfer_path(tessera::Device::Cuda(g.ordinal)));
+    let device_transfer = tessera::comm::transfer_path(device);
+    let device = device.to_string();
     RankInfo {
         rank: comm.rank(),
         host: comm.host().to_string(),

@@ -4,7 +4,6 @@
 //! harness. Users link the `tessera` library, not this.
 
 #![deny(missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod bench;
 pub mod demo;

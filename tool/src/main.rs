@@ -4,8 +4,6 @@
 //! The command line is defined in [`cli`], what each subcommand does in
 //! [`commands`].
 
-#![warn(clippy::undocumented_unsafe_blocks)]
-
 mod cli;
 mod commands;
 

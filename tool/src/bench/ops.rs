@@ -363,10 +363,9 @@ pub fn bench_sort<K: tessera::ops::sort::SortKey>(sizes: &[usize]) -> Result<Vec
             K::rayon_sort(&mut w);
             theirs = theirs.min(t.elapsed().as_secs_f64());
             if v.iter().zip(&w).any(|(a, b)| a.to_bits() != b.to_bits()) {
-                return Err(tessera::Error::Remote {
-                    op: "bench sort",
-                    message: "the radix sort and rayon disagree".into(),
-                }
+                return Err(tessera::Error::msg(
+                    "bench sort: the radix sort and rayon disagree (a bug: please report it)",
+                )
                 .into());
             }
         }

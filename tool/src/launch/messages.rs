@@ -38,9 +38,7 @@ fn is_rank_message(line: &str) -> bool {
 /// errno = 3`, errno 3 being ESRCH): a consequence of a rank's death, which
 /// is reported on its own, not a second failure.
 fn is_dead_peer_read(line: &str) -> bool {
-    line.starts_with('[')
-        && line.contains("] Read -1, expected ")
-        && line.ends_with(", errno = 3")
+    line.starts_with('[') && line.contains("] Read -1, expected ") && line.ends_with(", errno = 3")
 }
 
 /// Rewrites `mpirun`'s standard error line by line.
