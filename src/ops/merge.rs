@@ -10,10 +10,12 @@
 //! assert_eq!(merge_runs_on(Device::Cpu, &runs).unwrap(), merge_runs(&runs));
 //! ```
 
+use rayon::prelude::*;
+
 use crate::device::launch::sort::{self as launch, SortedBits};
 use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
-use crate::ops::sort::{SortKey, key_kind};
+use crate::ops::sort::{Bits, SortKey, key_kind};
 
 /// [`merge_runs`] on `device`: on a GPU-like device the runs are merged
 /// pairwise by the merge-path kernel, staying in device memory until the
@@ -25,37 +27,153 @@ pub fn merge_runs_on<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>
     merge_runs_device(device, runs)
 }
 
-/// Merges sorted runs into one sorted vector: pairwise, in parallel.
+/// Below this many keys in all, one thread merges.
+const PARALLEL_MERGE: usize = 1 << 16;
+
+/// Merges sorted runs into one sorted vector on all of rayon's threads.
+///
+/// The output is cut into equal ranges, one or more per thread, and the
+/// part of every run that belongs to each range is found by a multi-way
+/// selection (merge path generalised to P runs: binary search on the key
+/// value for the cut, equal keys shared out in run order); each range is
+/// then merged on one thread straight into its place in the output. Every
+/// key is read and written once, whatever the number of runs, and no range
+/// waits for another. Equal keys keep the order of their runs.
 pub fn merge_runs<K: SortKey>(runs: &[&[K]]) -> Vec<K> {
     let _span = crate::trace::compute("merge_runs");
-    match runs {
-        [] => Vec::new(),
-        [one] => one.to_vec(),
+    let total: usize = runs.iter().map(|r| r.len()).sum();
+    let ranges = if total < PARALLEL_MERGE {
+        1
+    } else {
+        (2 * rayon::current_num_threads()).min(total / (PARALLEL_MERGE / 4))
+    };
+    merge_runs_in(runs, ranges)
+}
+
+/// Merges two sorted runs (by key bits): [`merge_runs`] of the two.
+pub fn merge_two<K: SortKey>(a: &[K], b: &[K]) -> Vec<K> {
+    merge_runs(&[a, b])
+}
+
+/// [`merge_runs`] with the output cut into `ranges` ranges.
+fn merge_runs_in<K: SortKey>(runs: &[&[K]], ranges: usize) -> Vec<K> {
+    let runs: Vec<&[K]> = runs.iter().copied().filter(|r| !r.is_empty()).collect();
+    let total: usize = runs.iter().map(|r| r.len()).sum();
+    match runs.as_slice() {
+        [] => return Vec::new(),
+        [one] => return one.to_vec(),
+        _ => {}
+    }
+    let ranges = ranges.clamp(1, total);
+    // cuts[t][i]: where range t starts in run i (cuts[ranges] = the ends).
+    let cuts: Vec<Vec<usize>> = (0..=ranges)
+        .into_par_iter()
+        .map(|t| split_point(&runs, total * t / ranges))
+        .collect();
+    let mut out = vec![K::zeroed(); total];
+    let mut pieces: Vec<(&mut [K], usize)> = Vec::with_capacity(ranges);
+    let mut rest = &mut out[..];
+    for t in 0..ranges {
+        let len = total * (t + 1) / ranges - total * t / ranges;
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        pieces.push((head, t));
+        rest = tail;
+    }
+    pieces.into_par_iter().for_each(|(dst, t)| {
+        let parts: Vec<&[K]> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| &r[cuts[t][i]..cuts[t + 1][i]])
+            .filter(|p| !p.is_empty())
+            .collect();
+        merge_into(&parts, dst);
+    });
+    out
+}
+
+/// Where the first `rank` keys of the merged output end in each run: the
+/// smallest key value `v` with at least `rank` keys `<= v` is found by
+/// binary search over the values; every key below `v` is taken, and the
+/// keys equal to `v` are taken in run order until `rank` are.
+fn split_point<K: SortKey>(runs: &[&[K]], rank: usize) -> Vec<usize> {
+    let count_le = |v: u64| -> usize {
+        runs.iter()
+            .map(|r| r.partition_point(|k| k.to_bits().widen() <= v))
+            .sum()
+    };
+    // The answer lies in [lo, hi]: count_le(hi) >= rank (u64::MAX counts all).
+    let (mut lo, mut hi) = (0u64, u64::MAX);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if count_le(mid) >= rank {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let v = lo;
+    let below: Vec<usize> = runs
+        .iter()
+        .map(|r| r.partition_point(|k| k.to_bits().widen() < v))
+        .collect();
+    let mut need = rank - below.iter().sum::<usize>();
+    runs.iter()
+        .zip(below)
+        .map(|(r, lt)| {
+            let equal = r[lt..].partition_point(|k| k.to_bits().widen() == v);
+            let take = equal.min(need);
+            need -= take;
+            lt + take
+        })
+        .collect()
+}
+
+/// Merges sorted `parts` (all non-empty, together exactly `dst.len()`
+/// keys) into `dst`, on this thread; on ties the earlier part first.
+fn merge_into<K: SortKey>(parts: &[&[K]], dst: &mut [K]) {
+    match parts {
+        [] => {}
+        [one] => dst.copy_from_slice(one),
+        [a, b] => merge_two_into(a, b, dst),
         _ => {
-            let (left, right) = runs.split_at(runs.len() / 2);
-            let (a, b) = rayon::join(|| merge_runs(left), || merge_runs(right));
-            merge_two(&a, &b)
+            use std::cmp::Reverse;
+            use std::collections::BinaryHeap;
+            use std::collections::binary_heap::PeekMut;
+            // (key bits, part, position): the smallest key, earliest part.
+            let mut heap: BinaryHeap<Reverse<(K::Bits, usize, usize)>> = parts
+                .iter()
+                .enumerate()
+                .map(|(p, r)| Reverse((r[0].to_bits(), p, 0)))
+                .collect();
+            for slot in dst.iter_mut() {
+                let mut top = heap.peek_mut().expect("as many keys as slots");
+                let Reverse((_, p, i)) = *top;
+                *slot = parts[p][i];
+                match parts[p].get(i + 1) {
+                    Some(next) => *top = Reverse((next.to_bits(), p, i + 1)),
+                    None => {
+                        PeekMut::pop(top);
+                    }
+                }
+            }
         }
     }
 }
 
-/// Merges two sorted runs (by key bits).
-pub fn merge_two<K: SortKey>(a: &[K], b: &[K]) -> Vec<K> {
-    let _span = crate::trace::compute("merge");
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
+/// Merges sorted `a` and `b` into `dst` (`a.len() + b.len()` keys); on
+/// ties `a` first.
+fn merge_two_into<K: SortKey>(a: &[K], b: &[K], dst: &mut [K]) {
+    let (mut i, mut j, mut o) = (0, 0, 0);
     while i < a.len() && j < b.len() {
-        if b[j].to_bits() < a[i].to_bits() {
-            out.push(b[j]);
-            j += 1;
-        } else {
-            out.push(a[i]);
-            i += 1;
-        }
+        let take_b = b[j].to_bits() < a[i].to_bits();
+        dst[o] = if take_b { b[j] } else { a[i] };
+        j += usize::from(take_b);
+        i += usize::from(!take_b);
+        o += 1;
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
+    dst[o..o + a.len() - i].copy_from_slice(&a[i..]);
+    o += a.len() - i;
+    dst[o..].copy_from_slice(&b[j..]);
 }
 
 /// Merges two sorted runs of keys on the device into `out` (stable: on
@@ -129,5 +247,107 @@ pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Ve
     match level.pop() {
         Some(all) => all.into_keys()?.to_vec(),
         None => Ok(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// Sorted runs of random keys: `few` values makes ties everywhere.
+    fn runs<K: SortKey>(lens: &[usize], seed: u64, few: bool) -> Vec<Vec<K>> {
+        let mut rng = SplitMix64(seed);
+        lens.iter()
+            .map(|&n| {
+                let mut r: Vec<K> = (0..n)
+                    .map(|_| {
+                        let x = rng.next_u64();
+                        K::from_random(if few { x % 5 } else { x })
+                    })
+                    .collect();
+                r.sort_unstable_by_key(|k| k.to_bits());
+                r
+            })
+            .collect()
+    }
+
+    fn expected<K: SortKey>(runs: &[&[K]]) -> Vec<K::Bits> {
+        let mut all: Vec<K::Bits> = runs
+            .iter()
+            .flat_map(|r| r.iter().map(|k| k.to_bits()))
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    fn check<K: SortKey>(lens: &[usize], seed: u64, few: bool) {
+        let owned = runs::<K>(lens, seed, few);
+        let refs: Vec<&[K]> = owned.iter().map(Vec::as_slice).collect();
+        let want = expected(&refs);
+        for ranges in [1, 2, 3, 7, 16] {
+            let got: Vec<K::Bits> = merge_runs_in(&refs, ranges)
+                .iter()
+                .map(|k| k.to_bits())
+                .collect();
+            assert_eq!(
+                got,
+                want,
+                "{} lens {lens:?} few {few} ranges {ranges}",
+                K::DTYPE
+            );
+        }
+        let got: Vec<K::Bits> = merge_runs(&refs).iter().map(|k| k.to_bits()).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn any_number_of_runs_of_any_length_merge_in_order() {
+        let shapes: [&[usize]; 9] = [
+            &[],
+            &[0],
+            &[5],
+            &[0, 7, 0],
+            &[1, 1],
+            &[3, 1000],
+            &[100, 200, 300],
+            &[17, 0, 33, 1, 64, 5, 9],
+            &[40_000, 30_000, 20_000, 10_000, 1],
+        ];
+        for (s, lens) in shapes.iter().enumerate() {
+            for few in [false, true] {
+                check::<u32>(lens, s as u64, few);
+                check::<i64>(lens, 100 + s as u64, few);
+                check::<f32>(lens, 200 + s as u64, few);
+                check::<f64>(lens, 300 + s as u64, few);
+            }
+        }
+    }
+
+    #[test]
+    fn cuts_split_ties_in_run_order_and_add_up() {
+        // Every key equal: the cut takes the earlier runs first.
+        let a = [7u32; 4];
+        let b = [7u32; 3];
+        let c = [7u32; 5];
+        let runs: [&[u32]; 3] = [&a, &b, &c];
+        assert_eq!(split_point(&runs, 0), vec![0, 0, 0]);
+        assert_eq!(split_point(&runs, 5), vec![4, 1, 0]);
+        assert_eq!(split_point(&runs, 12), vec![4, 3, 5]);
+        // Keys below the cut value are all taken before any equal one.
+        let d = [1u32, 2, 9];
+        let e = [2u32, 2, 3];
+        let runs: [&[u32]; 2] = [&d, &e];
+        assert_eq!(split_point(&runs, 1), vec![1, 0]);
+        assert_eq!(split_point(&runs, 2), vec![2, 0]);
+        assert_eq!(split_point(&runs, 3), vec![2, 1]);
+        assert_eq!(split_point(&runs, 5), vec![2, 3]);
+        // Extremes of the key space.
+        let f = [0u64, u64::MAX];
+        let g = [u64::MAX];
+        let runs: [&[u64]; 2] = [&f, &g];
+        assert_eq!(split_point(&runs, 1), vec![1, 0]);
+        assert_eq!(split_point(&runs, 2), vec![2, 0]);
+        assert_eq!(split_point(&runs, 3), vec![2, 1]);
     }
 }
