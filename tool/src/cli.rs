@@ -234,6 +234,25 @@ pub enum BenchCommand {
     Bcast(CommBenchArgs),
     /// All-to-all against rsmpi.
     Alltoall(CommBenchArgs),
+    /// Merging sorted runs on this rank's threads against a parallel copy
+    /// of the same keys (memory speed: one read and one write per key).
+    Merge {
+        /// Keys in all, comma-separated.
+        #[arg(value_parser = positive, long, value_delimiter = ',', default_value = "20000000")]
+        n: Vec<usize>,
+        /// Numbers of sorted runs to merge, comma-separated.
+        #[arg(value_parser = positive, long, value_delimiter = ',', default_value = "2,4,16")]
+        runs: Vec<usize>,
+        /// Key type.
+        #[arg(long, default_value = "u32")]
+        dtype: KeyType,
+        /// Threads (default: rayon's, the cores this process may use).
+        #[arg(value_parser = positive, long)]
+        threads: Option<usize>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Local sort keys/s against rayon's par_sort_unstable on the same keys.
     Sort {
         /// Key counts, comma-separated.

@@ -379,6 +379,92 @@ pub fn bench_sort<K: tessera::ops::sort::SortKey>(sizes: &[usize]) -> Result<Vec
     Ok(rows)
 }
 
+/// One case of `tessera bench merge`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeRow {
+    /// Keys in all.
+    pub n: usize,
+    /// Sorted runs merged.
+    pub runs: usize,
+    /// Keys merged per second (best of the timed runs).
+    pub keys_per_second: f64,
+    /// Bytes read plus bytes written per second by the merge.
+    pub gb_per_second: f64,
+    /// The same for a parallel copy of the same keys into a buffer of the
+    /// same size, in the same run: the memory speed a merge can reach.
+    pub copy_gb_per_second: f64,
+    /// `gb_per_second / copy_gb_per_second`.
+    pub ratio_vs_copy: f64,
+}
+
+/// Times [`tessera::ops::merge::merge_runs`] of `runs` sorted runs of
+/// uniform keys (`n` in all) against a parallel copy of the same keys into
+/// an allocated buffer (what any merge must at least do: read every key and
+/// write it once), and checks the merge against a sort of the keys.
+pub fn bench_merge<K: tessera::ops::sort::SortKey>(
+    sizes: &[usize],
+    runs: &[usize],
+) -> Result<Vec<MergeRow>> {
+    use rayon::prelude::*;
+    use tessera::ops::merge::merge_runs;
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let keys: Vec<K> = tessera::ops::generate::generate_keys(
+            tessera::ops::generate::KeyDist::Uniform,
+            n,
+            0..n,
+            0x3e76,
+        );
+        let mut want: Vec<K::Bits> = keys.iter().map(|k| k.to_bits()).collect();
+        want.par_sort_unstable();
+        for &p in runs {
+            let mut sorted = keys.clone();
+            let bounds: Vec<usize> = (0..=p).map(|i| n * i / p).collect();
+            let mut rest = &mut sorted[..];
+            let mut pieces = Vec::with_capacity(p);
+            for w in bounds.windows(2) {
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
+                pieces.push(head);
+                rest = tail;
+            }
+            pieces
+                .par_iter_mut()
+                .for_each(|r| r.sort_unstable_by_key(|k| k.to_bits()));
+            let parts: Vec<&[K]> = bounds.windows(2).map(|w| &sorted[w[0]..w[1]]).collect();
+            let (mut merge_s, mut copy_s) = (f64::INFINITY, f64::INFINITY);
+            for _ in 0..3 {
+                let t = Instant::now();
+                let merged = merge_runs(&parts);
+                merge_s = merge_s.min(t.elapsed().as_secs_f64());
+                if merged.iter().zip(&want).any(|(a, b)| a.to_bits() != *b) {
+                    return Err(tessera::Error::msg(
+                        "bench merge: the merge is not the sorted keys (a bug: please report it)",
+                    )
+                    .into());
+                }
+                drop(merged);
+                let t = Instant::now();
+                let mut copy = vec![K::zeroed(); n];
+                copy.par_chunks_mut(1 << 16)
+                    .zip(sorted.par_chunks(1 << 16))
+                    .for_each(|(d, s)| d.copy_from_slice(s));
+                copy_s = copy_s.min(t.elapsed().as_secs_f64());
+                std::hint::black_box(&copy);
+            }
+            let bytes = 2.0 * (n * size_of::<K>()) as f64;
+            rows.push(MergeRow {
+                n,
+                runs: p,
+                keys_per_second: n as f64 / merge_s,
+                gb_per_second: bytes / merge_s / 1e9,
+                copy_gb_per_second: bytes / copy_s / 1e9,
+                ratio_vs_copy: copy_s / merge_s,
+            });
+        }
+    }
+    Ok(rows)
+}
+
 /// One size of `tessera bench gemm --device cuda`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceGemmRow {

@@ -49,6 +49,13 @@ pub fn bench(command: BenchCommand) -> ExitCode {
             json,
             ..
         } => finish(sort(&n, dtype, threads, json)),
+        BenchCommand::Merge {
+            n,
+            runs,
+            dtype,
+            threads,
+            json,
+        } => finish(merge(&n, &runs, dtype, threads, json)),
         BenchCommand::P2p(args) => comm(BenchOp::P2p, args),
         BenchCommand::Allreduce(args) => comm(BenchOp::Allreduce, args),
         BenchCommand::Bcast(args) => comm(BenchOp::Bcast, args),
@@ -254,6 +261,49 @@ fn sort_device(
 }
 
 /// The local sort on the CPU against rayon.
+fn merge(
+    sizes: &[usize],
+    runs: &[usize],
+    dtype: KeyType,
+    threads: Option<usize>,
+    json: bool,
+) -> Result<()> {
+    let (threads, pool) = thread_pool(threads)?;
+    let rows = pool.install(|| match dtype {
+        KeyType::U32 => ops_bench::bench_merge::<u32>(sizes, runs),
+        KeyType::U64 => ops_bench::bench_merge::<u64>(sizes, runs),
+        KeyType::I32 => ops_bench::bench_merge::<i32>(sizes, runs),
+        KeyType::I64 => ops_bench::bench_merge::<i64>(sizes, runs),
+        KeyType::F32 => ops_bench::bench_merge::<f32>(sizes, runs),
+        KeyType::F64 => ops_bench::bench_merge::<f64>(sizes, runs),
+    })?;
+    if json {
+        let report = serde_json::json!({ "dtype": dtype, "threads": threads, "results": rows });
+        println!("{report}");
+    } else {
+        println!(
+            "merge {dtype:?} on {threads} threads (uniform keys in sorted runs, best of runs; ratio = merge / parallel copy of the same keys)"
+        );
+        println!(
+            "{:>11} {:>5} {:>10} {:>8} {:>10} {:>8} {:>7}",
+            "n", "runs", "Mkeys/s", "GB/s", "copy GB/s", "ratio", "verified"
+        );
+        for r in &rows {
+            println!(
+                "{:>11} {:>5} {:>10.1} {:>8.2} {:>10.2} {:>8.2} {:>7}",
+                r.n,
+                r.runs,
+                r.keys_per_second / 1e6,
+                r.gb_per_second,
+                r.copy_gb_per_second,
+                r.ratio_vs_copy,
+                "yes"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn sort(sizes: &[usize], dtype: KeyType, threads: Option<usize>, json: bool) -> Result<()> {
     let (threads, pool) = thread_pool(threads)?;
     let rows = pool.install(|| match dtype {
