@@ -228,6 +228,46 @@ fn bad_requests_fail_with_a_reason() {
 }
 
 #[test]
+fn bench_merge_json_has_a_row_per_run_count_against_the_copy() {
+    let out = Command::new(tessera())
+        .args([
+            "bench",
+            "merge",
+            "--n",
+            "300000",
+            "--runs",
+            "2,3,16",
+            "--dtype",
+            "f64",
+            "--threads",
+            "2",
+            "--json",
+        ])
+        .output()
+        .expect("run tessera bench merge");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench merge JSON");
+    assert_eq!(v["dtype"], "f64");
+    assert_eq!(v["threads"], 2);
+    let rows = v["results"].as_array().expect("results");
+    let runs: Vec<u64> = rows.iter().map(|r| r["runs"].as_u64().unwrap()).collect();
+    assert_eq!(runs, vec![2, 3, 16]);
+    for r in rows {
+        let (merge, copy) = (
+            r["gb_per_second"].as_f64().unwrap(),
+            r["copy_gb_per_second"].as_f64().unwrap(),
+        );
+        assert!(merge > 0.0 && copy > 0.0, "{r}");
+        let ratio = r["ratio_vs_copy"].as_f64().unwrap();
+        assert!((ratio - merge / copy).abs() <= 1e-9 * ratio.max(1.0), "{r}");
+    }
+}
+
+#[test]
 fn bench_gemm_json_reports_peak_and_ratio() {
     let out = Command::new(tessera())
         .args([
