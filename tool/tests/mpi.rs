@@ -602,6 +602,16 @@ fn bench_sort_json_reports_the_ratio_against_rayon() {
         assert!(
             (r["ratio_vs_rayon"].as_f64().unwrap() - ours / theirs).abs() < 1e-9 * ours / theirs
         );
+        // The crates' anchors, and the ratio to the faster of them.
+        let best = r["voracious_keys_per_second"]
+            .as_f64()
+            .unwrap()
+            .max(r["rdst_keys_per_second"].as_f64().unwrap());
+        assert!(best > 0.0, "{r}");
+        assert!(
+            (r["ratio_vs_best_crate"].as_f64().unwrap() - ours / best).abs() < 1e-9 * ours / best,
+            "{r}"
+        );
     }
 }
 

@@ -331,13 +331,22 @@ pub struct SortRow {
     pub rayon_keys_per_second: f64,
     /// `keys_per_second / rayon_keys_per_second`.
     pub ratio_vs_rayon: f64,
+    /// voracious_radix_sort's `voracious_mt_sort` on the same keys, keys per second.
+    pub voracious_keys_per_second: f64,
+    /// rdst's `radix_sort_unstable` on the same keys, keys per second.
+    pub rdst_keys_per_second: f64,
+    /// `keys_per_second` over the faster of the two crates.
+    pub ratio_vs_best_crate: f64,
 }
 
 /// Times [`tessera::ops::sort::sort`] against rayon's `par_sort_unstable`
-/// (`total_cmp` for floats, the same total order) on the same uniformly
-/// random keys (`tessera sort --dist uniform`: all bits for integers,
-/// [-1, 1) for floats), and checks that the two agree key by key.
-pub fn bench_sort<K: tessera::ops::sort::SortKey>(sizes: &[usize]) -> Result<Vec<SortRow>> {
+/// (`total_cmp` for floats, the same total order), voracious_radix_sort and
+/// rdst on the same uniformly random keys (`tessera sort --dist uniform`:
+/// all bits for integers, [-1, 1) for floats), and checks that all four
+/// agree key by key.
+pub fn bench_sort<K: tessera::ops::sort::SortKey + super::anchors::CrateSorts>(
+    sizes: &[usize],
+) -> Result<Vec<SortRow>> {
     use tessera::ops::sort::sort;
     let mut rows = Vec::new();
     for &n in sizes {
@@ -353,6 +362,8 @@ pub fn bench_sort<K: tessera::ops::sort::SortKey>(sizes: &[usize]) -> Result<Vec
         let runs = if n >= 50_000_000 { 2 } else { 3 };
         let mut ours = f64::INFINITY;
         let mut theirs = f64::INFINITY;
+        let (mut voracious, mut rdst) = (f64::INFINITY, f64::INFINITY);
+        let threads = rayon::current_num_threads();
         for _ in 0..runs {
             let mut v = input.clone();
             let t = Instant::now();
@@ -368,12 +379,34 @@ pub fn bench_sort<K: tessera::ops::sort::SortKey>(sizes: &[usize]) -> Result<Vec
                 )
                 .into());
             }
+            let mut x = input.clone();
+            let t = Instant::now();
+            K::voracious(&mut x, threads);
+            voracious = voracious.min(t.elapsed().as_secs_f64());
+            let mut y = input.clone();
+            let t = Instant::now();
+            K::rdst(&mut y);
+            rdst = rdst.min(t.elapsed().as_secs_f64());
+            for (name, sorted) in [("voracious_radix_sort", &x), ("rdst", &y)] {
+                if v.iter()
+                    .zip(sorted)
+                    .any(|(a, b)| a.to_bits() != b.to_bits())
+                {
+                    return Err(tessera::Error::msg(format!(
+                        "bench sort: {name} and Tessera's sort disagree on these keys"
+                    ))
+                    .into());
+                }
+            }
         }
         rows.push(SortRow {
             n,
             keys_per_second: n as f64 / ours,
             rayon_keys_per_second: n as f64 / theirs,
             ratio_vs_rayon: theirs / ours,
+            voracious_keys_per_second: n as f64 / voracious,
+            rdst_keys_per_second: n as f64 / rdst,
+            ratio_vs_best_crate: voracious.min(rdst) / ours,
         });
     }
     Ok(rows)

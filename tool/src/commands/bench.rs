@@ -318,19 +318,22 @@ fn sort(sizes: &[usize], dtype: KeyType, threads: Option<usize>, json: bool) -> 
         println!("{report}");
     } else {
         println!(
-            "sort {dtype:?} on {threads} threads (uniform keys, best of runs; ratio = Tessera / rayon par_sort_unstable)"
+            "sort {dtype:?} on {threads} threads (uniform keys, best of runs, Mkeys/s; ratios = Tessera / rayon par_sort_unstable, Tessera / the faster of voracious_radix_sort and rdst)"
         );
         println!(
-            "{:>11} {:>14} {:>14} {:>8}",
-            "n", "Mkeys/s", "rayon Mkeys/s", "ratio"
+            "{:>11} {:>9} {:>9} {:>10} {:>9} {:>8} {:>8}",
+            "n", "Tessera", "rayon", "voracious", "rdst", "/rayon", "/crates"
         );
         for r in &rows {
             println!(
-                "{:>11} {:>14.1} {:>14.1} {:>8.2}",
+                "{:>11} {:>9.1} {:>9.1} {:>10.1} {:>9.1} {:>8.2} {:>8.2}",
                 r.n,
                 r.keys_per_second / 1e6,
                 r.rayon_keys_per_second / 1e6,
-                r.ratio_vs_rayon
+                r.voracious_keys_per_second / 1e6,
+                r.rdst_keys_per_second / 1e6,
+                r.ratio_vs_rayon,
+                r.ratio_vs_best_crate
             );
         }
     }
