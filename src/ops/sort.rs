@@ -421,25 +421,31 @@ fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], top: usize) -> bool {
         a.sort_unstable();
         return true;
     }
-    let mut in_a = true;
-    for byte in 0..top {
-        let (src, dst): (&[B], &mut [B]) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
-        let mut count = [0usize; 256];
-        for &k in src {
+    // Buckets fit in cache (at most CACHE_KEYS keys), so u32 counts do.
+    debug_assert!(a.len() <= CACHE_KEYS);
+    let n = a.len() as u32;
+    // Every pass's histogram in one read of the keys.
+    let mut counts = [[0u32; 256]; 8];
+    for &k in a.iter() {
+        for (byte, count) in counts.iter_mut().enumerate().take(top) {
             count[k.digit(byte)] += 1;
         }
-        if count.contains(&src.len()) {
+    }
+    let mut in_a = true;
+    for (byte, count) in counts.iter().enumerate().take(top) {
+        if count.contains(&n) {
             continue;
         }
-        let mut offset = [0usize; 256];
+        let mut offset = [0u32; 256];
         let mut running = 0;
-        for d in 0..256 {
-            offset[d] = running;
-            running += count[d];
+        for (o, &c) in offset.iter_mut().zip(count) {
+            *o = running;
+            running += c;
         }
+        let (src, dst): (&[B], &mut [B]) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
         for &k in src {
             let d = k.digit(byte);
-            dst[offset[d]] = k;
+            dst[offset[d] as usize] = k;
             offset[d] += 1;
         }
         in_a = !in_a;
