@@ -373,28 +373,49 @@ pub fn radix_sort<B: Bits>(keys: &mut [B]) {
         return;
     }
     let mut scratch: Vec<B> = vec![B::zeroed(); keys.len()];
-    if !msd(keys, &mut scratch, B::BYTES - 1) {
-        keys.copy_from_slice(&scratch);
-    }
+    msd(keys, &mut scratch, B::BYTES - 1, true);
 }
 
 /// Keys a bucket may hold to be finished by serial LSD passes in cache.
 const CACHE_KEYS: usize = 1 << 16;
 
-/// Sorts `a` on bytes `0..=byte`, using `b` as scratch of the same length.
-/// Returns whether the sorted keys are in `a` (else they are in `b`).
-fn msd<B: Bits>(a: &mut [B], b: &mut [B], byte: usize) -> bool {
+/// Sorts `a` on bytes `0..=byte`, using `b` (of the same length) as
+/// scratch, leaving the sorted keys in `a` when `in_a`, else in `b`.
+///
+/// Which buffer each level writes is planned from the top, so that the
+/// passes end where the caller wants the keys: a bucket scattered from `a`
+/// into `b` is finished with the roles swapped, and only the in-cache LSD
+/// passes, whose count depends on the digits they skip, may need a copy.
+fn msd<B: Bits>(a: &mut [B], b: &mut [B], byte: usize, in_a: bool) {
     if a.len() <= CACHE_KEYS {
-        return lsd_serial(a, b, byte + 1);
+        if lsd_serial(a, b, byte + 1) != in_a {
+            if in_a {
+                a.copy_from_slice(b);
+            } else {
+                b.copy_from_slice(a);
+            }
+        }
+        return;
     }
     let Some(buckets) = scatter_pass(a, b, byte) else {
         // Every key has this digit: go on to the next byte, keys unmoved.
-        return byte == 0 || msd(a, b, byte - 1);
+        if byte == 0 {
+            if !in_a {
+                b.copy_from_slice(a);
+            }
+        } else {
+            msd(a, b, byte - 1, in_a);
+        }
+        return;
     };
+    // The keys now sit in `b`, bucketed by this byte.
     if byte == 0 {
-        return false;
+        if in_a {
+            a.copy_from_slice(b);
+        }
+        return;
     }
-    // The keys now sit in `b`, bucketed by this byte; finish each bucket.
+    // Finish each bucket from `b`, ending in `a` exactly when wanted there.
     let mut pieces: Vec<(&mut [B], &mut [B])> = Vec::with_capacity(256);
     let (mut rest_b, mut rest_a) = (&mut b[..], &mut a[..]);
     for len in buckets {
@@ -404,13 +425,9 @@ fn msd<B: Bits>(a: &mut [B], b: &mut [B], byte: usize) -> bool {
         rest_b = b_tail;
         rest_a = a_tail;
     }
-    pieces.into_par_iter().for_each(|(src, dst)| {
-        // Make each bucket end in `a`, so the caller finds all of them there.
-        if msd(src, dst, byte - 1) {
-            dst.copy_from_slice(src);
-        }
-    });
-    true
+    pieces
+        .into_par_iter()
+        .for_each(|(src, dst)| msd(src, dst, byte - 1, !in_a));
 }
 
 /// LSD passes over bytes `0..top` of one bucket on one thread, ping-ponging
