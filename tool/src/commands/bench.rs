@@ -13,6 +13,20 @@ use tessera_cli::{Error, Result};
 use super::{finish, with_mpi};
 use crate::cli::{BenchCommand, CommBenchArgs, Dtype, KeyType};
 
+/// Calls the generic function `f` (a path) for the key type `dtype` names.
+macro_rules! by_key_type {
+    ($dtype:expr, $($f:ident)::+ ( $($arg:expr),* )) => {
+        match $dtype {
+            KeyType::U32 => $($f)::+::<u32>($($arg),*),
+            KeyType::U64 => $($f)::+::<u64>($($arg),*),
+            KeyType::I32 => $($f)::+::<i32>($($arg),*),
+            KeyType::I64 => $($f)::+::<i64>($($arg),*),
+            KeyType::F32 => $($f)::+::<f32>($($arg),*),
+            KeyType::F64 => $($f)::+::<f64>($($arg),*),
+        }
+    };
+}
+
 /// Runs a benchmark: on a GPU and the communication ones inside MPI, the
 /// CPU ones without.
 pub fn bench(command: BenchCommand) -> ExitCode {
@@ -220,14 +234,7 @@ fn sort_device(
     json: bool,
 ) -> Result<()> {
     let device = tessera::Device::select(choice, world.local_rank())?;
-    let rows = match dtype {
-        KeyType::U32 => ops_bench::bench_sort_device::<u32>(device, sizes),
-        KeyType::U64 => ops_bench::bench_sort_device::<u64>(device, sizes),
-        KeyType::I32 => ops_bench::bench_sort_device::<i32>(device, sizes),
-        KeyType::I64 => ops_bench::bench_sort_device::<i64>(device, sizes),
-        KeyType::F32 => ops_bench::bench_sort_device::<f32>(device, sizes),
-        KeyType::F64 => ops_bench::bench_sort_device::<f64>(device, sizes),
-    }?;
+    let rows = by_key_type!(dtype, ops_bench::bench_sort_device(device, sizes))?;
     if world.rank() != 0 {
         return Ok(());
     }
@@ -269,14 +276,7 @@ fn merge(
     json: bool,
 ) -> Result<()> {
     let (threads, pool) = thread_pool(threads)?;
-    let rows = pool.install(|| match dtype {
-        KeyType::U32 => ops_bench::bench_merge::<u32>(sizes, runs),
-        KeyType::U64 => ops_bench::bench_merge::<u64>(sizes, runs),
-        KeyType::I32 => ops_bench::bench_merge::<i32>(sizes, runs),
-        KeyType::I64 => ops_bench::bench_merge::<i64>(sizes, runs),
-        KeyType::F32 => ops_bench::bench_merge::<f32>(sizes, runs),
-        KeyType::F64 => ops_bench::bench_merge::<f64>(sizes, runs),
-    })?;
+    let rows = pool.install(|| by_key_type!(dtype, ops_bench::bench_merge(sizes, runs)))?;
     if json {
         let report = serde_json::json!({ "dtype": dtype, "threads": threads, "results": rows });
         println!("{report}");
@@ -305,14 +305,7 @@ fn merge(
 
 fn sort(sizes: &[usize], dtype: KeyType, threads: Option<usize>, json: bool) -> Result<()> {
     let (threads, pool) = thread_pool(threads)?;
-    let rows = pool.install(|| match dtype {
-        KeyType::U32 => ops_bench::bench_sort::<u32>(sizes),
-        KeyType::U64 => ops_bench::bench_sort::<u64>(sizes),
-        KeyType::I32 => ops_bench::bench_sort::<i32>(sizes),
-        KeyType::I64 => ops_bench::bench_sort::<i64>(sizes),
-        KeyType::F32 => ops_bench::bench_sort::<f32>(sizes),
-        KeyType::F64 => ops_bench::bench_sort::<f64>(sizes),
-    })?;
+    let rows = pool.install(|| by_key_type!(dtype, ops_bench::bench_sort(sizes)))?;
     if json {
         let report = serde_json::json!({ "dtype": dtype, "threads": threads, "results": rows });
         println!("{report}");
