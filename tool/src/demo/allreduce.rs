@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::{Error, Result};
 use tessera::comm::{Comm, ReduceOp};
-use tessera::distributed::matrix::block_range;
+use tessera::distributed::block_range;
 use tessera::trace::RankSplit;
 
 /// What `tessera allreduce` was asked for.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::{Error, Result};
 use tessera::comm::{Comm, ReduceOp};
 use tessera::device::DeviceChoice;
-use tessera::distributed::matrix::block_range;
+use tessera::distributed::block_range;
 use tessera::distributed::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
 use tessera::ops::generate::{KeyDist, generate_keys};
 use tessera::ops::sort::SortKey;

@@ -23,7 +23,7 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
     for algo in [SortAlgo::Sample, SortAlgo::Merge] {
         for dist in dists {
             for n in sizes {
-                let place = |r: usize| tessera::distributed::matrix::block_range(n, p, r);
+                let place = |r: usize| tessera::distributed::block_range(n, p, r);
                 sort_case::<u32>(
                     c,
                     algo,
@@ -108,7 +108,7 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
     let keys: Vec<u32> = tessera::ops::generate::generate_keys(
         KeyDist::Equal,
         n,
-        tessera::distributed::matrix::block_range(n, p, c.rank()),
+        tessera::distributed::block_range(n, p, c.rank()),
         1,
     );
     let (sorted, _) =
