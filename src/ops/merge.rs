@@ -133,75 +133,44 @@ fn split_point<K: SortKey>(runs: &[&[K]], rank: usize) -> Vec<usize> {
 /// Merges sorted `parts` (all non-empty, together exactly `dst.len()`
 /// keys) into `dst`, on this thread; on ties the earlier part first.
 fn merge_into<K: SortKey>(parts: &[&[K]], dst: &mut [K]) {
+    let mut scratch = if parts.len() > 2 {
+        vec![K::zeroed(); dst.len()]
+    } else {
+        Vec::new()
+    };
+    merge_tree(parts, dst, &mut scratch);
+}
+
+/// Merges sorted `parts` into `dst` as a balanced tree of two-way merges:
+/// each half is merged into `scratch` (using the matching half of `dst` as
+/// its own scratch), then the two halves into `dst`, so `ceil(log2 P)`
+/// passes of the fastest merge and no copies. `scratch` is as long as `dst`
+/// when there are more than two parts.
+fn merge_tree<K: SortKey>(parts: &[&[K]], dst: &mut [K], scratch: &mut [K]) {
     match parts {
         [] => {}
         [one] => dst.copy_from_slice(one),
         [a, b] => merge_two_into(a, b, dst),
-        _ => merge_pairwise(parts, dst),
+        _ => {
+            let (left, right) = parts.split_at(parts.len() / 2);
+            let split = left.iter().map(|p| p.len()).sum();
+            let (scratch_left, scratch_right) = scratch.split_at_mut(split);
+            let (dst_left, dst_right) = dst.split_at_mut(split);
+            let a = merged(left, scratch_left, dst_left);
+            let b = merged(right, scratch_right, dst_right);
+            merge_two_into(a, b, dst);
+        }
     }
 }
 
-/// Merges three or more sorted `parts` into `dst` by passes of two-way
-/// merges (a balanced tree, ping-ponging between two scratch buffers; the
-/// last pass writes `dst`): `ceil(log2 P)` passes of the fastest merge.
-fn merge_pairwise<K: SortKey>(parts: &[&[K]], dst: &mut [K]) {
-    let n = dst.len();
-    let mut scratch = [vec![K::zeroed(); n], vec![K::zeroed(); n]];
-    // The current level: segment lengths, laid out in order; level 0 is the
-    // parts themselves.
-    let mut lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
-    let mut from = 0; // scratch buffer holding the current level (after level 0)
-    let mut level0 = true;
-    while lens.len() > 2 {
-        let to = if level0 { 0 } else { 1 - from };
-        let (src_buf, dst_buf) = if level0 {
-            (None, &mut scratch[0])
-        } else {
-            let [a, b] = &mut scratch;
-            if from == 0 {
-                (Some(&*a), b)
-            } else {
-                (Some(&*b), a)
-            }
-        };
-        let segment = |i: usize, start: usize| -> &[K] {
-            match src_buf {
-                None => parts[i],
-                Some(buf) => &buf[start..start + lens[i]],
-            }
-        };
-        let mut next = Vec::with_capacity(lens.len().div_ceil(2));
-        let (mut read, mut write) = (0, 0);
-        let mut i = 0;
-        while i < lens.len() {
-            if i + 1 < lens.len() {
-                let (a, b) = (segment(i, read), segment(i + 1, read + lens[i]));
-                let len = a.len() + b.len();
-                merge_two_into(a, b, &mut dst_buf[write..write + len]);
-                next.push(len);
-                read += len;
-                write += len;
-                i += 2;
-            } else {
-                let a = segment(i, read);
-                dst_buf[write..write + a.len()].copy_from_slice(a);
-                next.push(a.len());
-                read += a.len();
-                write += a.len();
-                i += 1;
-            }
-        }
-        lens = next;
-        from = to;
-        level0 = false;
+/// `parts` merged: the one part itself, or the parts merged into `buf`
+/// (with `spare`, as long as `buf`, as scratch).
+fn merged<'a, K: SortKey>(parts: &[&'a [K]], buf: &'a mut [K], spare: &mut [K]) -> &'a [K] {
+    if let [one] = parts {
+        return one;
     }
-    let buf = &scratch[from];
-    let (a, b) = if level0 {
-        (parts[0], parts[1])
-    } else {
-        (&buf[..lens[0]], &buf[lens[0]..lens[0] + lens[1]])
-    };
-    merge_two_into(a, b, dst);
+    merge_tree(parts, buf, spare);
+    buf
 }
 
 /// Merges sorted `a` and `b` into `dst` (`a.len() + b.len()` keys); on
