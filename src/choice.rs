@@ -3,8 +3,17 @@
 //! `Display` and the command-line tool's possible values, so that a name
 //! is written once.
 
-/// Implements `ALL`, `name`, `FromStr` and `Display` for a fieldless enum
-/// from a `Variant => "name"` list.
+/// One of the library's small enums of named choices, for code generic
+/// over them (the command-line tool builds clap's possible values from it).
+pub trait Choice: Copy + Send + Sync + std::fmt::Display + std::str::FromStr + 'static {
+    /// Every choice, in the order help texts list them.
+    const ALL: &'static [Self];
+    /// The name used on command lines, in reports and by `FromStr`.
+    fn name(self) -> &'static str;
+}
+
+/// Implements `ALL`, `name` (inherent and as [`Choice`]), `FromStr` and
+/// `Display` for a fieldless enum from a `Variant => "name"` list.
 macro_rules! named_choices {
     ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
         impl $ty {
@@ -16,6 +25,14 @@ macro_rules! named_choices {
                 match self {
                     $($ty::$variant => $name),+
                 }
+            }
+        }
+
+        impl $crate::choice::Choice for $ty {
+            const ALL: &'static [$ty] = <$ty>::ALL;
+
+            fn name(self) -> &'static str {
+                <$ty>::name(self)
             }
         }
 

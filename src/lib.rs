@@ -23,7 +23,7 @@
 #![deny(missing_docs)]
 
 #[macro_use]
-mod choice;
+pub mod choice;
 
 pub mod comm;
 pub mod device;

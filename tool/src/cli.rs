@@ -364,7 +364,9 @@ pub enum Dtype {
 
 /// A parser for one of the library's named choices: their names are the
 /// possible values clap lists (the emulated device stays out of the help).
-fn choice<T: Named>(all: &'static [T]) -> impl clap::builder::TypedValueParser<Value = T> {
+fn choice<T: tessera::choice::Choice>(
+    all: &'static [T],
+) -> impl clap::builder::TypedValueParser<Value = T> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
     let values = all
         .iter()
@@ -375,28 +377,6 @@ fn choice<T: Named>(all: &'static [T]) -> impl clap::builder::TypedValueParser<V
             .expect("clap accepts only the listed names")
     })
 }
-
-/// The library's enums of named choices (each has `ALL` and `name`).
-trait Named: Copy + Send + Sync + 'static {
-    fn name(self) -> &'static str;
-}
-
-macro_rules! named {
-    ($($ty:ty),+) => {
-        $(impl Named for $ty {
-            fn name(self) -> &'static str {
-                <$ty>::name(self)
-            }
-        })+
-    };
-}
-
-named!(
-    tessera::device::DeviceChoice,
-    tessera::ops::gemm::GemmBackend,
-    tessera::distributed::sort::SortAlgo,
-    tessera::ops::generate::KeyDist
-);
 
 /// A rank count: at least 1, and at most what MPI's `int` ranks can number.
 fn rank_count(s: &str) -> Result<usize, String> {
