@@ -38,6 +38,12 @@ pub const CACHE_DIR: &str = "TESSERA_CACHE_DIR";
 /// `tests/kernel_emu/`).
 pub const EMU_LIB: &str = "TESSERA_EMU_LIB";
 
+/// `TESSERA_EXCHANGE=auto|mpi|shared`: how [`crate::comm::Comm::exchange`]
+/// (the sample sort's key exchange) moves data when its caller leaves the
+/// choice to the job (default `auto`: through a shared-memory window where
+/// every rank shares one node, else `MPI_Alltoallv`).
+pub const EXCHANGE: &str = "TESSERA_EXCHANGE";
+
 // --- Read by the command-line tool ---
 
 /// `TESSERA_MPIRUN=/path/mpirun`: the `mpirun` that `tessera run` starts

@@ -52,6 +52,7 @@
 pub mod matmul;
 pub mod matrix;
 pub mod sort;
+mod split;
 
 pub use crate::comm::{block_owner, block_range};
 pub use matmul::{MatmulOptions, MatmulStats, Verification, matmul, matmul_with, verify_product};

@@ -3,25 +3,20 @@
 //! Limits: one MPI call carries at most 2^31 - 1 keys, so sample sort needs
 //! every rank's share (before and after) below that, and merge sort, which
 //! gathers everything on rank 0, the total; bigger inputs are refused on
-//! every rank. Every rank gathers all `16 P^2` samples (32 bytes each), which
-//! is 512 MiB per rank at P = 1024.
+//! every rank.
 //!
-//! Sample sort (after Shi and Schaeffer's regular sampling, with
-//! oversampling and weights): every rank sorts its keys, takes `s = 16 P`
-//! regular samples, and all ranks pick the same `P - 1` splitters from the
-//! gathered samples; keys go to their ranks through one all-to-all-v, and
-//! each rank merges the sorted runs it received. Ties are broken by
-//! `(key, source rank, source index)`, so equal keys are spread over ranks
-//! like any others. Sample j of a rank holding n keys stands for the
-//! `w <= ceil(n / s)` keys between two strides; splitter q is the first
-//! sample whose cumulative weight reaches `q N / P`, which overshoots by
-//! less than one weight (at most `N / s + 1`), and each rank's count of keys
-//! below a splitter differs from its samples' weight by less than one
-//! weight, `N / s + P` over all ranks, on either side of either splitter.
-//! So whatever the duplicates no rank ends with more than
-//! `N / P + 3 N / s + 2 P + 1` keys, that is `(1 + 3/16) N / P + 2 P + 1`,
-//! where N is the total. Because samples are weighted, ranks that start with
-//! very different counts (or none) are balanced too.
+//! Sample sort sorts each key once. The ranks find together the keys that
+//! split the global order into P balanced blocks (radix selection over
+//! counts of the top bits, summed over ranks: see `split.rs`), each rank
+//! writes each of its unsorted keys once into the part of the rank that
+//! owns it ([`Comm::exchange`](crate::comm::Comm::exchange): straight into
+//! the receiver's memory through a shared-memory window where every rank
+//! shares one node, else one `MPI_Alltoallv`), and each rank sorts what it
+//! received with one local radix sort. Equal keys are spread over ranks by
+//! position like any others, so the balance is exact whatever the
+//! duplicates: rank r ends with exactly `block_range(N, P, r).len()` keys
+//! (`N / P`, the first `N mod P` ranks one more), where N is the total, and
+//! ranks that start with very different counts (or none) are balanced too.
 //!
 //! Merge sort across ranks is the classic divide and conquer: local sort,
 //! then `ceil(log2 P)` rounds in which rank `r` merges in the keys of rank
@@ -34,21 +29,19 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::comm::{Comm, ReduceOp, rank_list};
+use super::split::Boundaries;
+use crate::comm::{Comm, ExchangePath, ReduceOp, rank_list};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::merge::merge_runs_on;
-use crate::ops::sort::{Bits, SortKey, sort};
+use crate::ops::sort::{Bits, SortKey, radix_sort_into, sort};
 use crate::rng::mix64;
-
-/// Samples per rank, per rank in the job (s = 16 P).
-pub const OVERSAMPLING: usize = 16;
 
 /// The distributed sort algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SortAlgo {
-    /// Sample sort: one all-to-all-v.
+    /// Sample sort: exact splitters, one exchange, one local sort.
     #[default]
     Sample,
     /// Merge sort across ranks: log2(P) rounds of pairwise merges.
@@ -60,19 +53,19 @@ named_choices!(SortAlgo { Sample => "sample", Merge => "merge" });
 /// Where a rank's time went.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct SortStats {
-    /// Local sort.
+    /// Local sort (sample sort: of the keys received).
     pub local_sort_seconds: f64,
-    /// Sampling, splitters and moving keys between ranks.
+    /// Finding the splitters and moving keys between ranks.
     pub exchange_seconds: f64,
-    /// Merging received runs.
+    /// Merging received runs (merge sort).
     pub merge_seconds: f64,
 }
 
 /// The most keys sample sort leaves on one rank, for `total` keys on
-/// `ranks` ranks (see the module documentation).
+/// `ranks` ranks: `ceil(total / ranks)`, the balanced share (see the module
+/// documentation).
 pub fn balance_bound(total: usize, ranks: usize) -> usize {
-    let s = OVERSAMPLING * ranks;
-    total.div_ceil(ranks) + 3 * total.div_ceil(s) + 2 * ranks + 1
+    total.div_ceil(ranks.max(1))
 }
 
 /// Sorts the keys held by all ranks of `comm` (collective). Returns this
@@ -128,6 +121,9 @@ pub fn dist_sort<K: SortKey>(
             },
         });
     }
+    if algo == SortAlgo::Sample && comm.size() > 1 {
+        return sample_sort(&comm.unchecked(), keys, sizes as u64, device);
+    }
     let mut keys = keys;
     let t = Instant::now();
     sort(device, &mut keys)?;
@@ -138,95 +134,73 @@ pub fn dist_sort<K: SortKey>(
     if comm.size() == 1 {
         return Ok((keys, stats));
     }
-    match algo {
-        SortAlgo::Sample => sample_sort(&comm.unchecked(), keys, stats, device),
-        SortAlgo::Merge => merge_sort(&comm.unchecked(), keys, stats, device),
-    }
+    merge_sort(&comm.unchecked(), keys, stats, device)
 }
 
-/// Runs on keys this rank has already sorted locally.
+/// Sample sort of unsorted keys: exact boundaries, each key written once
+/// to the rank that owns it, one local sort of what arrived.
 fn sample_sort<K: SortKey>(
     comm: &Comm,
-    keys: Vec<K>,
-    mut stats: SortStats,
+    mut keys: Vec<K>,
+    total: u64,
     device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
-    let (me, p) = (comm.rank(), comm.size());
-
     let t = Instant::now();
-    let n = keys.len();
-    let s = (OVERSAMPLING * p).min(n);
-    // Sample j stands for the keys at positions [j n / s, (j + 1) n / s) and
-    // is the middle one of them: (key bits, rank, index, weight).
-    let mut samples: Vec<u64> = Vec::with_capacity(4 * s);
-    for j in 0..s {
-        let (lo, hi) = (j * n / s, (j + 1) * n / s);
-        let idx = (lo + hi) / 2;
-        samples.extend([
-            keys[idx].to_bits().widen(),
-            me as u64,
-            idx as u64,
-            (hi - lo) as u64,
-        ]);
-    }
-    let all = comm.all_gather_v(&samples)?;
-    let mut tuples: Vec<[u64; 4]> = all
-        .data
-        .chunks_exact(4)
-        .map(|c| [c[0], c[1], c[2], c[3]])
-        .collect();
-    tuples.sort_unstable_by_key(|t| (t[0], t[1], t[2]));
-    let total: u64 = tuples.iter().map(|t| t[3]).sum();
-    // Splitter q is the first sample whose cumulative weight reaches q N / P.
-    let mut splitters: Vec<(u64, u64, u64)> = Vec::with_capacity(p - 1);
-    let mut cumulative = 0u64;
-    let mut q = 1u64;
-    for t in &tuples {
-        cumulative += t[3];
-        while q < p as u64 && cumulative * p as u64 >= q * total {
-            splitters.push((t[0], t[1], t[2]));
-            q += 1;
-        }
-    }
-    while splitters.len() < p - 1 {
-        splitters.push((u64::MAX, u64::MAX, u64::MAX));
-    }
-    // Rank r gets the keys whose (key, rank, index) lies after splitter r
-    // and up to (including) splitter r + 1.
-    let mut cuts = Vec::with_capacity(p + 1);
-    cuts.push(0);
-    for &splitter in &splitters {
-        let pos = partition_by_tuple(&keys, me as u64, splitter);
-        cuts.push(pos.max(*cuts.last().unwrap_or(&0)));
-    }
-    cuts.push(n);
-    let counts: Vec<usize> = cuts.windows(2).map(|w| w[1] - w[0]).collect();
-    let received = comm.all_to_all_v(&keys, &counts)?;
-    drop(keys);
-    stats.exchange_seconds = t.elapsed().as_secs_f64();
-
-    let t = Instant::now();
-    let runs: Vec<&[K]> = received.parts().collect();
-    let merged = merge_runs_on(device, &runs)?;
-    stats.merge_seconds = t.elapsed().as_secs_f64();
-    Ok((merged, stats))
+    // Order-preserving bits in place: the boundaries, the classification
+    // and the radix sort all work on them.
+    keys.par_iter_mut()
+        .for_each(|k| *k = bytemuck::cast(k.to_bits()));
+    let bits: &[K::Bits] = bytemuck::cast_slice(&keys);
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = bits.len().div_ceil(4 * threads).max(1 << 16);
+    let bounds = Boundaries::find(comm, bits, total, chunk)?;
+    let plan = bounds.plan(bits);
+    // The keys' buffer, once scattered, holds the sorted keys that arrive
+    // (its pages are already mapped).
+    let buffer = std::cell::Cell::new(None);
+    let mut sort_seconds = 0.0;
+    let (sorted, _path) = comm.exchange::<K::Bits, Result<Vec<K>>>(
+        &plan.send_counts,
+        |parts| {
+            bounds.scatter(bytemuck::cast_slice(&keys), &plan, parts);
+            buffer.set(Some(std::mem::take(&mut keys)));
+        },
+        |received, _from| {
+            let t = Instant::now();
+            let sorted = sort_received::<K>(device, received, buffer.take().unwrap_or_default());
+            sort_seconds = t.elapsed().as_secs_f64();
+            sorted
+        },
+        ExchangePath::from_env()?,
+    )?;
+    let stats = SortStats {
+        local_sort_seconds: sort_seconds,
+        exchange_seconds: t.elapsed().as_secs_f64() - sort_seconds,
+        merge_seconds: 0.0,
+    };
+    Ok((sorted?, stats))
 }
 
-/// How many of this rank's sorted keys come before `splitter` in the order
-/// of `(key bits, rank, index)`.
-fn partition_by_tuple<K: SortKey>(keys: &[K], me: u64, splitter: (u64, u64, u64)) -> usize {
-    // (key_j, me, j) increases with j, so this is a binary search.
-    let mut lo = 0usize;
-    let mut hi = keys.len();
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if (keys[mid].to_bits().widen(), me, mid as u64) <= splitter {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
+/// Sorts the order-preserving bits that arrived (overwriting them) into
+/// keys of their own buffer.
+fn sort_received<K: SortKey>(
+    device: Device,
+    received: &mut [K::Bits],
+    buffer: Vec<K>,
+) -> Result<Vec<K>> {
+    let mut sorted = buffer;
+    sorted.clear();
+    if device.is_gpu_like() {
+        sorted.par_extend(received.par_iter().map(|&b| K::from_bits(b)));
+        sort(device, &mut sorted)?;
+        return Ok(sorted);
     }
-    lo
+    sorted.resize(received.len(), K::zeroed());
+    radix_sort_into(received, bytemuck::cast_slice_mut(&mut sorted));
+    sorted
+        .par_iter_mut()
+        .for_each(|k| *k = K::from_bits(bytemuck::cast(*k)));
+    Ok(sorted)
 }
 
 /// Runs on keys this rank has already sorted locally.

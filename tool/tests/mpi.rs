@@ -476,10 +476,8 @@ fn sort_example_and_cli_verify_at_one_to_four_ranks() {
         }
         assert_eq!(v["n"], 30001);
         assert_eq!(v["verified"], true);
-        let bound = (30001.0f64 / ranks as f64).ceil()
-            + 3.0 * (30001.0f64 / (16 * ranks) as f64).ceil()
-            + 2.0 * ranks as f64
-            + 1.0;
+        // Sample sort balances exactly: no rank above ceil(N / P).
+        let bound = (30001.0f64 / ranks as f64).ceil();
         let max = v["max_over_mean"].as_f64().unwrap() * 30001.0 / ranks as f64;
         assert!(max <= bound + 1e-6, "max {max} over the bound {bound}");
     }
@@ -632,4 +630,40 @@ fn soak_example_checks_mixed_collectives_and_leaves_nothing_pending() {
         .find(|l| l.starts_with("soak: ops=120 "))
         .expect("summary line");
     assert!(line.ends_with(" pending=0"), "{line}");
+}
+
+#[test]
+fn sample_sort_exchanges_through_shared_memory_and_mpi_alike() {
+    // Both ways of moving keys (a shared-memory window where every rank
+    // shares the node, MPI_Alltoallv) sort and balance the same input.
+    for ranks in [2, 3] {
+        let mut outputs = Vec::new();
+        for path in ["shared", "mpi"] {
+            let job = run(
+                ranks,
+                &[
+                    "sort", "--n", "200003", "--dtype", "i64", "--dist", "few", "--verify", "--json",
+                ],
+                &[(tessera::env::EXCHANGE, path)],
+            );
+            job.assert_ok(&format!("sort over {path}"));
+            let v: serde_json::Value =
+                serde_json::from_str(job.stdout().trim()).expect("sort JSON");
+            assert_eq!(v["verified"], true, "{path}: {v}");
+            let most = v["max_over_mean"].as_f64().unwrap() * 200003.0 / ranks as f64;
+            assert!(
+                most <= (200003.0f64 / ranks as f64).ceil() + 1e-6,
+                "{path}: a rank holds {most} keys"
+            );
+            outputs.push(v["max_over_mean"].clone());
+        }
+        assert_eq!(outputs[0], outputs[1], "both paths balance alike");
+    }
+    let job = run(2, &["sort", "--n", "1000"], &[(tessera::env::EXCHANGE, "tcp")]);
+    assert!(!job.output.status.success(), "a bad exchange path must fail");
+    assert!(
+        job.stderr().contains("auto, mpi or shared"),
+        "the message names the choices: {}",
+        job.stderr()
+    );
 }

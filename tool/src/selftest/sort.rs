@@ -6,11 +6,12 @@ use tessera::comm::{Comm, ReduceOp};
 use super::{Outcome, err};
 
 pub(super) fn sort_check(c: &Comm) -> Outcome {
-    use tessera::distributed::sort::{OVERSAMPLING, SortAlgo};
+    use tessera::distributed::sort::SortAlgo;
     use tessera::ops::generate::KeyDist;
     let p = c.size();
-    // From empty to more than P times the sample size.
-    let sizes = [0, 1, 7, 3 * p * OVERSAMPLING * p + 5];
+    // From empty to several chunks of 2^16 keys per rank (the exchange
+    // classifies keys chunk by chunk).
+    let sizes = [0, 1, 7, 48 * p * p + 5];
     let dists = [
         KeyDist::Uniform,
         KeyDist::Normal,
@@ -63,6 +64,20 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
             Vec::new()
         };
         sort_case::<u64>(c, algo, &lopsided)?;
+        // Several chunks of 2^16 keys per rank (the exchange classifies
+        // keys chunk by chunk), with many ties.
+        let n = 140_001 * p;
+        let place = tessera::distributed::block_range(n, p, c.rank());
+        sort_case::<u32>(
+            c,
+            algo,
+            &tessera::ops::generate::generate_keys(KeyDist::Few, n, place.clone(), 8),
+        )?;
+        sort_case::<f64>(
+            c,
+            algo,
+            &tessera::ops::generate::generate_keys(KeyDist::Normal, n, place, 9),
+        )?;
         // NaN, infinities and both zeros.
         let specials = [
             f64::NAN,
@@ -103,25 +118,40 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
             "f64 and u64 keys mixed: {res:?}"
         );
     }
-    // The balance bound holds on the worst input for it: every key equal.
-    let n = 2000 * p;
-    let keys: Vec<u32> = tessera::ops::generate::generate_keys(
+    // The balance is exact whatever the keys: every rank ends with its
+    // balanced block, for all-equal keys too.
+    for dist in [
         KeyDist::Equal,
-        n,
-        tessera::distributed::block_range(n, p, c.rank()),
-        1,
-    );
-    let (sorted, _) =
-        tessera::distributed::sort::dist_sort(c, keys, SortAlgo::Sample, tessera::Device::Cpu)
+        KeyDist::Few,
+        KeyDist::Zipf,
+        KeyDist::Uniform,
+    ] {
+        for n in [2000 * p + p / 2, 140_003 * p] {
+            let keys: Vec<u32> = tessera::ops::generate::generate_keys(
+                dist,
+                n,
+                tessera::distributed::block_range(n, p, c.rank()),
+                1,
+            );
+            let (sorted, _) = tessera::distributed::sort::dist_sort(
+                c,
+                keys,
+                SortAlgo::Sample,
+                tessera::Device::Cpu,
+            )
             .map_err(err)?;
-    let most = c
-        .all_reduce(&[sorted.len() as u64], ReduceOp::Max)
-        .map_err(err)?[0] as usize;
-    let bound = tessera::distributed::sort::balance_bound(n, p);
-    ensure!(
-        most <= bound,
-        "all-equal keys: a rank holds {most} keys, over the bound {bound}"
-    );
+            let want = tessera::distributed::block_range(n, p, c.rank()).len();
+            let wrong = c
+                .all_reduce(&[(sorted.len() != want) as u64], ReduceOp::Max)
+                .map_err(err)?[0];
+            ensure!(
+                wrong == 0,
+                "{dist} keys, n = {n}: rank {} holds {} keys, not its block of {want}",
+                c.rank(),
+                sorted.len()
+            );
+        }
+    }
     Ok(())
 }
 
