@@ -45,7 +45,7 @@ pub const EMU_LIB: &str = "TESSERA_EMU_LIB";
 pub const MPIRUN: &str = "TESSERA_MPIRUN";
 
 /// `TESSERA_FONT=/path/font.ttf`: the font of `tessera scaling`'s PNG chart
-/// (default: DejaVu Sans or Liberation Sans where installed).
+/// (default: the font embedded in the binary).
 pub const FONT: &str = "TESSERA_FONT";
 
 // --- Read by the tests, benchmarks and scripts ---

@@ -362,9 +362,9 @@ pub fn chart(a: &Analysis) -> Chart {
     }
 }
 
-/// Writes `scaling.csv`, `scaling.json`, `scaling.svg` and (where a font
-/// is found) `scaling.png` into `dir`, creating it; returns the files
-/// written and, when the PNG was skipped, why.
+/// Writes `scaling.csv`, `scaling.json`, `scaling.svg` and `scaling.png`
+/// into `dir`, creating it; returns the files written and, when
+/// `TESSERA_FONT` could not be used for the PNG, a note saying so.
 pub fn write_outputs(a: &Analysis, dir: &Path) -> Result<(Vec<PathBuf>, Option<String>)> {
     std::fs::create_dir_all(dir).map_err(|e| {
         tessera::Error::io(
@@ -379,15 +379,8 @@ pub fn write_outputs(a: &Analysis, dir: &Path) -> Result<(Vec<PathBuf>, Option<S
     let plot_error = |e: String| Error::Usage(format!("drawing the scaling chart: {e}"));
     plot::write_svg(&c, &svg).map_err(plot_error)?;
     let mut written = vec![csv, json, svg];
-    let mut note = None;
-    if plot::write_png(&c, &png).map_err(plot_error)? {
-        written.push(png);
-    } else {
-        note = Some(
-            "no PNG: no TrueType font found (install fonts-dejavu-core or set TESSERA_FONT to a .ttf file)"
-                .to_string(),
-        );
-    }
+    let note = plot::write_png(&c, &png).map_err(plot_error)?;
+    written.push(png);
     Ok((written, note))
 }
 
