@@ -97,14 +97,14 @@ pub enum Command {
     /// Distributed matrix multiply C = A * B by SUMMA, timed and verified
     /// (`tessera run -n 4 matmul --m 2048 --k 2048 --n 2048 --verify`).
     Matmul {
-        /// Rows of A and C.
-        #[arg(value_parser = positive, long, default_value_t = 1024)]
+        /// Rows of A and C (generated matrices; files give their own).
+        #[arg(value_parser = positive, long, default_value_t = 1024, conflicts_with = "a")]
         m: usize,
-        /// Columns of A, rows of B.
-        #[arg(value_parser = positive, long, default_value_t = 1024)]
+        /// Columns of A, rows of B (generated matrices).
+        #[arg(value_parser = positive, long, default_value_t = 1024, conflicts_with = "a")]
         k: usize,
-        /// Columns of B and C.
-        #[arg(value_parser = positive, long, default_value_t = 1024)]
+        /// Columns of B and C (generated matrices).
+        #[arg(value_parser = positive, long, default_value_t = 1024, conflicts_with = "a")]
         n: usize,
         /// Read A from this .npy file (with --b) instead of a random fill.
         #[arg(long, requires = "b", value_name = "A.npy")]
@@ -115,9 +115,10 @@ pub enum Command {
         /// Write C to this .npy file.
         #[arg(long, value_name = "C.npy")]
         out: Option<PathBuf>,
-        /// Element type.
-        #[arg(long, default_value = "f64")]
-        dtype: Dtype,
+        /// Element type: f64 by default for generated matrices; with --a and
+        /// --b the files decide, and --dtype only checks that they hold it.
+        #[arg(long)]
+        dtype: Option<Dtype>,
         /// Where the local products run.
         #[arg(long, default_value = "auto", value_parser = choice(tessera::device::DeviceChoice::ALL))]
         device: tessera::device::DeviceChoice,
@@ -152,9 +153,10 @@ pub enum Command {
         /// Keys in all (generated input).
         #[arg(value_parser = positive, long, default_value_t = 10_000_000)]
         n: usize,
-        /// Key type.
-        #[arg(long, default_value = "u32")]
-        dtype: KeyType,
+        /// Key type: u32 by default for generated keys; with --input the
+        /// file decides, and --dtype only checks that it holds that type.
+        #[arg(long)]
+        dtype: Option<KeyType>,
         /// Distribution of the generated keys.
         #[arg(long, default_value = "uniform", value_parser = choice(tessera::ops::generate::KeyDist::ALL))]
         dist: tessera::ops::generate::KeyDist,
@@ -264,8 +266,8 @@ pub enum BenchCommand {
         /// Threads (default: rayon's, the cores this process may use).
         #[arg(value_parser = positive, long)]
         threads: Option<usize>,
-        /// Where to run: cpu (against the CPU anchors), or cuda / auto for
-        /// a GPU (against cuBLAS for gemm).
+        /// Where to run: cpu (against rayon and the radix-sort crates), or
+        /// cuda / auto for a GPU (against the CPU sort of the same keys).
         #[arg(long, default_value = "cpu", value_parser = choice(tessera::device::DeviceChoice::ALL))]
         device: tessera::device::DeviceChoice,
         /// Print one JSON object instead of a table.

@@ -485,6 +485,207 @@ fn sort_example_and_cli_verify_at_one_to_four_ranks() {
     }
 }
 
+/// Little-endian bytes of `values` converted by `to` (one key type's
+/// encoding), with the descr numpy writes for it.
+fn key_file(descr: &str, values: &[i64]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for &v in values {
+        match descr {
+            "<u4" => bytes.extend((v as u32).to_le_bytes()),
+            "<u8" => bytes.extend((v as u64).to_le_bytes()),
+            "<i4" => bytes.extend((v as i32).to_le_bytes()),
+            "<i8" => bytes.extend(v.to_le_bytes()),
+            "<f4" => bytes.extend((v as f32).to_le_bytes()),
+            "<f8" => bytes.extend((v as f64).to_le_bytes()),
+            _ => unreachable!("{descr}"),
+        }
+    }
+    bytes
+}
+
+#[test]
+fn the_npy_header_decides_the_key_type_at_several_ranks() {
+    let dir = std::env::temp_dir().join(format!("tessera-keytypes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Values that every key type holds exactly; negative ones only for the
+    // signed and float types.
+    let unsigned: Vec<i64> = (0..41).map(|i| (i * 7919) % 1000).collect();
+    let signed: Vec<i64> = unsigned.iter().map(|v| v - 500).collect();
+    for (descr, dtype) in [
+        ("<u4", "u32"),
+        ("<u8", "u64"),
+        ("<i4", "i32"),
+        ("<i8", "i64"),
+        ("<f4", "f32"),
+        ("<f8", "f64"),
+    ] {
+        let values = if dtype.starts_with('u') {
+            &unsigned
+        } else {
+            &signed
+        };
+        let (input, output) = (
+            dir.join(format!("{dtype}.npy")),
+            dir.join(format!("{dtype}-sorted.npy")),
+        );
+        write_npy_1d(&input, descr, &key_file(descr, values), values.len());
+        let mut want = values.clone();
+        want.sort();
+        let want = key_file(descr, &want);
+        for ranks in [2, 3] {
+            let _ = std::fs::remove_file(&output);
+            // No --dtype: the file decides.
+            let job = run(
+                ranks,
+                &[
+                    "sort",
+                    "--input",
+                    input.to_str().unwrap(),
+                    "--out",
+                    output.to_str().unwrap(),
+                    "--verify",
+                    "--json",
+                ],
+                &[],
+            );
+            job.assert_ok(&format!("sort of a {dtype} file at {ranks} ranks"));
+            let v: serde_json::Value =
+                serde_json::from_str(job.stdout().trim()).expect("sort JSON");
+            assert_eq!(v["dtype"], dtype, "{v}");
+            assert_eq!(v["n"], values.len());
+            let bytes = std::fs::read(&output).expect("sorted keys written");
+            assert_eq!(
+                &bytes[bytes.len() - want.len()..],
+                &want[..],
+                "{dtype} at {ranks} ranks"
+            );
+            assert!(
+                String::from_utf8_lossy(&bytes).contains(descr),
+                "{dtype}: written as {descr}"
+            );
+        }
+        // --dtype that agrees is a check that passes.
+        run(
+            2,
+            &["sort", "--input", input.to_str().unwrap(), "--dtype", dtype],
+            &[],
+        )
+        .assert_ok(&format!("sort of a {dtype} file with --dtype {dtype}"));
+    }
+    // A mismatch names both types; a lossless conversion is offered.
+    let job = run(
+        2,
+        &[
+            "sort",
+            "--input",
+            dir.join("i32.npy").to_str().unwrap(),
+            "--dtype",
+            "i64",
+        ],
+        &[],
+    );
+    assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    let err = job.stderr();
+    assert!(
+        err.contains("--dtype i64 was given but") && err.contains("holds i32 values"),
+        "{err}"
+    );
+    assert!(
+        err.contains("a.astype('<i8')") && err.contains("loses nothing"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_npy_headers_decide_the_matrix_type() {
+    let dir = std::env::temp_dir().join(format!("tessera-matrixtypes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (m, k, n) = (5usize, 4usize, 3usize);
+    let a: Vec<f64> = (0..m * k).map(|i| (i % 7) as f64 - 3.0).collect();
+    let b: Vec<f64> = (0..k * n).map(|i| (i % 5) as f64 * 0.5).collect();
+    let as_f32 = |v: &[f64]| {
+        v.iter()
+            .flat_map(|x| (*x as f32).to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
+    let as_f64 = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    for (descr, dtype, encode) in [
+        ("<f4", "f32", &as_f32 as &dyn Fn(&[f64]) -> Vec<u8>),
+        ("<f8", "f64", &as_f64),
+    ] {
+        let (pa, pb) = (
+            dir.join(format!("a-{dtype}.npy")),
+            dir.join(format!("b-{dtype}.npy")),
+        );
+        common::npy::write_npy(&pa, descr, false, &format!("({m}, {k})"), &encode(&a));
+        common::npy::write_npy(&pb, descr, false, &format!("({k}, {n})"), &encode(&b));
+        for ranks in [2, 4] {
+            let job = run(
+                ranks,
+                &[
+                    "matmul",
+                    "--a",
+                    pa.to_str().unwrap(),
+                    "--b",
+                    pb.to_str().unwrap(),
+                    "--verify",
+                    "--json",
+                ],
+                &[],
+            );
+            job.assert_ok(&format!("matmul of {dtype} files at {ranks} ranks"));
+            let v: serde_json::Value =
+                serde_json::from_str(job.stdout().trim()).expect("matmul JSON");
+            assert_eq!(v["dtype"], dtype, "{v}");
+            assert_eq!(
+                (v["m"].as_u64(), v["k"].as_u64(), v["n"].as_u64()),
+                (Some(5), Some(4), Some(3))
+            );
+        }
+    }
+    // A in f32, B in f64: convert A (widening), never B.
+    let job = run(
+        2,
+        &[
+            "matmul",
+            "--a",
+            dir.join("a-f32.npy").to_str().unwrap(),
+            "--b",
+            dir.join("b-f64.npy").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    let err = job.stderr();
+    assert!(
+        err.contains("A and B must hold the same type") && err.contains("a.astype('<f8')"),
+        "{err}"
+    );
+    // --dtype f32 against f64 files: both types named, no narrowing offered.
+    let job = run(
+        2,
+        &[
+            "matmul",
+            "--a",
+            dir.join("a-f64.npy").to_str().unwrap(),
+            "--b",
+            dir.join("b-f64.npy").to_str().unwrap(),
+            "--dtype",
+            "f32",
+        ],
+        &[],
+    );
+    assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    let err = job.stderr();
+    assert!(
+        err.contains("--dtype f32 was given but") && err.contains("holds f64 values"),
+        "{err}"
+    );
+    assert!(!err.contains("astype"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn sort_npy_round_trip_and_bad_files() {
     let dir = std::env::temp_dir().join(format!("tessera-sort-{}", std::process::id()));
@@ -537,12 +738,14 @@ fn sort_npy_round_trip_and_bad_files() {
         &[],
     );
     assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    let err = job.stderr();
     assert!(
-        job.stderr()
-            .contains("but u32 was asked for: pass --dtype i64"),
-        "{}",
-        job.stderr()
+        err.contains("--dtype u32 was given but")
+            && err.contains("holds i64 values (descr '<i8'): leave out --dtype"),
+        "{err}"
     );
+    // i64 to u32 loses values: no conversion is suggested.
+    assert!(!err.contains("astype"), "{err}");
     let truncated = dir.join("t.npy");
     let good = std::fs::read(&input).unwrap();
     std::fs::write(&truncated, &good[..good.len() - 3]).unwrap();
