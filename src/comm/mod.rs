@@ -46,7 +46,7 @@ use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::{Color, Communicator, Group, SimpleCommunicator};
 
-pub use blocks::{block_owner, block_range};
+pub use blocks::{Agreed, block_owner, block_range};
 pub use check::rank_list;
 pub use collective::Varying;
 pub use datatype::{ReduceOp, Reducible};
