@@ -113,6 +113,10 @@ fn return_errors(comm: &SimpleCommunicator) {
 struct Env {
     // Field order matters: Tessera's world is freed before MPI is finalised.
     world: Rc<SimpleCommunicator>,
+    /// A second duplicate of `MPI_COMM_WORLD`, used only when ranks end
+    /// with an error (`abort::end_with_error`), so that its barrier never
+    /// matches a collective of the program's.
+    failures: SimpleCommunicator,
     _mpi: mpi::environment::Universe,
     host: String,
     world_rank: usize,
@@ -180,6 +184,7 @@ impl Universe {
         // handler for anyone else.
         let world = universe.world().duplicate();
         return_errors(&world);
+        let failures = universe.world().duplicate();
         let world_rank = world.rank() as usize;
         let world_tag = TraceTag::new(1, world.size() as usize);
         let host = mpi::environment::processor_name().unwrap_or_else(|_| "unknown-host".into());
@@ -187,6 +192,7 @@ impl Universe {
         Ok(Universe {
             env: Rc::new(Env {
                 world: Rc::new(world),
+                failures,
                 _mpi: universe,
                 host,
                 world_rank,
@@ -493,7 +499,12 @@ where
     };
     let world = universe.world();
     if let Err(e) = trace::run_traced(&world, None, || body(&world)) {
-        abort::abort_with_message(&format!("error: {e}"), 1);
+        // Returns only where every rank failed together and rank 0 has
+        // printed each distinct message once: end cleanly, status 1.
+        abort::end_with_error(&universe.env.failures, &format!("error: {e}"), 1);
+        drop(world);
+        drop(universe);
+        std::process::exit(1);
     }
     drop(world);
     drop(universe);

@@ -101,8 +101,16 @@ pub fn dispatch(cli: Cli) -> ExitCode {
 
 /// Prints the error as `tessera: ...`; exit status 2.
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("tessera: {e}");
+    print_error(e);
     ExitCode::from(2)
+}
+
+/// Prints `tessera: ERROR` on standard error in one write, so that the
+/// line never interleaves with other ranks' output under `mpirun`.
+fn print_error(e: &dyn std::fmt::Display) {
+    use std::io::Write as _;
+    let line = format!("tessera: {e}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Exit status 0 for a command that succeeded, else [`fail`].
@@ -139,7 +147,7 @@ fn with_mpi_traced(
         Ok(code) => code,
         Err(e) => {
             if rank == 0 {
-                eprintln!("tessera: {e}");
+                print_error(&e);
             }
             2
         }

@@ -62,7 +62,11 @@ pub(super) fn mismatch(c: &Comm) -> Outcome {
         // A distributed sort with different algorithms and key types: the
         // fields that differ, in words, with their ranks.
         use tessera::distributed::sort::{SortAlgo, dist_sort};
-        let algo = if r == 0 { SortAlgo::Sample } else { SortAlgo::Merge };
+        let algo = if r == 0 {
+            SortAlgo::Sample
+        } else {
+            SortAlgo::Merge
+        };
         let msg = if r == 0 {
             dist_sort(c, vec![3u32, 1], algo, tessera::Device::Cpu).map(drop)
         } else {
