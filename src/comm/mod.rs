@@ -28,6 +28,7 @@ macro_rules! mpi {
 }
 
 mod abort;
+mod affinity;
 mod blocks;
 mod check;
 mod collective;
@@ -170,6 +171,12 @@ pub struct Universe {
 impl Universe {
     /// Initialises MPI (thread level `MPI_THREAD_FUNNELED`).
     ///
+    /// Collective over the job: when ranks are bound to one core each
+    /// while they asked for more threads (`RAYON_NUM_THREADS`) or their
+    /// node has idle cores (Open MPI's default binding under plain
+    /// `mpirun`), rank 0 prints one warning naming them and the `mpirun`
+    /// option that fixes it.
+    ///
     /// Fails with [`Error::AlreadyInitialized`] when MPI is already
     /// initialised in this process.
     pub fn init() -> Result<Universe> {
@@ -189,7 +196,7 @@ impl Universe {
         let world_tag = TraceTag::new(1, world.size() as usize);
         let host = mpi::environment::processor_name().unwrap_or_else(|_| "unknown-host".into());
         abort::install_panic_hook(world_rank, host.clone());
-        Ok(Universe {
+        let universe = Universe {
             env: Rc::new(Env {
                 world: Rc::new(world),
                 failures,
@@ -198,7 +205,10 @@ impl Universe {
                 world_rank,
                 world_tag,
             }),
-        })
+        };
+        // Open MPI's default binding can hold each rank to one core: say so.
+        affinity::warn_if_held_to_one_core(&universe.world())?;
+        Ok(universe)
     }
 
     /// The communicator of every rank in the job (a duplicate of

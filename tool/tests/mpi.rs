@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Command;
 
-use common::jobs::{example, run, tessera};
+use common::jobs::{example, mpirun_cmd, run, tessera};
 use common::npy::{write_npy_1d, write_npy_f64};
 
 #[test]
@@ -835,4 +835,57 @@ fn soak_example_checks_mixed_collectives_and_leaves_nothing_pending() {
         .find(|l| l.starts_with("soak: ops=120 "))
         .expect("summary line");
     assert!(line.ends_with(" pending=0"), "{line}");
+}
+
+#[test]
+fn a_rank_held_to_one_core_says_so_once() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        eprintln!("one core here: nothing for a binding to hold back");
+        return;
+    }
+    let tessera = tessera();
+    let tessera = tessera.to_str().unwrap();
+    let timeout = common::jobs::TIMEOUT;
+    let warnings = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("warning: "))
+            .count()
+    };
+    // Plain mpirun binds one rank to one core while the others idle.
+    let job = mpirun_cmd(&["-n", "1", tessera, "info"], &[], timeout);
+    job.assert_ok("mpirun -n 1 tessera info");
+    let err = job.stderr();
+    assert_eq!(warnings(&err), 1, "{err}");
+    assert!(
+        err.contains("warning: rank 0 is bound to one core")
+            && err.contains("--bind-to none")
+            && err.contains(&format!("--map-by slot:PE={cores}")),
+        "{err}"
+    );
+    // Two ranks asking for two threads each: one warning naming both.
+    let job = mpirun_cmd(
+        &["-n", "2", tessera, "info"],
+        &[("RAYON_NUM_THREADS", "2")],
+        timeout,
+    );
+    job.assert_ok("mpirun -n 2 tessera info");
+    let err = job.stderr();
+    assert_eq!(warnings(&err), 1, "{err}");
+    assert!(
+        err.contains("warning: ranks 0-1 are bound to one core each"),
+        "{err}"
+    );
+    // Unbound, or bound by tessera run: no warning.
+    let job = mpirun_cmd(
+        &["-n", "1", "--bind-to", "none", tessera, "info"],
+        &[],
+        timeout,
+    );
+    job.assert_ok("mpirun --bind-to none");
+    assert_eq!(warnings(&job.stderr()), 0, "{}", job.stderr());
+    let job = run(1, &["info"], &[]);
+    job.assert_ok("tessera run -n 1 info");
+    assert_eq!(warnings(&job.stderr()), 0, "{}", job.stderr());
 }
