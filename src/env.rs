@@ -12,6 +12,12 @@
 /// Chrome trace of the job there when it ends (see [`crate::trace`]).
 pub const TRACE: &str = "TESSERA_TRACE";
 
+/// `TESSERA_TIMED_FILE=path`: where [`crate::comm::trace::timed`] appends,
+/// on rank 0, one JSON line per timed section (its seconds, slowest rank,
+/// and every rank's split); `tessera scaling` sets it for each run of a
+/// program and reads the sections back.
+pub const TIMED_FILE: &str = "TESSERA_TIMED_FILE";
+
 /// `TESSERA_UNCHECKED=1`: turn the collective-argument checks off for every
 /// communicator of the job (see [`crate::comm::Comm::unchecked`]).
 pub const UNCHECKED: &str = "TESSERA_UNCHECKED";

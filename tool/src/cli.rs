@@ -74,6 +74,7 @@ impl From<RunArgs> for RunOptions {
                 .collect(),
             raw: a.raw,
             program: a.program,
+            env: Vec::new(),
         }
     }
 }
@@ -218,6 +219,10 @@ pub enum Command {
         /// gather, alltoall, scan, comm, grid, mismatch.
         checks: Vec<String>,
     },
+    /// Internal: initialises MPI and ends, what `tessera scaling` times as
+    /// the start-up of a job.
+    #[command(hide = true)]
+    StartupProbe,
     /// Internal: sets this rank's GPU and runs PROGRAM (used by `tessera run`).
     #[command(hide = true)]
     RankExec {
@@ -313,7 +318,8 @@ pub struct ScalingArgs {
     /// matmul, sort or allreduce (ignored when a program follows `--`).
     #[arg(long, default_value = "matmul")]
     pub workload: String,
-    /// Rank counts, including 1: a list (1,2,4,8) or powers of two (1..16).
+    /// Rank counts, including 1: a list (1,2,4,8) or a range, which means
+    /// its powers of two (1..16 is 1,2,4,8,16).
     #[arg(long, default_value = "1,2")]
     pub ranks: String,
     /// strong: the same problem at every rank count; weak: the same
@@ -339,8 +345,15 @@ pub struct ScalingArgs {
     /// Fit the points with more ranks x threads than cores too.
     #[arg(long)]
     pub include_oversubscribed: bool,
-    /// Your own SPMD program and its arguments (after `--`), timed as a
-    /// whole run.
+    /// Your own program: how its total work grows with the ranks, as the
+    /// power E of p in work(p) = work(1) p^E (default: 0 for --mode strong,
+    /// the same problem at every rank count; 1 for weak, the same work per
+    /// rank). Weak scaling's scaled speedup multiplies by it.
+    #[arg(long, value_name = "E", allow_negative_numbers = false)]
+    pub work_exponent: Option<f64>,
+    /// Your own SPMD program and its arguments (after `--`). Its
+    /// `tessera::timed` sections are timed when it has any; otherwise
+    /// whole runs, less the MPI start-up measured with an empty job.
     #[arg(last = true, value_name = "PROGRAM ARGS")]
     pub program: Vec<OsString>,
 }

@@ -25,6 +25,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::RankExec { program } => run::rank_exec(&program),
+        Command::StartupProbe => with_mpi(|_, _| Ok(0)),
         Command::Info { json } => with_mpi(|u, w| info::info(u, w, json)),
         Command::Bench(command) => bench::bench(command),
         Command::Selftest { checks } => with_mpi(|_, w| selftest::selftest(w, &checks)),

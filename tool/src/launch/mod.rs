@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub raw: bool,
     /// The program and its arguments; empty runs `tessera info`.
     pub program: Vec<OsString>,
+    /// Environment variables set for every rank (exported with `-x`).
+    pub env: Vec<(String, OsString)>,
 }
 
 /// Open MPI parameters `tessera run` sets so that a failure ends the job in
@@ -232,6 +234,12 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         .collect();
     if opts.trace.is_some() && !exported.iter().any(|k| k == tessera::env::TRACE) {
         exported.push(tessera::env::TRACE.to_string());
+    }
+    for (name, value) in &opts.env {
+        cmd.env(name, value);
+        if !exported.contains(name) {
+            exported.push(name.clone());
+        }
     }
     exported.sort();
     for name in exported {
