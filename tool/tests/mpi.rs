@@ -228,6 +228,21 @@ fn bad_requests_fail_with_a_reason() {
 }
 
 #[test]
+fn a_program_in_the_current_directory_is_found_and_a_missing_one_named_once() {
+    let ring = std::path::PathBuf::from(example("ring"));
+    let dir = ring.parent().unwrap();
+    // As mpirun finds it: a name without a slash, from its own folder.
+    let job = common::jobs::tessera_in(dir, &["run", "-n", "3", "--", "ring"]);
+    job.assert_ok("tessera run -n 3 -- ring, from the examples folder");
+    let job = common::jobs::tessera_in(dir, &["run", "-n", "3", "--", "no-such-program"]);
+    assert_ne!(job.code(), Some(0));
+    let stderr = job.stderr();
+    let lines = common::jobs::messages(&stderr);
+    assert_eq!(lines.len(), 1, "one message, not one per rank: {stderr}");
+    assert!(lines[0].contains("./no-such-program"), "{stderr}");
+}
+
+#[test]
 fn bench_merge_json_has_a_row_per_run_count_against_the_copy() {
     let out = Command::new(tessera())
         .args([

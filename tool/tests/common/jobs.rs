@@ -60,6 +60,18 @@ pub fn tessera_cmd(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> J
     job(cmd, &format!("tessera {}", args.join(" ")), timeout)
 }
 
+/// Runs `tessera ARGS...` in the directory `dir`, under [`TIMEOUT`].
+#[allow(dead_code)]
+pub fn tessera_in(dir: &std::path::Path, args: &[&str]) -> Job {
+    let mut cmd = Command::new(tessera());
+    cmd.args(args).current_dir(dir);
+    job(
+        cmd,
+        &format!("tessera {} (in {})", args.join(" "), dir.display()),
+        TIMEOUT,
+    )
+}
+
 /// Runs plain `mpirun ARGS...` (not through `tessera run`), allowed to run
 /// as root and to oversubscribe as `tessera run` would be, under `timeout`.
 #[allow(dead_code)]
