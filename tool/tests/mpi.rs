@@ -326,6 +326,27 @@ fn bench_gemm_json_reports_peak_and_ratio() {
 }
 
 #[test]
+fn without_verify_nothing_claims_to_be_verified_and_tiny_times_keep_digits() {
+    for args in [
+        &[
+            "matmul", "--m", "8", "--k", "8", "--n", "8", "--repeat", "1",
+        ][..],
+        &["sort", "--n", "64"][..],
+    ] {
+        let job = run(2, args, &[]);
+        job.assert_ok(&args.join(" "));
+        let out = job.stdout();
+        assert!(!out.contains("verified"), "{out}");
+        assert!(out.contains("not checked (pass --verify"), "{out}");
+        // A problem this small takes microseconds: shown in them, not as 0.0000 s.
+        assert!(!out.contains("time 0.0000 s"), "{out}");
+        let job = run(2, &[args, &["--json"]].concat(), &[]);
+        let v: serde_json::Value = serde_json::from_str(job.stdout().trim()).unwrap();
+        assert!(v["verified"].is_null(), "{v}");
+    }
+}
+
+#[test]
 fn matmul_example_and_cli_verify_at_one_to_four_ranks() {
     for ranks in 1..=4 {
         let job = run(ranks, &[&example("matmul"), "37", "23", "41"], &[]);

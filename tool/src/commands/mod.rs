@@ -61,6 +61,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
                 algo,
                 device,
                 seed,
+                verify,
             };
             with_mpi_traced(trace, |_, w| demo::sort(w, &job, dtype, verify, json))
         }
@@ -94,6 +95,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
                 panel,
                 seed,
                 repeat,
+                verify,
             };
             with_mpi_traced(trace, |_, w| demo::matmul(w, &job, dtype, verify, json))
         }

@@ -198,6 +198,7 @@ impl SweepOptions {
                 "1".into(),
                 "--device".into(),
                 self.device.clone(),
+                "--verify".into(),
                 "--json".into(),
             ],
             Workload::Sort => vec![
@@ -206,6 +207,7 @@ impl SweepOptions {
                 n,
                 "--device".into(),
                 self.device.clone(),
+                "--verify".into(),
                 "--json".into(),
             ],
             Workload::Allreduce => vec!["allreduce".into(), "--n".into(), n, "--json".into()],
@@ -254,12 +256,9 @@ struct WorkloadReport {
     seconds: f64,
     #[serde(default)]
     split: Vec<RankSplit>,
-    #[serde(default = "yes")]
-    verified: bool,
-}
-
-fn yes() -> bool {
-    true
+    /// Whether the result was checked and right (`None`: not checked).
+    #[serde(default)]
+    verified: Option<bool>,
 }
 
 /// Runs one job: `p` ranks through the `tessera run` launcher, output
@@ -307,7 +306,7 @@ pub fn run_once(opts: &SweepOptions, p: usize, repeat: usize) -> Result<Run> {
                 program: shown.clone(),
                 reason: format!("unreadable JSON report ({e}): {line}"),
             })?;
-            if !report.verified {
+            if report.verified == Some(false) {
                 return Err(Error::Launch {
                     program: shown,
                     reason: format!(
