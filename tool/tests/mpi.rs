@@ -118,6 +118,38 @@ fn ring_token_sums_the_ranks() {
 }
 
 #[test]
+fn the_readmes_first_program_is_the_example_it_runs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = readme
+        .split("```rust\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a rust block in the README");
+    let source = std::fs::read_to_string(root.join("examples/sum_of_ranks.rs")).unwrap();
+    let code: String = source
+        .lines()
+        .skip_while(|l| l.starts_with("//!") || l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        block, code,
+        "README's first program and examples/sum_of_ranks.rs differ"
+    );
+    for ranks in 1..=4 {
+        let job = run(ranks, &[&example("sum_of_ranks")], &[]);
+        job.assert_ok("sum_of_ranks");
+        let sum = ranks * (ranks - 1) / 2;
+        assert!(
+            job.stdout()
+                .contains(&format!("sum of ranks over {ranks} ranks = {sum}")),
+            "{}",
+            job.stdout()
+        );
+    }
+}
+
+#[test]
 fn allreduce_example_checks_every_element() {
     for ranks in 1..=4 {
         let job = run(ranks, &[&example("allreduce"), "10000"], &[]);
