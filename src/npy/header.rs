@@ -573,9 +573,7 @@ pub(super) fn check_matrix_header<T: Float>(
                 Some((dtype, line)) => format!(
                     ": matrices are float32 or float64; convert the file to {dtype} (numpy: {line})"
                 ),
-                None => format!(
-                    ": matrices are float32 or float64, and no conversion to either keeps every value of this type; save the data as float64 yourself where its values fit"
-                ),
+                None => ": matrices are float32 or float64, and no conversion to either keeps every value of this type; save the data as float64 yourself where its values fit".to_string(),
             },
         }
     })?;
