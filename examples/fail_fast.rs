@@ -7,7 +7,11 @@
 //! SIGKILL while every rank is inside a 1 MiB all-reduce (as the
 //! out-of-memory killer would end it; with R beyond the last rank, the ranks
 //! all-reduce until the job is ended from outside); `fail_fast none` runs to
-//! completion.
+//! completion. `fail_fast disagree` makes every rank call an all-reduce
+//! with a length of its own, so every rank returns the same disagreement
+//! error together (printed once, by rank 0, naming the ranks);
+//! `fail_fast each` makes every rank return an error of its own (each
+//! printed once, as a whole line).
 //! Any further arguments are ignored (tests pass a tag to find the job's
 //! processes by).
 //!
@@ -22,17 +26,26 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().map(String::as_str).unwrap_or("");
     let victim = match (mode, args.get(1).map(|r| r.parse::<usize>())) {
-        ("none", _) => usize::MAX,
+        ("none" | "disagree" | "each", _) => usize::MAX,
         ("panic" | "error" | "kill", Some(Ok(r))) => r,
         _ => {
             eprintln!(
-                "usage: fail_fast panic RANK | fail_fast error RANK | fail_fast kill RANK | fail_fast none"
+                "usage: fail_fast panic RANK | fail_fast error RANK | fail_fast kill RANK | fail_fast disagree | fail_fast each | fail_fast none"
             );
             std::process::exit(2);
         }
     };
     tessera::spmd(|world| {
         let rank = world.rank();
+        if mode == "disagree" {
+            world.all_reduce(&vec![1u32; 1 + rank % 2], ReduceOp::Sum)?;
+        }
+        if mode == "each" {
+            return Err(Error::msg(format!(
+                "fail_fast: rank {rank} of {} returns its own error",
+                world.size()
+            )));
+        }
         if mode == "kill" {
             if rank == victim {
                 std::thread::spawn(|| {

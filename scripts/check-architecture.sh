@@ -123,7 +123,7 @@ crates=$(sort -u <<<"$tree" | wc -l)
 say "a crate that depends on the library has $crates packages in its dependency tree (cargo tree -p tessera-user-crate -e normal)"
 cargo build --locked -q -p tessera-user-crate
 out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
-    timeout 120 mpirun -n 3 target/debug/tessera-user-crate 40 2>&1) || fail "the user crate failed under mpirun -n 3: $out"
+    timeout 120 mpirun -n 3 "${CARGO_TARGET_DIR:-target}"/debug/tessera-user-crate 40 2>&1) || fail "the user crate failed under mpirun -n 3: $out"
 grep -q "user crate on 3 ranks" <<<"$out" || fail "the user crate printed no result: $out"
 
 # 6. Documentation without warnings (the library's, and the tool's library).

@@ -6,7 +6,6 @@
 #   libclang (rsmpi generates its bindings) apt: libclang-dev
 #   pkg-config                              apt: pkg-config
 #   g++ (builds the kernel emulator for tests) apt: g++
-#   a TrueType font (text of scaling.png)   apt: fonts-dejavu-core
 #   NVRTC (compiles the CUDA kernels; no GPU needed)
 #       from a CUDA toolkit if present, else the PyPI wheel
 #       nvidia-cuda-nvrtc-cu12, installed into .deps/nvrtc
@@ -34,10 +33,6 @@ has_libclang() {
     fi
 }
 has_libclang || missing+=(libclang-dev)
-# scaling.png needs a font for its text (scaling.svg does not).
-ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1 \
-    || ls /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf >/dev/null 2>&1 \
-    || missing+=(fonts-dejavu-core)
 
 if ((${#missing[@]})); then
     say "installing ${missing[*]}"

@@ -12,6 +12,12 @@
 /// Chrome trace of the job there when it ends (see [`crate::trace`]).
 pub const TRACE: &str = "TESSERA_TRACE";
 
+/// `TESSERA_TIMED_FILE=path`: where [`crate::comm::trace::timed`] appends,
+/// on rank 0, one JSON line per timed section (its seconds, slowest rank,
+/// and every rank's split); `tessera scaling` sets it for each run of a
+/// program and reads the sections back.
+pub const TIMED_FILE: &str = "TESSERA_TIMED_FILE";
+
 /// `TESSERA_UNCHECKED=1`: turn the collective-argument checks off for every
 /// communicator of the job (see [`crate::comm::Comm::unchecked`]).
 pub const UNCHECKED: &str = "TESSERA_UNCHECKED";
@@ -51,7 +57,7 @@ pub const EXCHANGE: &str = "TESSERA_EXCHANGE";
 pub const MPIRUN: &str = "TESSERA_MPIRUN";
 
 /// `TESSERA_FONT=/path/font.ttf`: the font of `tessera scaling`'s PNG chart
-/// (default: DejaVu Sans or Liberation Sans where installed).
+/// (default: the font embedded in the binary).
 pub const FONT: &str = "TESSERA_FONT";
 
 // --- Read by the tests, benchmarks and scripts ---

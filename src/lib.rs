@@ -35,6 +35,7 @@ pub mod ops;
 pub mod rng;
 pub mod trace;
 
+pub use comm::trace::timed;
 pub use comm::{Comm, Universe, spmd};
 
 /// The `ndarray` crate Tessera's matrices are made of

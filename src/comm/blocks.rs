@@ -56,26 +56,85 @@ impl Comm {
         self.scatter_v(data, &counts, root)
     }
 
-    /// Checks that every rank passed the same `values` (a shape, a length)
-    /// to the distributed operation `op` (collective): an
-    /// [`Error::Disagreement`] naming `what` and the range of values on every
-    /// rank otherwise.
-    pub fn same_everywhere(
-        &self,
-        op: &'static str,
-        what: &'static str,
-        values: &[u64],
-    ) -> Result<()> {
-        let lo = self.all_reduce(values, ReduceOp::Min)?;
-        let hi = self.all_reduce(values, ReduceOp::Max)?;
-        if lo != hi {
-            return Err(Error::Disagreement {
-                op,
-                what,
-                detail: format!("values range from {lo:?} to {hi:?} across ranks"),
-            });
+    /// Checks that every rank passed the same values (a shape, an
+    /// algorithm, a device kind) to the distributed operation `op`
+    /// (collective): otherwise an [`Error::Disagreement`] naming each field
+    /// that differs, in words, with the ranks that gave each value
+    /// (`the algorithm: sample on ranks 0-1; merge on rank 2`). Costs two
+    /// small all-reduces; the values are gathered only when they differ.
+    pub fn same_everywhere(&self, op: &'static str, fields: &[Agreed]) -> Result<()> {
+        let values: Vec<u64> = fields.iter().map(|f| f.value).collect();
+        let lo = self.all_reduce(&values, ReduceOp::Min)?;
+        let hi = self.all_reduce(&values, ReduceOp::Max)?;
+        if lo == hi {
+            return Ok(());
         }
-        Ok(())
+        let all = self.all_gather(&values)?;
+        let mut first = None;
+        let mut parts = Vec::new();
+        for (i, field) in fields.iter().enumerate() {
+            if lo[i] == hi[i] {
+                continue;
+            }
+            // Group the ranks by the value they gave, in order of first appearance.
+            let mut groups: Vec<(u64, Vec<usize>)> = Vec::new();
+            for (rank, row) in all.chunks(fields.len()).enumerate() {
+                match groups.iter_mut().find(|(v, _)| *v == row[i]) {
+                    Some((_, ranks)) => ranks.push(rank),
+                    None => groups.push((row[i], vec![rank])),
+                }
+            }
+            let shown: Vec<String> = groups
+                .iter()
+                .take(6)
+                .map(|(v, ranks)| format!("{} on {}", (field.show)(*v), super::rank_list(ranks)))
+                .collect();
+            let more = if groups.len() > 6 {
+                format!("; and {} more values", groups.len() - 6)
+            } else {
+                String::new()
+            };
+            let text = format!("{}{more}", shown.join("; "));
+            if first.is_none() {
+                first = Some(field.what);
+                parts.push(text);
+            } else {
+                parts.push(format!("and on {}: {text}", field.what));
+            }
+        }
+        Err(Error::Disagreement {
+            op,
+            what: first.unwrap_or("their arguments"),
+            detail: format!("{}. Every rank must pass the same value", parts.join("; ")),
+        })
+    }
+}
+
+/// One value that must be the same on every rank, for
+/// [`Comm::same_everywhere`]: what it is, and how to say a value in words.
+#[derive(Clone, Copy)]
+pub struct Agreed {
+    /// What the value is (`the algorithm`, `the number of rows of A`).
+    pub what: &'static str,
+    /// This rank's value, encoded.
+    pub value: u64,
+    /// A value in words (`sample`, `cuda`, `i64`, `2048`).
+    pub show: fn(u64) -> String,
+}
+
+impl Agreed {
+    /// A number, shown as it is.
+    pub fn number(what: &'static str, value: u64) -> Self {
+        Agreed {
+            what,
+            value,
+            show: |v| v.to_string(),
+        }
+    }
+
+    /// A code, shown as `show` names it.
+    pub fn named(what: &'static str, value: u64, show: fn(u64) -> String) -> Self {
+        Agreed { what, value, show }
     }
 }
 

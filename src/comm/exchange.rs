@@ -94,7 +94,19 @@ impl Comm {
     ) -> Result<(R, ExchangePath)> {
         let op = "exchange";
         super::collective::check_counts(op, send_counts, self.size(), send_counts.iter().sum())?;
-        self.same_everywhere(op, "the exchange path", &[path as u64])?;
+        self.same_everywhere(
+            op,
+            &[super::Agreed::named(
+                "the exchange path",
+                path as u64,
+                |v| {
+                    ExchangePath::ALL
+                        .get(v as usize)
+                        .map_or("an unknown path", |p| p.name())
+                        .to_string()
+                },
+            )],
+        )?;
         let shared = match path {
             ExchangePath::Mpi => None,
             ExchangePath::Auto | ExchangePath::Shared => {

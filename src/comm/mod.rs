@@ -28,6 +28,7 @@ macro_rules! mpi {
 }
 
 mod abort;
+mod affinity;
 mod blocks;
 mod check;
 mod collective;
@@ -47,7 +48,7 @@ use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::{Color, Communicator, Group, SimpleCommunicator};
 
-pub use blocks::{block_owner, block_range};
+pub use blocks::{Agreed, block_owner, block_range};
 pub use check::rank_list;
 pub use collective::Varying;
 pub use datatype::{ReduceOp, Reducible};
@@ -115,6 +116,10 @@ fn return_errors(comm: &SimpleCommunicator) {
 struct Env {
     // Field order matters: Tessera's world is freed before MPI is finalised.
     world: Rc<SimpleCommunicator>,
+    /// A second duplicate of `MPI_COMM_WORLD`, used only when ranks end
+    /// with an error (`abort::end_with_error`), so that its barrier never
+    /// matches a collective of the program's.
+    failures: SimpleCommunicator,
     _mpi: mpi::environment::Universe,
     host: String,
     world_rank: usize,
@@ -168,6 +173,12 @@ pub struct Universe {
 impl Universe {
     /// Initialises MPI (thread level `MPI_THREAD_FUNNELED`).
     ///
+    /// Collective over the job: when ranks are bound to one core each
+    /// while they asked for more threads (`RAYON_NUM_THREADS`) or their
+    /// node has idle cores (Open MPI's default binding under plain
+    /// `mpirun`), rank 0 prints one warning naming them and the `mpirun`
+    /// option that fixes it.
+    ///
     /// Fails with [`Error::AlreadyInitialized`] when MPI is already
     /// initialised in this process.
     pub fn init() -> Result<Universe> {
@@ -182,19 +193,24 @@ impl Universe {
         // handler for anyone else.
         let world = universe.world().duplicate();
         return_errors(&world);
+        let failures = universe.world().duplicate();
         let world_rank = world.rank() as usize;
         let world_tag = TraceTag::new(1, world.size() as usize);
         let host = mpi::environment::processor_name().unwrap_or_else(|_| "unknown-host".into());
         abort::install_panic_hook(world_rank, host.clone());
-        Ok(Universe {
+        let universe = Universe {
             env: Rc::new(Env {
                 world: Rc::new(world),
+                failures,
                 _mpi: universe,
                 host,
                 world_rank,
                 world_tag,
             }),
-        })
+        };
+        // Open MPI's default binding can hold each rank to one core: say so.
+        affinity::warn_if_held_to_one_core(&universe.world())?;
+        Ok(universe)
     }
 
     /// The communicator of every rank in the job (a duplicate of
@@ -495,7 +511,12 @@ where
     };
     let world = universe.world();
     if let Err(e) = trace::run_traced(&world, None, || body(&world)) {
-        abort::abort_with_message(&format!("error: {e}"), 1);
+        // Returns only where every rank failed together and rank 0 has
+        // printed each distinct message once: end cleanly, status 1.
+        abort::end_with_error(&universe.env.failures, &format!("error: {e}"), 1);
+        drop(world);
+        drop(universe);
+        std::process::exit(1);
     }
     drop(world);
     drop(universe);

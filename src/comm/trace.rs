@@ -240,6 +240,69 @@ pub fn measured<R>(world: &Comm, body: impl FnOnce() -> Result<R>) -> Result<(R,
     Ok((out, split))
 }
 
+/// One section timed by [`timed`], as written to `TESSERA_TIMED_FILE`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TimedSection {
+    /// Seconds from the barrier before the section to its end on the
+    /// slowest rank.
+    pub seconds: f64,
+    /// Every rank's split of the section (compute, communication, waiting).
+    pub split: Vec<RankSplit>,
+}
+
+/// Runs `body` as the program's timed section (collective): the ranks meet
+/// in a barrier, `body` runs, and the section's time is that of the slowest
+/// rank, returned with the result and every rank's split of it.
+///
+/// This is how a program tells `tessera scaling` which part of it to time:
+/// without a timed section the harness can only time whole runs, start-up
+/// of MPI included. When `TESSERA_TIMED_FILE` is set (the harness sets it
+/// for each run), rank 0 appends the section to that file as one JSON line;
+/// a run with several sections is timed as their sum.
+///
+/// ```
+/// tessera::spmd(|world| {
+///     let data = vec![1.0f64; 1000];
+///     let (sum, section) = tessera::comm::trace::timed(world, || {
+///         Ok(world.all_reduce(&[data.iter().sum::<f64>()], tessera::comm::ReduceOp::Sum)?[0])
+///     })?;
+///     assert!(section.seconds >= 0.0 && sum > 0.0);
+///     Ok(())
+/// });
+/// ```
+pub fn timed<R>(world: &Comm, body: impl FnOnce() -> Result<R>) -> Result<(R, TimedSection)> {
+    world.barrier()?;
+    let ((out, mine), split) = measured(world, || {
+        let start = super::wtime();
+        let out = body()?;
+        Ok((out, super::wtime() - start))
+    })?;
+    let seconds = world.all_reduce(&[mine], ReduceOp::Max)?[0];
+    let section = TimedSection { seconds, split };
+    if world.rank() == 0
+        && let Some(path) = std::env::var_os(crate::env::TIMED_FILE).filter(|p| !p.is_empty())
+    {
+        use std::io::Write as _;
+        let line = serde_json::to_string(&section).map_err(|e| Error::Trace(e.to_string()))?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
+            .map_err(|e| {
+                Error::io(
+                    format!(
+                        "appending the timed section to {} ({})",
+                        std::path::Path::new(&path).display(),
+                        crate::env::TIMED_FILE
+                    ),
+                    e,
+                )
+            })?;
+    }
+    Ok((out, section))
+}
+
 /// Stops recording (collective). When a file was given to [`begin`] (or by
 /// `TESSERA_TRACE`), rank 0 writes the Chrome trace of the whole recording
 /// there and the path is returned on rank 0.

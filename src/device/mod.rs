@@ -82,6 +82,16 @@ impl Device {
         }
     }
 
+    /// The kind of device a [`Device::kind_code`] stands for, in words.
+    pub fn kind_name(code: u64) -> &'static str {
+        match code {
+            0 => "cpu",
+            1 => "cuda",
+            2 => "emulated",
+            _ => "an unknown device",
+        }
+    }
+
     /// Whether work on this device goes through the device code paths
     /// (device buffers, kernels), as on a GPU.
     pub fn is_gpu_like(self) -> bool {

@@ -15,7 +15,7 @@ use ndarray::{Array2, ArrayView2, s};
 use serde::Serialize;
 
 use super::matrix::DistMatrix;
-use crate::comm::{ReduceOp, Request};
+use crate::comm::{Agreed, ReduceOp, Request};
 use crate::comm::{block_owner, block_range};
 use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
@@ -133,17 +133,20 @@ fn check_operands<T: Float>(
     let c_shape = c.map_or([0, 0], |c| [c.nrows() as u64, c.ncols() as u64]);
     grid.comm().same_everywhere(
         "matmul",
-        "the matrix shapes and grids",
         &[
-            a.nrows() as u64,
-            a.ncols() as u64,
-            b.nrows() as u64,
-            b.ncols() as u64,
-            c_shape[0],
-            c_shape[1],
-            grid.rows() as u64,
-            grid.cols() as u64,
-            grids_agree as u64,
+            Agreed::number("the rows of A", a.nrows() as u64),
+            Agreed::number("the columns of A", a.ncols() as u64),
+            Agreed::number("the rows of B", b.nrows() as u64),
+            Agreed::number("the columns of B", b.ncols() as u64),
+            Agreed::number("the rows of C", c_shape[0]),
+            Agreed::number("the columns of C", c_shape[1]),
+            Agreed::number("the grid rows", grid.rows() as u64),
+            Agreed::number("the grid columns", grid.cols() as u64),
+            Agreed::named(
+                "whether A, B and C share one grid",
+                grids_agree as u64,
+                |v| if v == 1 { "yes" } else { "no" }.to_string(),
+            ),
         ],
     )?;
     if !grids_agree {
@@ -199,8 +202,12 @@ pub fn matmul_with<T: Float>(
     // and reach the same steps.
     grid.comm().same_everywhere(
         "matmul",
-        "the panel width and the device kind",
-        &[options.panel as u64, options.device.kind_code()],
+        &[
+            Agreed::number("the panel width", options.panel as u64),
+            Agreed::named("the device kind", options.device.kind_code(), |v| {
+                Device::kind_name(v).to_string()
+            }),
+        ],
     )?;
     if options.panel == 0 {
         return Err(Error::invalid(

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
-use crate::comm::{ProcessGrid, ReduceOp};
+use crate::comm::{Agreed, ProcessGrid, ReduceOp};
 pub use crate::comm::{block_owner, block_range};
 use crate::error::{Error, Result};
 use crate::ops::Float;
@@ -126,8 +126,10 @@ impl<T: Float> DistMatrix<T> {
         let comm = self.grid.comm();
         comm.same_everywhere(
             "gather_to_root",
-            "the matrix shape",
-            &[self.m as u64, self.n as u64],
+            &[
+                Agreed::number("the matrix rows", self.m as u64),
+                Agreed::number("the matrix columns", self.n as u64),
+            ],
         )?;
         let packed: Vec<T> = self.local.iter().copied().collect();
         let Some(all) = comm.gather_v(&packed, root)? else {

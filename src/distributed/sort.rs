@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::split::Boundaries;
-use crate::comm::{Comm, ExchangePath, ReduceOp, rank_list};
+use crate::comm::{Agreed, Comm, ExchangePath, ReduceOp, rank_list};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::merge::merge_runs_on;
@@ -95,14 +95,28 @@ pub fn dist_sort<K: SortKey>(
     let _span = crate::trace::region("dist_sort");
     // The algorithms run unchecked internally: agree on them first, and on
     // sizes that every MPI call below can carry (counts are C ints).
-    let type_code = ["u32", "u64", "i32", "i64", "f32", "f64"]
-        .iter()
-        .position(|&t| t == K::DTYPE)
-        .unwrap_or(99) as u64;
+    const KEY_TYPES: [&str; 6] = ["u32", "u64", "i32", "i64", "f32", "f64"];
+    let type_code = KEY_TYPES.iter().position(|&t| t == K::DTYPE).unwrap_or(99) as u64;
     comm.same_everywhere(
         "dist_sort",
-        "the algorithm, device kind and key type",
-        &[algo as u64, device.kind_code(), type_code],
+        &[
+            Agreed::named("the algorithm", algo as u64, |v| {
+                SortAlgo::ALL
+                    .get(v as usize)
+                    .map_or("an unknown algorithm", |a| a.name())
+                    .to_string()
+            }),
+            Agreed::named("the device kind", device.kind_code(), |v| {
+                Device::kind_name(v).to_string()
+            }),
+            Agreed::named("the key type", type_code, |v| {
+                KEY_TYPES
+                    .get(v as usize)
+                    .copied()
+                    .unwrap_or("another type")
+                    .to_string()
+            }),
+        ],
     )?;
     let sizes = comm.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0] as usize;
     let largest = comm.all_reduce(&[keys.len() as u64], ReduceOp::Max)?[0] as usize;

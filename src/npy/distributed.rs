@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use super::read::{read_keys, read_npy};
+use super::header::NpyHeader;
+use super::read::{read_header, read_keys, read_npy};
 use super::write::{write_array, write_npy};
 use crate::comm::{Comm, ProcessGrid};
 use crate::distributed::DistMatrix;
@@ -38,6 +39,34 @@ fn share_root_outcome<T>(
         Some(Ok(value)) => Ok(Some(value)),
         None => Ok(None),
     }
+}
+
+/// Rank `root` reads the header of an `.npy` file and every rank gets it
+/// (collective): what element type, order and shape the file holds, so
+/// that every rank can pick the type to read it as. A missing or malformed
+/// file is the same error on every rank.
+pub fn read_header_distributed(comm: &Comm, path: &Path, root: usize) -> Result<NpyHeader> {
+    let loaded = (comm.rank() == root).then(|| read_header(path));
+    let header = share_root_outcome(comm, root, "read .npy", loaded)?;
+    let descr = comm.broadcast_vec(
+        header.as_ref().map_or(&[][..], |h| h.descr.as_bytes()),
+        root,
+    )?;
+    let shape: Vec<u64> = header
+        .as_ref()
+        .map(|h| h.shape.iter().map(|&d| d as u64).collect())
+        .unwrap_or_default();
+    let shape = comm.broadcast_vec(&shape, root)?;
+    let mut fixed = header.as_ref().map_or([0u64; 2], |h| {
+        [h.fortran_order as u64, h.data_offset as u64]
+    });
+    comm.broadcast(&mut fixed, root)?;
+    Ok(NpyHeader {
+        descr: String::from_utf8_lossy(&descr).into_owned(),
+        fortran_order: fixed[0] != 0,
+        shape: shape.into_iter().map(|d| d as usize).collect(),
+        data_offset: fixed[1] as usize,
+    })
 }
 
 /// Rank `root` reads a 1-D `.npy` file of keys and scatters it in equal

@@ -439,13 +439,12 @@ fn element_kind(code: &str) -> String {
 }
 
 /// Checks that `descr` names the type code `want` in an explicit byte
-/// order; `asked` names the type that was asked for and `advice` says what
-/// to do about a file of another type code.
+/// order. `wrong` says what is wrong with a file of another type code and
+/// what to do, given that code.
 fn check_element(
     descr: &str,
     want: &str,
-    asked: &str,
-    advice: impl Fn(&str) -> String,
+    wrong: impl Fn(&str) -> String,
 ) -> std::result::Result<(), String> {
     let (order, code) = split_descr(descr);
     if code.starts_with('O') {
@@ -455,9 +454,9 @@ fn check_element(
     }
     if code != want {
         return Err(format!(
-            "holds {} (descr '{descr}') but {asked} was asked for: {}",
+            "holds {} (descr '{descr}'){}",
             element_kind(code),
-            advice(code)
+            wrong(code)
         ));
     }
     if order != "<" && order != ">" {
@@ -466,6 +465,68 @@ fn check_element(
         ));
     }
     Ok(())
+}
+
+/// Whether numpy's `astype` from type code `from` to `to` keeps every value
+/// exactly (booleans and narrower integers widen; integers of up to 16 bits
+/// fit float32's 24-bit significand, of up to 32 bits float64's 53).
+fn widens(from: &str, to: &str) -> bool {
+    from == to
+        || matches!(
+            (from, to),
+            ("b1", "u4" | "u8" | "i4" | "i8" | "f4" | "f8")
+                | ("u1" | "u2", "u4" | "u8" | "i4" | "i8" | "f4" | "f8")
+                | ("i1" | "i2", "i4" | "i8" | "f4" | "f8")
+                | ("u4", "u8" | "i8" | "f8")
+                | ("i4", "i8" | "f8")
+                | ("f2", "f4" | "f8")
+                | ("f4", "f8")
+        )
+}
+
+/// The numpy line that converts a file of type code `from` to `to`, where
+/// that conversion loses nothing.
+fn lossless_conversion(from: &str, to: &str) -> Option<String> {
+    widens(from, to).then(|| {
+        format!("numpy.save(path, a.astype('<{to}'), allow_pickle=False), which loses nothing")
+    })
+}
+
+/// The conversion that loses nothing from the type code `from` to the
+/// first of `targets` it widens to, named `(tessera name, numpy line)`.
+fn first_lossless(from: &str, targets: &[&'static str]) -> Option<(&'static str, String)> {
+    targets
+        .iter()
+        .find_map(|&to| Some((key_dtype(to)?, lossless_conversion(from, to)?)))
+}
+
+/// The Tessera element type (`u32`, `u64`, `i32`, `i64`, `f32`, `f64`) of
+/// an `.npy` descr (`'<i8'`, `'>f4'`, ...), or `None` for a type Tessera
+/// does not read.
+///
+/// ```
+/// assert_eq!(tessera::npy::element_type("<i8"), Some("i64"));
+/// assert_eq!(tessera::npy::element_type(">f4"), Some("f32"));
+/// assert_eq!(tessera::npy::element_type("<i2"), None);
+/// ```
+pub fn element_type(descr: &str) -> Option<&'static str> {
+    key_dtype(split_descr(descr).1)
+}
+
+/// The numpy line that converts an array of descr `descr` to the Tessera
+/// element type `dtype` (`u32`, ..., `f64`) without changing any value, or
+/// `None` where every such conversion can lose values (i64 to i32, f64 to
+/// f32, ...).
+///
+/// ```
+/// assert!(tessera::npy::lossless_conversion_to("<f4", "f64").unwrap().contains("astype('<f8')"));
+/// assert_eq!(tessera::npy::lossless_conversion_to("<i8", "u32"), None);
+/// ```
+pub fn lossless_conversion_to(descr: &str, dtype: &str) -> Option<String> {
+    let to = ["u4", "u8", "i4", "i8", "f4", "f8"]
+        .into_iter()
+        .find(|&code| key_dtype(code) == Some(dtype))?;
+    lossless_conversion(split_descr(descr).1, to)
 }
 
 /// Checks that the data after the header is exactly what the shape needs,
@@ -499,15 +560,22 @@ pub(super) fn check_matrix_header<T: Float>(
     data_len: usize,
 ) -> std::result::Result<(), String> {
     let want = if T::DTYPE == "f32" { "f4" } else { "f8" };
-    check_element(&header.descr, want, T::DTYPE, |code| {
-        match code {
-        "f4" => "pass --dtype f32, or convert the file (numpy: numpy.save(path, a.astype('float64'), allow_pickle=False))".to_string(),
-        "f8" => "pass --dtype f64, or convert the file (numpy: numpy.save(path, a.astype('float32'), allow_pickle=False))".to_string(),
-        _ => format!(
-            "convert the file to float32 or float64 (numpy: numpy.save(path, a.astype('{}'), allow_pickle=False))",
-            if T::DTYPE == "f32" { "float32" } else { "float64" }
-        ),
-    }
+    check_element(&header.descr, want, |code| {
+        let convert = lossless_conversion(code, want)
+            .map(|line| format!(", or convert the file (numpy: {line})"))
+            .unwrap_or_default();
+        match key_dtype(code) {
+            Some(dtype @ ("f32" | "f64")) => format!(
+                " but {} was asked for: read it as {dtype} (tessera matmul: leave out --dtype, which the file decides){convert}",
+                T::DTYPE
+            ),
+            _ => match first_lossless(code, &["f4", "f8"]) {
+                Some((dtype, line)) => format!(
+                    ": matrices are float32 or float64; convert the file to {dtype} (numpy: {line})"
+                ),
+                None => ": matrices are float32 or float64, and no conversion to either keeps every value of this type; save the data as float64 yourself where its values fit".to_string(),
+            },
+        }
     })?;
     if header.shape.len() != 2 {
         return Err(format!(
@@ -542,17 +610,22 @@ pub(super) fn check_keys_header<K: SortKey>(
     header: &NpyHeader,
     data_len: usize,
 ) -> std::result::Result<(), String> {
-    check_element(&header.descr, K::NPY, K::DTYPE, |code| {
+    check_element(&header.descr, K::NPY, |code| {
         match key_dtype(code) {
-            Some(dtype) => format!(
-                "pass --dtype {dtype}, or convert the file (numpy: numpy.save(path, a.astype('<{}'), allow_pickle=False))",
-                K::NPY
+        Some(dtype) => format!(
+            " but {} was asked for: read it as {dtype} (tessera sort: leave out --dtype, which the file decides){}",
+            K::DTYPE,
+            lossless_conversion(code, K::NPY)
+                .map(|line| format!(", or convert the file (numpy: {line})"))
+                .unwrap_or_default()
+        ),
+        None => match first_lossless(code, &["i4", "u4", "i8", "u8", "f4", "f8"]) {
+            Some((dtype, line)) => format!(
+                ": keys are u32, u64, i32, i64, f32 or f64; convert the file to {dtype} (numpy: {line})"
             ),
-            None => format!(
-                "convert the file to one of u32, u64, i32, i64, f32, f64 (numpy: numpy.save(path, a.astype('<{}'), allow_pickle=False))",
-                K::NPY
-            ),
-        }
+            None => ": keys are u32, u64, i32, i64, f32 or f64, and no conversion to those keeps every value of this type; save the keys as one of them where they fit".to_string(),
+        },
+    }
     })?;
     if header.shape.len() != 1 {
         return Err(format!(
@@ -961,30 +1034,62 @@ mod tests {
             ("<x9", 8, "an unsupported element type"),
         ];
         for (descr, item, kind) in cases {
+            let (_, code) = split_descr(descr);
             let m = npy(descr, false, "(2, 2)", &vec![0; 4 * item]);
+            let err = matrix_err(&m);
             says(
-                &matrix_err(&m),
-                &format!("holds {kind} (descr '{descr}') but f64 was asked for"),
-                "convert the file to float32 or float64 (numpy: numpy.save(path, a.astype('float64'), allow_pickle=False))",
+                &err,
+                &format!("holds {kind} (descr '{descr}'): matrices are float32 or float64"),
+                "",
             );
+            // A conversion is offered only where it loses nothing.
+            let float = ["f4", "f8"].into_iter().find(|to| widens(code, to));
+            assert_eq!(err.contains("astype('<f"), float.is_some(), "{err}");
+            if let Some(to) = float {
+                assert!(err.contains(&format!("a.astype('<{to}')")), "{err}");
+                assert!(err.contains("loses nothing"), "{err}");
+            }
             let k = npy(descr, false, "(4,)", &vec![0; 4 * item]);
+            let err = keys_err(&k);
             says(
-                &keys_err(&k),
-                &format!("holds {kind} (descr '{descr}') but f64 was asked for"),
-                "convert the file to one of u32, u64, i32, i64, f32, f64",
+                &err,
+                &format!("holds {kind} (descr '{descr}'): keys are u32, u64, i32, i64, f32 or f64"),
+                "",
+            );
+            assert!(!err.contains("asked for"), "{err}");
+        }
+        // Booleans and short integers widen to 32-bit keys, f16 to f32.
+        for (descr, to) in [("|b1", "i4"), ("<i2", "i4"), ("|u1", "i4"), ("<f2", "f4")] {
+            let item = split_descr(descr).1[1..].parse::<usize>().unwrap();
+            says(
+                &keys_err(&npy(descr, false, "(4,)", &vec![0; 4 * item])),
+                &format!("a.astype('<{to}')"),
+                "loses nothing",
             );
         }
-        // Another supported type: say which --dtype reads it.
+        // Another supported type: read it as that; convert only without loss.
+        let narrowing =
+            crate::npy::read_npy_bytes::<f32>(&npy("<f8", false, "(2, 2)", &[0; 32]), "m.npy")
+                .unwrap_err()
+                .to_string();
+        says(
+            &narrowing,
+            "but f32 was asked for: read it as f64",
+            "leave out --dtype",
+        );
+        assert!(!narrowing.contains("astype"), "{narrowing}");
         says(
             &matrix_err(&npy("<f4", false, "(2, 2)", &[0; 16])),
-            "holds float32 (f32) numbers (descr '<f4') but f64 was asked for",
-            "pass --dtype f32",
+            "holds float32 (f32) numbers (descr '<f4') but f64 was asked for: read it as f32",
+            "a.astype('<f8')",
         );
+        let keys = keys_err(&npy(">i8", false, "(2,)", &[0; 16]));
         says(
-            &keys_err(&npy(">i8", false, "(2,)", &[0; 16])),
-            "holds 64-bit signed integers (descr '>i8') but f64 was asked for",
-            "pass --dtype i64",
+            &keys,
+            "holds 64-bit signed integers (descr '>i8') but f64 was asked for: read it as i64",
+            "leave out --dtype",
         );
+        assert!(!keys.contains("astype"), "{keys}");
         // Structured dtypes.
         for descr in [
             "[('a', '<f8')]",

@@ -7,6 +7,9 @@
 //! - format versions 1.0, 2.0 and 3.0, with a header of at most
 //!   [`MAX_HEADER_LEN`] bytes, as `numpy.save` writes it (the dict's keys in
 //!   any order, either quote character, any spacing);
+//! - headers alone ([`read_header`], [`read_header_distributed`]), so a
+//!   program can read a file as the element type it holds
+//!   ([`element_type`]);
 //! - matrices of float32 (`f4`) or float64 (`f8`), 2-dimensional
 //!   ([`read_npy`], [`read_distributed`]); keys of u32, u64, i32, i64, f32
 //!   or f64, 1-dimensional ([`read_keys`], [`read_keys_distributed`]);
@@ -48,8 +51,9 @@ mod test_files;
 mod write;
 
 pub use distributed::{
-    read_distributed, read_keys_distributed, write_distributed, write_keys_distributed,
+    read_distributed, read_header_distributed, read_keys_distributed, write_distributed,
+    write_keys_distributed,
 };
-pub use header::{MAX_HEADER_LEN, NpyHeader, parse_header};
-pub use read::{read_keys, read_keys_bytes, read_npy, read_npy_bytes};
+pub use header::{MAX_HEADER_LEN, NpyHeader, element_type, lossless_conversion_to, parse_header};
+pub use read::{read_header, read_keys, read_keys_bytes, read_npy, read_npy_bytes};
 pub use write::write_npy;

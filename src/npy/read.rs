@@ -8,7 +8,9 @@ use std::path::Path;
 use ndarray::{Array1, Array2};
 use ndarray_npy::ReadNpyExt;
 
-use super::header::{RESAVE, check_keys_header, check_matrix_header, parse_header};
+use super::header::{
+    MAX_HEADER_LEN, NpyHeader, RESAVE, check_keys_header, check_matrix_header, parse_header,
+};
 use crate::error::{Error, Result};
 use crate::ops::Float;
 use crate::ops::sort::SortKey;
@@ -66,6 +68,27 @@ pub fn read_keys<K: SortKey>(path: &Path) -> Result<Vec<K>> {
         message: format!("cannot read it: {e}"),
     })?;
     read_keys_bytes(&bytes, &name)
+}
+
+/// Reads and checks only the header of an `.npy` file (one process): its
+/// element type, order and shape, without reading the data.
+pub fn read_header(path: &Path) -> Result<NpyHeader> {
+    use std::io::Read as _;
+    let name = path.display().to_string();
+    let cannot = |e: std::io::Error| Error::Input {
+        path: name.clone(),
+        message: format!("cannot read it: {e}"),
+    };
+    // The prefix is at most 12 bytes (magic, version, a 4-byte length).
+    let limit = (MAX_HEADER_LEN + 12) as u64;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    parse_header(&bytes).map_err(|message| Error::Input {
+        path: name.clone(),
+        message,
+    })
 }
 
 #[cfg(test)]

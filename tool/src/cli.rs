@@ -74,6 +74,7 @@ impl From<RunArgs> for RunOptions {
                 .collect(),
             raw: a.raw,
             program: a.program,
+            env: Vec::new(),
         }
     }
 }
@@ -97,14 +98,14 @@ pub enum Command {
     /// Distributed matrix multiply C = A * B by SUMMA, timed and verified
     /// (`tessera run -n 4 matmul --m 2048 --k 2048 --n 2048 --verify`).
     Matmul {
-        /// Rows of A and C.
-        #[arg(value_parser = positive, long, default_value_t = 1024)]
+        /// Rows of A and C (generated matrices; files give their own).
+        #[arg(value_parser = positive, long, default_value_t = 1024, conflicts_with = "a")]
         m: usize,
-        /// Columns of A, rows of B.
-        #[arg(value_parser = positive, long, default_value_t = 1024)]
+        /// Columns of A, rows of B (generated matrices).
+        #[arg(value_parser = positive, long, default_value_t = 1024, conflicts_with = "a")]
         k: usize,
-        /// Columns of B and C.
-        #[arg(value_parser = positive, long, default_value_t = 1024)]
+        /// Columns of B and C (generated matrices).
+        #[arg(value_parser = positive, long, default_value_t = 1024, conflicts_with = "a")]
         n: usize,
         /// Read A from this .npy file (with --b) instead of a random fill.
         #[arg(long, requires = "b", value_name = "A.npy")]
@@ -115,9 +116,10 @@ pub enum Command {
         /// Write C to this .npy file.
         #[arg(long, value_name = "C.npy")]
         out: Option<PathBuf>,
-        /// Element type.
-        #[arg(long, default_value = "f64")]
-        dtype: Dtype,
+        /// Element type: f64 by default for generated matrices; with --a and
+        /// --b the files decide, and --dtype only checks that they hold it.
+        #[arg(long)]
+        dtype: Option<Dtype>,
         /// Where the local products run.
         #[arg(long, default_value = "auto", value_parser = choice(tessera::device::DeviceChoice::ALL))]
         device: tessera::device::DeviceChoice,
@@ -152,9 +154,10 @@ pub enum Command {
         /// Keys in all (generated input).
         #[arg(value_parser = positive, long, default_value_t = 10_000_000)]
         n: usize,
-        /// Key type.
-        #[arg(long, default_value = "u32")]
-        dtype: KeyType,
+        /// Key type: u32 by default for generated keys; with --input the
+        /// file decides, and --dtype only checks that it holds that type.
+        #[arg(long)]
+        dtype: Option<KeyType>,
         /// Distribution of the generated keys.
         #[arg(long, default_value = "uniform", value_parser = choice(tessera::ops::generate::KeyDist::ALL))]
         dist: tessera::ops::generate::KeyDist,
@@ -216,6 +219,10 @@ pub enum Command {
         /// gather, alltoall, scan, comm, grid, mismatch.
         checks: Vec<String>,
     },
+    /// Internal: initialises MPI and ends, what `tessera scaling` times as
+    /// the start-up of a job.
+    #[command(hide = true)]
+    StartupProbe,
     /// Internal: sets this rank's GPU and runs PROGRAM (used by `tessera run`).
     #[command(hide = true)]
     RankExec {
@@ -264,8 +271,8 @@ pub enum BenchCommand {
         /// Threads (default: rayon's, the cores this process may use).
         #[arg(value_parser = positive, long)]
         threads: Option<usize>,
-        /// Where to run: cpu (against the CPU anchors), or cuda / auto for
-        /// a GPU (against cuBLAS for gemm).
+        /// Where to run: cpu (against rayon and the radix-sort crates), or
+        /// cuda / auto for a GPU (against the CPU sort of the same keys).
         #[arg(long, default_value = "cpu", value_parser = choice(tessera::device::DeviceChoice::ALL))]
         device: tessera::device::DeviceChoice,
         /// Print one JSON object instead of a table.
@@ -311,7 +318,8 @@ pub struct ScalingArgs {
     /// matmul, sort or allreduce (ignored when a program follows `--`).
     #[arg(long, default_value = "matmul")]
     pub workload: String,
-    /// Rank counts, including 1: a list (1,2,4,8) or powers of two (1..16).
+    /// Rank counts, including 1: a list (1,2,4,8) or a range, which means
+    /// its powers of two (1..16 is 1,2,4,8,16).
     #[arg(long, default_value = "1,2")]
     pub ranks: String,
     /// strong: the same problem at every rank count; weak: the same
@@ -337,8 +345,15 @@ pub struct ScalingArgs {
     /// Fit the points with more ranks x threads than cores too.
     #[arg(long)]
     pub include_oversubscribed: bool,
-    /// Your own SPMD program and its arguments (after `--`), timed as a
-    /// whole run.
+    /// Your own program: how its total work grows with the ranks, as the
+    /// power E of p in work(p) = work(1) p^E (default: 0 for --mode strong,
+    /// the same problem at every rank count; 1 for weak, the same work per
+    /// rank). Weak scaling's scaled speedup multiplies by it.
+    #[arg(long, value_name = "E", allow_negative_numbers = false)]
+    pub work_exponent: Option<f64>,
+    /// Your own SPMD program and its arguments (after `--`). Its
+    /// `tessera::timed` sections are timed when it has any; otherwise
+    /// whole runs, less the MPI start-up measured with an empty job.
     #[arg(last = true, value_name = "PROGRAM ARGS")]
     pub program: Vec<OsString>,
 }

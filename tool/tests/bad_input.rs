@@ -103,6 +103,16 @@ fn command_line_values_out_of_range_are_refused_before_launch() {
             "SLOTS must be a positive whole number",
         ),
         (vec!["matmul", "--m", "0"], "must be at least 1"),
+        (
+            vec![
+                "run", "-n", "2", "matmul", "--a", "A.npy", "--b", "B.npy", "--m", "100",
+            ],
+            "the argument '--a <A.npy>' cannot be used with '--m <M>'",
+        ),
+        (
+            vec!["scaling", "--workload", "sort", "--work-exponent", "2"],
+            "--work-exponent is for your own program",
+        ),
         (vec!["scaling", "--ranks", "0,2"], "rank"),
     ] {
         let job = tessera_cmd(&args, &[], common::jobs::TIMEOUT);
@@ -304,7 +314,16 @@ fn matmul_propagates_nan_and_infinity_as_ieee_754_says() {
         let _ = std::fs::remove_file(&pc);
         let job = run(
             ranks,
-            &["matmul", "--a", s(&pa), "--b", s(&pb), "--out", s(&pc)],
+            &[
+                "matmul",
+                "--a",
+                s(&pa),
+                "--b",
+                s(&pb),
+                "--out",
+                s(&pc),
+                "--verify",
+            ],
             &[],
         );
         job.assert_ok("matmul with NaN and infinity");

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::jobs::{example, left_behind, messages, tessera_cmd, unique_tag};
+use common::jobs::{example, left_behind, messages, mpirun_cmd, tessera_cmd, unique_tag};
 
 /// How long a failed job may take to end, start-up included.
 const FAULT_BOUND: Duration = Duration::from_secs(15);
@@ -91,6 +91,74 @@ fn an_error_while_the_others_wait_in_a_collective_ends_the_job() {
         lines[0],
         format!("rank 3 on {host}: error: fail_fast: rank 3 returns an error on purpose")
     );
+}
+
+/// Runs `fail_fast MODE` at 4 ranks under `tessera run` and under plain
+/// `mpirun`; returns both standard errors.
+fn at_four_ranks_both_ways(mode: &str) -> [String; 2] {
+    let program = example("fail_fast");
+    let run = tessera_cmd(&["run", "-n", "4", &program, mode], &[], FAULT_BOUND);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr());
+    let plain = mpirun_cmd(&["-n", "4", &program, mode], &[], FAULT_BOUND);
+    assert_ne!(plain.code(), Some(0), "{}", plain.stderr());
+    [run.stderr(), plain.stderr()]
+}
+
+#[test]
+fn an_error_every_rank_returns_together_is_printed_once() {
+    let host = hostname();
+    for (how, stderr) in ["tessera run", "mpirun"]
+        .iter()
+        .zip(at_four_ranks_both_ways("disagree"))
+    {
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("disagree")).collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{how}: one message, not one per rank:\n{stderr}"
+        );
+        assert_eq!(
+            lines[0],
+            format!(
+                "ranks 0-3 on {host}: error: all_reduce: ranks disagree on the element count: 1 on ranks 0, 2; 2 on ranks 1, 3. Every rank must pass the same value"
+            ),
+            "{how}"
+        );
+        // The ranks end together: no abort, so no abort box or error log.
+        assert!(
+            !stderr.contains("MPI_ABORT") && !stderr.contains("ORTE_ERROR_LOG"),
+            "{how}:\n{stderr}"
+        );
+        if *how == "tessera run" {
+            assert_eq!(messages(&stderr).len(), 1, "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn distinct_errors_of_every_rank_come_out_whole_and_once() {
+    let host = hostname();
+    for (how, stderr) in ["tessera run", "mpirun"]
+        .iter()
+        .zip(at_four_ranks_both_ways("each"))
+    {
+        for rank in 0..4 {
+            let want = format!(
+                "rank {rank} on {host}: error: fail_fast: rank {rank} of 4 returns its own error"
+            );
+            let count = stderr.lines().filter(|l| *l == want).count();
+            assert_eq!(count, 1, "{how}: `{want}` once, whole:\n{stderr}");
+        }
+        // Nothing else mentions the errors: no pieces of interleaved lines.
+        let pieces = stderr
+            .lines()
+            .filter(|l| l.contains("returns its own") || l.contains("fail_fast:"))
+            .count();
+        assert_eq!(pieces, 4, "{how}:\n{stderr}");
+        if *how == "tessera run" {
+            assert_eq!(messages(&stderr).len(), 4, "{stderr}");
+        }
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Command;
 
-use common::jobs::{example, run, tessera};
+use common::jobs::{example, mpirun_cmd, run, tessera};
 use common::npy::{write_npy_1d, write_npy_f64};
 
 #[test]
@@ -111,6 +111,38 @@ fn ring_token_sums_the_ranks() {
         assert!(
             job.stdout()
                 .contains(&format!("token {sum} after 3 laps, as expected")),
+            "{}",
+            job.stdout()
+        );
+    }
+}
+
+#[test]
+fn the_readmes_first_program_is_the_example_it_runs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = readme
+        .split("```rust\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a rust block in the README");
+    let source = std::fs::read_to_string(root.join("examples/sum_of_ranks.rs")).unwrap();
+    let code: String = source
+        .lines()
+        .skip_while(|l| l.starts_with("//!") || l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        block, code,
+        "README's first program and examples/sum_of_ranks.rs differ"
+    );
+    for ranks in 1..=4 {
+        let job = run(ranks, &[&example("sum_of_ranks")], &[]);
+        job.assert_ok("sum_of_ranks");
+        let sum = ranks * (ranks - 1) / 2;
+        assert!(
+            job.stdout()
+                .contains(&format!("sum of ranks over {ranks} ranks = {sum}")),
             "{}",
             job.stdout()
         );
@@ -228,6 +260,21 @@ fn bad_requests_fail_with_a_reason() {
 }
 
 #[test]
+fn a_program_in_the_current_directory_is_found_and_a_missing_one_named_once() {
+    let ring = std::path::PathBuf::from(example("ring"));
+    let dir = ring.parent().unwrap();
+    // As mpirun finds it: a name without a slash, from its own folder.
+    let job = common::jobs::tessera_in(dir, &["run", "-n", "3", "--", "ring"]);
+    job.assert_ok("tessera run -n 3 -- ring, from the examples folder");
+    let job = common::jobs::tessera_in(dir, &["run", "-n", "3", "--", "no-such-program"]);
+    assert_ne!(job.code(), Some(0));
+    let stderr = job.stderr();
+    let lines = common::jobs::messages(&stderr);
+    assert_eq!(lines.len(), 1, "one message, not one per rank: {stderr}");
+    assert!(lines[0].contains("./no-such-program"), "{stderr}");
+}
+
+#[test]
 fn bench_merge_json_has_a_row_per_run_count_against_the_copy() {
     let out = Command::new(tessera())
         .args([
@@ -307,6 +354,27 @@ fn bench_gemm_json_reports_peak_and_ratio() {
         if let Some(o) = r["openblas_gflops"].as_f64() {
             assert!((r["ratio_vs_openblas"].as_f64().unwrap() - g / o).abs() < 1e-9);
         }
+    }
+}
+
+#[test]
+fn without_verify_nothing_claims_to_be_verified_and_tiny_times_keep_digits() {
+    for args in [
+        &[
+            "matmul", "--m", "8", "--k", "8", "--n", "8", "--repeat", "1",
+        ][..],
+        &["sort", "--n", "64"][..],
+    ] {
+        let job = run(2, args, &[]);
+        job.assert_ok(&args.join(" "));
+        let out = job.stdout();
+        assert!(!out.contains("verified"), "{out}");
+        assert!(out.contains("not checked (pass --verify"), "{out}");
+        // A problem this small takes microseconds: shown in them, not as 0.0000 s.
+        assert!(!out.contains("time 0.0000 s"), "{out}");
+        let job = run(2, &[args, &["--json"]].concat(), &[]);
+        let v: serde_json::Value = serde_json::from_str(job.stdout().trim()).unwrap();
+        assert!(v["verified"].is_null(), "{v}");
     }
 }
 
@@ -483,6 +551,207 @@ fn sort_example_and_cli_verify_at_one_to_four_ranks() {
     }
 }
 
+/// Little-endian bytes of `values` converted by `to` (one key type's
+/// encoding), with the descr numpy writes for it.
+fn key_file(descr: &str, values: &[i64]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for &v in values {
+        match descr {
+            "<u4" => bytes.extend((v as u32).to_le_bytes()),
+            "<u8" => bytes.extend((v as u64).to_le_bytes()),
+            "<i4" => bytes.extend((v as i32).to_le_bytes()),
+            "<i8" => bytes.extend(v.to_le_bytes()),
+            "<f4" => bytes.extend((v as f32).to_le_bytes()),
+            "<f8" => bytes.extend((v as f64).to_le_bytes()),
+            _ => unreachable!("{descr}"),
+        }
+    }
+    bytes
+}
+
+#[test]
+fn the_npy_header_decides_the_key_type_at_several_ranks() {
+    let dir = std::env::temp_dir().join(format!("tessera-keytypes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Values that every key type holds exactly; negative ones only for the
+    // signed and float types.
+    let unsigned: Vec<i64> = (0..41).map(|i| (i * 7919) % 1000).collect();
+    let signed: Vec<i64> = unsigned.iter().map(|v| v - 500).collect();
+    for (descr, dtype) in [
+        ("<u4", "u32"),
+        ("<u8", "u64"),
+        ("<i4", "i32"),
+        ("<i8", "i64"),
+        ("<f4", "f32"),
+        ("<f8", "f64"),
+    ] {
+        let values = if dtype.starts_with('u') {
+            &unsigned
+        } else {
+            &signed
+        };
+        let (input, output) = (
+            dir.join(format!("{dtype}.npy")),
+            dir.join(format!("{dtype}-sorted.npy")),
+        );
+        write_npy_1d(&input, descr, &key_file(descr, values), values.len());
+        let mut want = values.clone();
+        want.sort();
+        let want = key_file(descr, &want);
+        for ranks in [2, 3] {
+            let _ = std::fs::remove_file(&output);
+            // No --dtype: the file decides.
+            let job = run(
+                ranks,
+                &[
+                    "sort",
+                    "--input",
+                    input.to_str().unwrap(),
+                    "--out",
+                    output.to_str().unwrap(),
+                    "--verify",
+                    "--json",
+                ],
+                &[],
+            );
+            job.assert_ok(&format!("sort of a {dtype} file at {ranks} ranks"));
+            let v: serde_json::Value =
+                serde_json::from_str(job.stdout().trim()).expect("sort JSON");
+            assert_eq!(v["dtype"], dtype, "{v}");
+            assert_eq!(v["n"], values.len());
+            let bytes = std::fs::read(&output).expect("sorted keys written");
+            assert_eq!(
+                &bytes[bytes.len() - want.len()..],
+                &want[..],
+                "{dtype} at {ranks} ranks"
+            );
+            assert!(
+                String::from_utf8_lossy(&bytes).contains(descr),
+                "{dtype}: written as {descr}"
+            );
+        }
+        // --dtype that agrees is a check that passes.
+        run(
+            2,
+            &["sort", "--input", input.to_str().unwrap(), "--dtype", dtype],
+            &[],
+        )
+        .assert_ok(&format!("sort of a {dtype} file with --dtype {dtype}"));
+    }
+    // A mismatch names both types; a lossless conversion is offered.
+    let job = run(
+        2,
+        &[
+            "sort",
+            "--input",
+            dir.join("i32.npy").to_str().unwrap(),
+            "--dtype",
+            "i64",
+        ],
+        &[],
+    );
+    assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    let err = job.stderr();
+    assert!(
+        err.contains("--dtype i64 was given but") && err.contains("holds i32 values"),
+        "{err}"
+    );
+    assert!(
+        err.contains("a.astype('<i8')") && err.contains("loses nothing"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_npy_headers_decide_the_matrix_type() {
+    let dir = std::env::temp_dir().join(format!("tessera-matrixtypes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (m, k, n) = (5usize, 4usize, 3usize);
+    let a: Vec<f64> = (0..m * k).map(|i| (i % 7) as f64 - 3.0).collect();
+    let b: Vec<f64> = (0..k * n).map(|i| (i % 5) as f64 * 0.5).collect();
+    let as_f32 = |v: &[f64]| {
+        v.iter()
+            .flat_map(|x| (*x as f32).to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
+    let as_f64 = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    for (descr, dtype, encode) in [
+        ("<f4", "f32", &as_f32 as &dyn Fn(&[f64]) -> Vec<u8>),
+        ("<f8", "f64", &as_f64),
+    ] {
+        let (pa, pb) = (
+            dir.join(format!("a-{dtype}.npy")),
+            dir.join(format!("b-{dtype}.npy")),
+        );
+        common::npy::write_npy(&pa, descr, false, &format!("({m}, {k})"), &encode(&a));
+        common::npy::write_npy(&pb, descr, false, &format!("({k}, {n})"), &encode(&b));
+        for ranks in [2, 4] {
+            let job = run(
+                ranks,
+                &[
+                    "matmul",
+                    "--a",
+                    pa.to_str().unwrap(),
+                    "--b",
+                    pb.to_str().unwrap(),
+                    "--verify",
+                    "--json",
+                ],
+                &[],
+            );
+            job.assert_ok(&format!("matmul of {dtype} files at {ranks} ranks"));
+            let v: serde_json::Value =
+                serde_json::from_str(job.stdout().trim()).expect("matmul JSON");
+            assert_eq!(v["dtype"], dtype, "{v}");
+            assert_eq!(
+                (v["m"].as_u64(), v["k"].as_u64(), v["n"].as_u64()),
+                (Some(5), Some(4), Some(3))
+            );
+        }
+    }
+    // A in f32, B in f64: convert A (widening), never B.
+    let job = run(
+        2,
+        &[
+            "matmul",
+            "--a",
+            dir.join("a-f32.npy").to_str().unwrap(),
+            "--b",
+            dir.join("b-f64.npy").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    let err = job.stderr();
+    assert!(
+        err.contains("A and B must hold the same type") && err.contains("a.astype('<f8')"),
+        "{err}"
+    );
+    // --dtype f32 against f64 files: both types named, no narrowing offered.
+    let job = run(
+        2,
+        &[
+            "matmul",
+            "--a",
+            dir.join("a-f64.npy").to_str().unwrap(),
+            "--b",
+            dir.join("b-f64.npy").to_str().unwrap(),
+            "--dtype",
+            "f32",
+        ],
+        &[],
+    );
+    assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    let err = job.stderr();
+    assert!(
+        err.contains("--dtype f32 was given but") && err.contains("holds f64 values"),
+        "{err}"
+    );
+    assert!(!err.contains("astype"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn sort_npy_round_trip_and_bad_files() {
     let dir = std::env::temp_dir().join(format!("tessera-sort-{}", std::process::id()));
@@ -535,12 +804,14 @@ fn sort_npy_round_trip_and_bad_files() {
         &[],
     );
     assert_eq!(job.code(), Some(2), "{}", job.stderr());
+    let err = job.stderr();
     assert!(
-        job.stderr()
-            .contains("but u32 was asked for: pass --dtype i64"),
-        "{}",
-        job.stderr()
+        err.contains("--dtype u32 was given but")
+            && err.contains("holds i64 values (descr '<i8'): leave out --dtype"),
+        "{err}"
     );
+    // i64 to u32 loses values: no conversion is suggested.
+    assert!(!err.contains("astype"), "{err}");
     let truncated = dir.join("t.npy");
     let good = std::fs::read(&input).unwrap();
     std::fs::write(&truncated, &good[..good.len() - 3]).unwrap();
@@ -642,7 +913,8 @@ fn sample_sort_exchanges_through_shared_memory_and_mpi_alike() {
             let job = run(
                 ranks,
                 &[
-                    "sort", "--n", "200003", "--dtype", "i64", "--dist", "few", "--verify", "--json",
+                    "sort", "--n", "200003", "--dtype", "i64", "--dist", "few", "--verify",
+                    "--json",
                 ],
                 &[(tessera::env::EXCHANGE, path)],
             );
@@ -659,11 +931,71 @@ fn sample_sort_exchanges_through_shared_memory_and_mpi_alike() {
         }
         assert_eq!(outputs[0], outputs[1], "both paths balance alike");
     }
-    let job = run(2, &["sort", "--n", "1000"], &[(tessera::env::EXCHANGE, "tcp")]);
-    assert!(!job.output.status.success(), "a bad exchange path must fail");
+    let job = run(
+        2,
+        &["sort", "--n", "1000"],
+        &[(tessera::env::EXCHANGE, "tcp")],
+    );
+    assert!(
+        !job.output.status.success(),
+        "a bad exchange path must fail"
+    );
     assert!(
         job.stderr().contains("auto, mpi or shared"),
         "the message names the choices: {}",
         job.stderr()
     );
+}
+
+#[test]
+fn a_rank_held_to_one_core_says_so_once() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        eprintln!("one core here: nothing for a binding to hold back");
+        return;
+    }
+    let tessera = tessera();
+    let tessera = tessera.to_str().unwrap();
+    let timeout = common::jobs::TIMEOUT;
+    let warnings = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("warning: "))
+            .count()
+    };
+    // Plain mpirun binds one rank to one core while the others idle.
+    let job = mpirun_cmd(&["-n", "1", tessera, "info"], &[], timeout);
+    job.assert_ok("mpirun -n 1 tessera info");
+    let err = job.stderr();
+    assert_eq!(warnings(&err), 1, "{err}");
+    assert!(
+        err.contains("warning: rank 0 is bound to one core")
+            && err.contains("--bind-to none")
+            && err.contains(&format!("--map-by slot:PE={cores}")),
+        "{err}"
+    );
+    // Two ranks asking for two threads each: one warning naming both.
+    let job = mpirun_cmd(
+        &["-n", "2", tessera, "info"],
+        &[("RAYON_NUM_THREADS", "2")],
+        timeout,
+    );
+    job.assert_ok("mpirun -n 2 tessera info");
+    let err = job.stderr();
+    assert_eq!(warnings(&err), 1, "{err}");
+    assert!(
+        err.contains("warning: ranks 0-1 are bound to one core each"),
+        "{err}"
+    );
+    // Unbound, or bound by tessera run: no warning.
+    let job = mpirun_cmd(
+        &["-n", "1", "--bind-to", "none", tessera, "info"],
+        &[],
+        timeout,
+    );
+    job.assert_ok("mpirun --bind-to none");
+    assert_eq!(warnings(&job.stderr()), 0, "{}", job.stderr());
+    let job = run(1, &["info"], &[]);
+    job.assert_ok("tessera run -n 1 info");
+    assert_eq!(warnings(&job.stderr()), 0, "{}", job.stderr());
 }

@@ -51,7 +51,12 @@ fn a_strong_sweep_at_one_two_and_three_ranks_runs_end_to_end() {
     job.assert_ok("tessera scaling");
     let stdout = job.stdout();
     assert!(stdout.contains("Amdahl: serial fraction f"), "{stdout}");
-    assert!(stdout.contains("predicted: S("), "{stdout}");
+    assert!(stdout.contains("predicted (range"), "{stdout}");
+    // The table explains its columns, and they add up.
+    assert!(
+        stdout.contains("columns (") && stdout.contains("other"),
+        "{stdout}"
+    );
 
     let json = read_json(&out.join("scaling.json"));
     let points = json["points"].as_array().unwrap();
@@ -136,25 +141,139 @@ fn a_weak_matmul_sweep_grows_n_with_the_cube_root_and_fits_gustafson() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
-#[test]
-fn a_users_program_is_timed_as_a_whole() {
-    let out = scratch("user");
-    let o = out.to_string_lossy().into_owned();
-    let hello = example("hello_ranks");
-    let job = tessera_cmd(
-        &[
-            "scaling", "--ranks", "1,2", "--repeat", "1", "--out", &o, "--", &hello,
-        ],
-        &[],
-        TIMEOUT,
-    );
-    job.assert_ok("tessera scaling -- hello_ranks");
-    let json = read_json(&out.join("scaling.json"));
-    assert!(json["workload"].as_str().unwrap().ends_with("hello_ranks"));
-    for r in json["runs"].as_array().unwrap() {
-        assert_eq!(r["seconds"], r["wall_seconds"]);
-        assert!(r["split"].as_array().unwrap().is_empty());
+/// Every number in `v`, recursively, with its path.
+fn numbers(v: &Value, path: String, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| numbers(x, format!("{path}[{i}]"), out)),
+        Value::Object(o) => o
+            .iter()
+            .for_each(|(k, x)| numbers(x, format!("{path}.{k}"), out)),
+        _ => out.push((path, v.clone())),
     }
+}
+
+/// Checks that no point, fit or prediction of a sweep is missing or not
+/// finite (serde writes NaN and infinities as null).
+fn assert_all_finite(json: &Value) {
+    for key in ["points", "fit"] {
+        let mut all = Vec::new();
+        numbers(&json[key], key.to_string(), &mut all);
+        for (path, v) in all {
+            // Absent, not infinite: no Karp-Flatt at one rank, no error
+            // (nor range) from a single fitted run, no limit for Gustafson.
+            let no_error = json["fit"]["std_error"].is_null();
+            let optional = path.ends_with("karp_flatt")
+                || path.ends_with("std_error")
+                || path == "fit.limit"
+                || (no_error && (path.ends_with(".low") || path.ends_with(".high")));
+            assert!(
+                v.is_number() || v.is_boolean() || v.is_string() || (optional && v.is_null()),
+                "{path} = {v}"
+            );
+        }
+    }
+}
+
+/// Runs `tessera scaling ARGS -- PROGRAM...` into a scratch directory and
+/// returns its standard output and `scaling.json`.
+fn sweep_of(name: &str, args: &[&str], program: &[&str]) -> (String, Value, PathBuf) {
+    let out = scratch(name);
+    let o = out.to_string_lossy().into_owned();
+    let mut all = vec!["scaling", "--out", &o];
+    all.extend_from_slice(args);
+    all.push("--");
+    all.extend_from_slice(program);
+    let job = tessera_cmd(&all, &[], Duration::from_secs(300));
+    job.assert_ok(&format!("tessera {}", all.join(" ")));
+    let json = read_json(&out.join("scaling.json"));
+    assert_all_finite(&json);
+    assert!(out.join("scaling.png").is_file(), "no PNG");
+    (job.stdout(), json, out)
+}
+
+#[test]
+fn a_strong_sweep_of_a_program_times_its_timed_section() {
+    let sort = example("merge_sort");
+    let (stdout, json, out) = sweep_of(
+        "user-strong",
+        &["--ranks", "1,2", "--repeat", "2"],
+        &[&sort, "300000"],
+    );
+    assert!(
+        stdout.contains("times: the program's tessera::timed sections"),
+        "{stdout}"
+    );
+    // The work is the same at every rank count: speedup is T(1) / T(p).
+    let points = json["points"].as_array().unwrap();
+    let t1 = points[0]["seconds"]["median"].as_f64().unwrap();
+    let t2 = points[1]["seconds"]["median"].as_f64().unwrap();
+    assert!((points[1]["speedup"].as_f64().unwrap() - t1 / t2).abs() < 1e-9);
+    for r in json["runs"].as_array().unwrap() {
+        assert_eq!(r["source"], "timed");
+        // The timed section leaves start-up out: far less than the run.
+        let (secs, wall) = (
+            r["seconds"].as_f64().unwrap(),
+            r["wall_seconds"].as_f64().unwrap(),
+        );
+        assert!(secs > 0.0 && secs < 0.8 * wall, "{r}");
+        assert_eq!(
+            r["split"].as_array().unwrap().len() as u64,
+            r["ranks"].as_u64().unwrap()
+        );
+    }
+    assert!(json["startup"].as_array().unwrap().is_empty());
+    let f = json["fit"]["serial_fraction"].as_f64().unwrap();
+    assert!(f.is_finite());
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_weak_sweep_of_a_program_scales_the_speedup_by_the_ranks() {
+    let allreduce = example("allreduce");
+    let (stdout, json, out) = sweep_of(
+        "user-weak",
+        &["--mode", "weak", "--ranks", "1,2", "--repeat", "1"],
+        &[&allreduce, "200000"],
+    );
+    assert!(stdout.contains("Gustafson"), "{stdout}");
+    let points = json["points"].as_array().unwrap();
+    let t1 = points[0]["seconds"]["median"].as_f64().unwrap();
+    let t2 = points[1]["seconds"]["median"].as_f64().unwrap();
+    // N per rank: the work at 2 ranks is twice one rank's.
+    assert!((points[1]["speedup"].as_f64().unwrap() - 2.0 * t1 / t2).abs() < 1e-9);
+    for r in json["runs"].as_array().unwrap() {
+        assert_eq!(r["source"], "timed", "{r}");
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_program_without_a_timed_section_gets_its_start_up_measured() {
+    let hello = example("hello_ranks");
+    let (stdout, json, out) = sweep_of(
+        "user-whole",
+        &["--ranks", "1,2", "--repeat", "1"],
+        &[&hello],
+    );
+    let startup = json["startup"].as_array().unwrap();
+    assert_eq!(startup.len(), 2, "{json}");
+    for s in startup {
+        assert!(s["seconds"].as_f64().unwrap() > 0.0, "{s}");
+    }
+    for r in json["runs"].as_array().unwrap() {
+        assert_eq!(r["source"], "whole-run");
+    }
+    // hello_ranks does next to nothing: its runs are all start-up, and the
+    // report says so rather than fitting start-up as a serial fraction
+    // without a word.
+    assert!(
+        stdout.contains("warning: the program marks no timed section"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("start-up"), "{stdout}");
     std::fs::remove_dir_all(&out).unwrap();
 }
 

@@ -25,6 +25,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::RankExec { program } => run::rank_exec(&program),
+        Command::StartupProbe => with_mpi(|_, _| Ok(0)),
         Command::Info { json } => with_mpi(|u, w| info::info(u, w, json)),
         Command::Bench(command) => bench::bench(command),
         Command::Selftest { checks } => with_mpi(|_, w| selftest::selftest(w, &checks)),
@@ -60,6 +61,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
                 algo,
                 device,
                 seed,
+                verify,
             };
             with_mpi_traced(trace, |_, w| demo::sort(w, &job, dtype, verify, json))
         }
@@ -93,6 +95,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
                 panel,
                 seed,
                 repeat,
+                verify,
             };
             with_mpi_traced(trace, |_, w| demo::matmul(w, &job, dtype, verify, json))
         }
@@ -101,8 +104,16 @@ pub fn dispatch(cli: Cli) -> ExitCode {
 
 /// Prints the error as `tessera: ...`; exit status 2.
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("tessera: {e}");
+    print_error(e);
     ExitCode::from(2)
+}
+
+/// Prints `tessera: ERROR` on standard error in one write, so that the
+/// line never interleaves with other ranks' output under `mpirun`.
+fn print_error(e: &dyn std::fmt::Display) {
+    use std::io::Write as _;
+    let line = format!("tessera: {e}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Exit status 0 for a command that succeeded, else [`fail`].
@@ -139,7 +150,7 @@ fn with_mpi_traced(
         Ok(code) => code,
         Err(e) => {
             if rank == 0 {
-                eprintln!("tessera: {e}");
+                print_error(&e);
             }
             2
         }

@@ -19,6 +19,7 @@ pub fn scaling(args: ScalingArgs) -> Result<()> {
         device,
         out,
         include_oversubscribed,
+        work_exponent,
         program,
     } = args;
     let workload = if program.is_empty() {
@@ -44,6 +45,7 @@ pub fn scaling(args: ScalingArgs) -> Result<()> {
         device: device.name().to_string(),
         include_oversubscribed,
         out,
+        work_exponent,
     };
     opts.validate()?;
     let total = (opts.ranks.len() * opts.repeat) as u64;
@@ -70,8 +72,24 @@ pub fn scaling(args: ScalingArgs) -> Result<()> {
             None => "done".into(),
         });
     });
+    let runs = runs?;
+    // A program timed from outside: measure the start-up of an empty job
+    // at each rank count, to subtract and report.
+    let mut startup = Vec::new();
+    if runs
+        .iter()
+        .any(|r| r.source == scaling::TimeSource::WholeRun)
+    {
+        for &p in &opts.ranks {
+            bar.set_message(format!("start-up of an empty job at {p} ranks"));
+            startup.push(scaling::Startup {
+                ranks: p,
+                seconds: scaling::measure_startup(&opts, p)?,
+            });
+        }
+    }
     bar.finish_and_clear();
-    let analysis = scaling::analyse(&opts, scaling::Machine::here(), runs?)?;
+    let analysis = scaling::analyse(&opts, scaling::Machine::here(), runs, startup)?;
     let (files, note) = scaling::write_outputs(&analysis, &opts.out)?;
     print!("{}", scaling::render_table(&analysis));
     for f in files {

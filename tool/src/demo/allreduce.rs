@@ -137,14 +137,14 @@ pub fn run(comm: &Comm, job: &AllreduceJob) -> Result<AllreduceReport> {
 pub fn render(r: &AllreduceReport) -> String {
     format!(
         "{iters} steps of {n} samples into a gradient of {len} values, all-reduced on {ranks} ranks\n\
-         time {secs:.4} s ({per:.3} ms per step)\n\
+         time {secs} ({per:.3} ms per step)\n\
          {split}\
          checksum {sum}: {verdict}\n",
         iters = r.iters,
         n = r.n,
         len = r.len,
         ranks = r.ranks,
-        secs = r.seconds,
+        secs = super::human_seconds(r.seconds),
         per = r.seconds / r.iters as f64 * 1e3,
         split = tessera::trace::render_split(&r.split),
         sum = r.checksum,

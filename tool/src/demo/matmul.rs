@@ -37,6 +37,8 @@ pub struct MatmulJob {
     /// Times to run the multiply; the fastest run is reported (the first
     /// pays for page faults and cold caches).
     pub repeat: usize,
+    /// Check the product (Freivalds); without it nothing is checked.
+    pub verify: bool,
 }
 
 /// What `tessera matmul` reports (`--json` prints it).
@@ -76,17 +78,18 @@ pub struct MatmulReport {
     pub wait_seconds: f64,
     /// Every rank's split of the fastest run.
     pub split: Vec<tessera::trace::RankSplit>,
-    /// Freivalds estimate of `||C - AB|| / (||A|| ||B|| k eps)`.
-    pub residual: f64,
+    /// Freivalds estimate of `||C - AB|| / (||A|| ||B|| k eps)` (with
+    /// `--verify` only, as are the next four).
+    pub residual: Option<f64>,
     /// The largest residual a correct product can have (worst case).
-    pub residual_threshold: f64,
+    pub residual_threshold: Option<f64>,
     /// The largest row-wise ratio of the Freivalds difference to its
     /// probabilistic bound (at most 1 for a correct product).
-    pub row_ratio: f64,
-    /// `residual <= residual_threshold`.
-    pub verified: bool,
+    pub row_ratio: Option<f64>,
+    /// `residual <= residual_threshold`; none when not checked.
+    pub verified: Option<bool>,
     /// A and B hold only finite values (the check applies to those only).
-    pub inputs_finite: bool,
+    pub inputs_finite: Option<bool>,
 }
 
 /// Parses `RxC` (e.g. `2x3`).
@@ -173,7 +176,11 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         }
     }
     let (c, seconds, split) = best.expect("at least one run");
-    let verification = verify_product(&a, &b, &c, job.seed)?;
+    let verification = if job.verify {
+        Some(verify_product(&a, &b, &c, job.seed)?)
+    } else {
+        None
+    };
     if let Some(path) = &job.out {
         tessera::npy::write_distributed(&c, path, 0)?;
     }
@@ -195,11 +202,11 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         comm_seconds: tessera::trace::slowest(&split, |r| r.comm),
         wait_seconds: tessera::trace::slowest(&split, |r| r.wait),
         split,
-        residual: verification.residual,
-        residual_threshold: verification.threshold,
-        row_ratio: verification.row_ratio,
-        verified: verification.passed,
-        inputs_finite: verification.inputs_finite,
+        residual: verification.as_ref().map(|v| v.residual),
+        residual_threshold: verification.as_ref().map(|v| v.threshold),
+        row_ratio: verification.as_ref().map(|v| v.row_ratio),
+        verified: verification.as_ref().map(|v| v.passed),
+        inputs_finite: verification.as_ref().map(|v| v.inputs_finite),
     })
 }
 
@@ -207,10 +214,10 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
 pub fn render(r: &MatmulReport) -> String {
     format!(
         "C = A * B: {m} x {k} times {k} x {n}, {dtype}, {ranks} ranks on a {gr} x {gc} grid, device {device}, panel {panel}\n\
-         time {secs:.4} s, fastest of {repeat}\n\
+         time {secs}, fastest of {repeat}\n\
          {split}\
          {gf:.2} GFLOP/s overall, {gfr:.2} GFLOP/s per rank\n\
-         residual ||C - AB|| / (||A|| ||B|| k eps) = {res:.3e} (threshold {thr:.3}), row check {rows:.3e} (threshold 1): {verdict}\n",
+         {check}\n",
         m = r.m,
         k = r.k,
         n = r.n,
@@ -220,19 +227,28 @@ pub fn render(r: &MatmulReport) -> String {
         gc = r.grid[1],
         device = r.device,
         panel = r.panel,
-        secs = r.seconds,
+        secs = super::human_seconds(r.seconds),
         repeat = r.repeat,
         split = tessera::trace::render_split(&r.split),
         gf = r.gflops,
         gfr = r.gflops_per_rank,
-        res = r.residual,
-        thr = r.residual_threshold,
-        rows = r.row_ratio,
-        verdict = match (r.verified, r.inputs_finite) {
-            (true, _) => "verified",
-            (false, true) => "FAILED",
-            (false, false) =>
-                "not verified: A or B holds NaN or infinite values, and the check applies to finite inputs only (C holds what IEEE 754 arithmetic gives)",
+        check = match (
+            r.residual,
+            r.residual_threshold,
+            r.row_ratio,
+            r.verified,
+            r.inputs_finite
+        ) {
+            (Some(res), Some(thr), Some(rows), Some(verified), Some(finite)) => format!(
+                "residual ||C - AB|| / (||A|| ||B|| k eps) = {res:.3e} (threshold {thr:.3}), row check {rows:.3e} (threshold 1): {}",
+                match (verified, finite) {
+                    (true, _) => "verified",
+                    (false, true) => "FAILED",
+                    (false, false) =>
+                        "not verified: A or B holds NaN or infinite values, and the check applies to finite inputs only (C holds what IEEE 754 arithmetic gives)",
+                }
+            ),
+            _ => "not checked (pass --verify to check the product)".to_string(),
         },
     )
 }

@@ -4,3 +4,27 @@
 pub mod allreduce;
 pub mod matmul;
 pub mod sort;
+
+/// A time for the demos' reports: seconds with four decimals, or, below
+/// 0.1 s, milliseconds or microseconds with three (so a tiny problem shows
+/// `41.200 us`, not `0.0000 s`).
+pub fn human_seconds(s: f64) -> String {
+    if !s.is_finite() || s == 0.0 || s >= 0.1 {
+        format!("{s:.4} s")
+    } else if s >= 1e-4 {
+        format!("{:.3} ms", s * 1e3)
+    } else {
+        format!("{:.3} us", s * 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn small_times_keep_their_digits() {
+        assert_eq!(super::human_seconds(1.23456), "1.2346 s");
+        assert_eq!(super::human_seconds(0.0123), "12.300 ms");
+        assert_eq!(super::human_seconds(4.12e-5), "41.200 us");
+        assert_eq!(super::human_seconds(0.0), "0.0000 s");
+    }
+}

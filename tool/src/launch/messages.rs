@@ -21,16 +21,37 @@ fn is_rule(line: &str) -> bool {
 }
 
 /// Whether `line` is a message a Tessera rank prints when it fails
-/// (`rank R on HOST: ...`) or a Tessera command's own error (`tessera: ...`).
+/// (`rank R on HOST: ...`), one that rank 0 prints for several ranks that
+/// failed together (`ranks 0-3 on HOST: ...`), or a Tessera command's own
+/// error (`tessera: ...`).
 fn is_rank_message(line: &str) -> bool {
-    if line.starts_with("tessera: ") {
+    if line.starts_with("tessera: ") || one_rank_message(line).is_some() {
         return true;
     }
-    let Some(rest) = line.strip_prefix("rank ") else {
+    let Some(rest) = line.strip_prefix("ranks ") else {
         return false;
     };
+    let list = rest.split(" on ").next().unwrap_or("");
+    !list.is_empty()
+        && list
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"-, ".contains(&b))
+        && rest.contains(": ")
+}
+
+/// `(rank, host, message)` of a one-rank failure message
+/// `rank R on HOST: MESSAGE`.
+fn one_rank_message(line: &str) -> Option<(usize, &str, &str)> {
+    let rest = line.strip_prefix("rank ")?;
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    digits > 0 && rest[digits..].starts_with(" on ") && rest.contains(": ")
+    let rank = rest[..digits].parse().ok()?;
+    let (host, message) = rest[digits..].strip_prefix(" on ")?.split_once(": ")?;
+    (!host.is_empty() && !host.contains(' ')).then_some((rank, host, message))
+}
+
+/// The ranks, `rank 3` or `ranks 0-2, 5`, as the library names them.
+fn rank_list(ranks: &[usize]) -> String {
+    tessera::comm::rank_list(ranks)
 }
 
 /// Whether `line` is Open MPI's shared-memory transport failing to read
@@ -51,6 +72,9 @@ pub struct MessageFilter {
     /// One-line summaries of boxes that only matter if no rank speaks
     /// before the stream ends (a rank's message can arrive after them).
     held: Vec<String>,
+    /// Failure messages of single ranks, held until the stream pauses or
+    /// ends so that identical ones print once: message, ranks, hosts.
+    failures: Vec<(String, Vec<usize>, Vec<String>)>,
 }
 
 impl MessageFilter {
@@ -81,6 +105,21 @@ impl MessageFilter {
         if is_rank_message(line) {
             self.rank_spoke = true;
         }
+        if let Some((rank, host, message)) = one_rank_message(line) {
+            match self.failures.iter_mut().find(|(m, _, _)| m == message) {
+                Some((_, ranks, hosts)) => {
+                    ranks.push(rank);
+                    if !hosts.iter().any(|h| h == host) {
+                        hosts.push(host.to_string());
+                    }
+                }
+                None => {
+                    self.failures
+                        .push((message.to_string(), vec![rank], vec![host.to_string()]))
+                }
+            }
+            return Vec::new();
+        }
         // Open MPI's note that it folded repeated boxes into one, and its
         // complaint when two ranks' aborts race in that folding.
         if line.starts_with('[')
@@ -96,10 +135,22 @@ impl MessageFilter {
         vec![line.to_string()]
     }
 
-    /// Returns the lines of a box that is still open (shown unfiltered when
-    /// the stream pauses, so that nothing is held while the job runs).
+    /// Returns the ranks' failure messages held so far, each distinct one
+    /// once with its ranks, and the lines of a box that is still open
+    /// (shown unfiltered when the stream pauses, so that nothing is held
+    /// while the job runs).
     pub fn flush_open(&mut self) -> Vec<String> {
-        self.open.take().unwrap_or_default()
+        let mut out: Vec<String> = self
+            .failures
+            .drain(..)
+            .map(|(message, mut ranks, hosts)| {
+                ranks.sort_unstable();
+                ranks.dedup();
+                format!("{} on {}: {message}", rank_list(&ranks), hosts.join(", "))
+            })
+            .collect();
+        out.extend(self.open.take().unwrap_or_default());
+        out
     }
 
     /// Returns what is left when the stream ends: a box never closed, and
@@ -214,12 +265,13 @@ mod tests {
             "[vm:21376] Read -1, expected 262144, errno = 3\nrank 1 on vm: error: boom\n[vm:9] Read -1, expected 8, errno = 14\n",
         );
         // ESRCH (3): the peer is gone, which the rank's message says; any
-        // other errno is news and passes.
+        // other errno is news and passes (at once: the ranks' messages are
+        // held until the stream pauses, to print identical ones once).
         assert_eq!(
             out,
             vec![
-                "rank 1 on vm: error: boom",
-                "[vm:9] Read -1, expected 8, errno = 14"
+                "[vm:9] Read -1, expected 8, errno = 14",
+                "rank 1 on vm: error: boom"
             ]
         );
     }
@@ -262,6 +314,23 @@ mod tests {
             "rank 2 on vm: panicked: no\n{r}\nMPI_ABORT was invoked on rank 2 in communicator MPI_COMM_WORLD\nwith errorcode 101.\n{r}\n"
         );
         assert_eq!(filter(&rank_said), vec!["rank 2 on vm: panicked: no"]);
+    }
+
+    #[test]
+    fn identical_failure_messages_of_several_ranks_print_once() {
+        let out = filter(
+            "rank 2 on vm: error: same\nrank 0 on vm: error: same\nrank 1 on vm: error: other\nrank 3 on vm2: error: same\nranks 0-1 on vm: error: already grouped\n",
+        );
+        assert_eq!(
+            out,
+            vec![
+                "ranks 0-1 on vm: error: already grouped",
+                "ranks 0, 2-3 on vm, vm2: error: same",
+                "rank 1 on vm: error: other",
+            ]
+        );
+        assert!(is_rank_message("ranks 0-1 on vm: error: already grouped"));
+        assert!(!is_rank_message("ranks of the grid: 4"));
     }
 
     #[test]

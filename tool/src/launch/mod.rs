@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub raw: bool,
     /// The program and its arguments; empty runs `tessera info`.
     pub program: Vec<OsString>,
+    /// Environment variables set for every rank (exported with `-x`).
+    pub env: Vec<(String, OsString)>,
 }
 
 /// Open MPI parameters `tessera run` sets so that a failure ends the job in
@@ -232,6 +234,12 @@ pub fn mpirun_command(opts: &RunOptions, mpirun: &Path, tessera: &Path) -> Resul
         .collect();
     if opts.trace.is_some() && !exported.iter().any(|k| k == tessera::env::TRACE) {
         exported.push(tessera::env::TRACE.to_string());
+    }
+    for (name, value) in &opts.env {
+        cmd.env(name, value);
+        if !exported.contains(name) {
+            exported.push(name.clone());
+        }
     }
     exported.sort();
     for name in exported {
@@ -543,7 +551,58 @@ pub fn prepare(opts: &RunOptions) -> Result<Command> {
         })?;
     let tessera =
         std::env::current_exe().map_err(|e| tessera::Error::io("finding the tessera binary", e))?;
-    mpirun_command(opts, &mpirun, &tessera)
+    let remote = opts.hostfile.is_some() || opts.hosts.is_some();
+    match opts.program.first() {
+        Some(first) if !OWN_SUBCOMMANDS.iter().any(|s| first == *s) && first != "run" => {
+            let resolved = resolve_program(first, remote)?;
+            let mut opts = opts.clone();
+            opts.program[0] = resolved;
+            mpirun_command(&opts, &mpirun, &tessera)
+        }
+        _ => mpirun_command(opts, &mpirun, &tessera),
+    }
+}
+
+/// The program to start on every rank, found the way `mpirun` finds it: a
+/// name without a slash on `PATH`, else in the current directory (as
+/// `./name`). Checked once, before launch, so that a missing program is one
+/// message rather than one per rank; with other hosts (`remote`), a program
+/// missing here may be there, and is passed on unchecked.
+pub fn resolve_program(program: &OsString, remote: bool) -> Result<OsString> {
+    let path = Path::new(program);
+    let named = !program.as_encoded_bytes().contains(&b'/');
+    if named
+        && let Some(name) = program.to_str()
+        && find_on_path(name).is_some()
+    {
+        return Ok(program.clone());
+    }
+    if path.is_file() {
+        return Ok(if named {
+            Path::new(".").join(path).into_os_string()
+        } else {
+            program.clone()
+        });
+    }
+    if remote {
+        return Ok(program.clone());
+    }
+    let shown = path.display();
+    Err(Error::Launch {
+        program: shown.to_string(),
+        reason: if named {
+            format!(
+                "no program `{shown}` on PATH or in the current directory: give its path (./{shown} for one here, or /full/path/{shown})"
+            )
+        } else {
+            format!(
+                "no such file: check the path (relative paths start from the current directory, {})",
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            )
+        },
+    })
 }
 
 /// The GPUs this node exposes: the `CUDA_VISIBLE_DEVICES` list if the
@@ -609,6 +668,41 @@ pub fn rank_exec(program: &[OsString]) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn programs_are_found_as_mpirun_finds_them() {
+        let here = std::env::current_dir().unwrap();
+        // A file of the current directory, named without a slash: ./name.
+        let name = "Cargo.toml";
+        assert!(here.join(name).is_file());
+        assert_eq!(
+            resolve_program(&OsString::from(name), false).unwrap(),
+            OsString::from("./Cargo.toml")
+        );
+        // On PATH: unchanged.
+        assert_eq!(
+            resolve_program(&OsString::from("sh"), false).unwrap(),
+            OsString::from("sh")
+        );
+        // Nowhere: one error, suggesting the path.
+        let err = resolve_program(&OsString::from("no-such-app-here"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("on PATH or in the current directory")
+                && err.contains("./no-such-app-here"),
+            "{err}"
+        );
+        let err = resolve_program(&OsString::from("/nonexistent/app"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot launch /nonexistent/app: no such file"),
+            "{err}"
+        );
+        // Other hosts may have it.
+        assert!(resolve_program(&OsString::from("no-such-app-here"), true).is_ok());
+    }
 
     fn args(cmd: &Command) -> Vec<String> {
         cmd.get_args()

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use report::{Machine, analyse, render_table, write_outputs};
+pub use report::{Machine, Startup, analyse, render_table, write_outputs};
 
 use crate::launch::{RunOptions, prepare};
 use crate::{Error, Result};
@@ -103,6 +103,9 @@ pub struct SweepOptions {
     pub include_oversubscribed: bool,
     /// Directory for the output files.
     pub out: PathBuf,
+    /// A user's program: how its total work grows with the ranks, as the
+    /// power E of p (default 0 for strong scaling, 1 for weak).
+    pub work_exponent: Option<f64>,
 }
 
 impl SweepOptions {
@@ -129,6 +132,18 @@ impl SweepOptions {
         if self.threads == 0 {
             return Err(Error::Usage("--threads must be at least 1".into()));
         }
+        if let Some(e) = self.work_exponent {
+            if !matches!(self.workload, Workload::Command(_)) {
+                return Err(Error::Usage(
+                    "--work-exponent is for your own program (after `--`): the built-in workloads know how their work grows".into(),
+                ));
+            }
+            if !(e.is_finite() && (0.0..=3.0).contains(&e)) {
+                return Err(Error::Usage(format!(
+                    "--work-exponent {e}: give a power from 0 (the same total work at every rank count) to 3 (work growing as p^3)"
+                )));
+            }
+        }
         if self.n == 0 && !matches!(self.workload, Workload::Command(_)) {
             return Err(Error::Usage(
                 "--n must be at least 1: it is the problem size at one rank".into(),
@@ -150,7 +165,16 @@ impl SweepOptions {
 
     /// The work at `p` ranks relative to one rank's: what weak scaling's
     /// scaled speedup multiplies by (matmul's flops grow as n^3).
+    /// A user's program says how its work grows with `--work-exponent`
+    /// (default: 1 for strong scaling, p for weak).
     pub fn work_ratio(&self, p: usize) -> f64 {
+        if let Workload::Command(_) = self.workload {
+            let exponent = self.work_exponent.unwrap_or(match self.mode {
+                Mode::Strong => 0.0,
+                Mode::Weak => 1.0,
+            });
+            return (p as f64).powf(exponent);
+        }
         let (n1, np) = (self.size_at(1) as f64, self.size_at(p) as f64);
         match self.workload {
             Workload::Matmul => (np / n1).powi(3),
@@ -174,6 +198,7 @@ impl SweepOptions {
                 "1".into(),
                 "--device".into(),
                 self.device.clone(),
+                "--verify".into(),
                 "--json".into(),
             ],
             Workload::Sort => vec![
@@ -182,6 +207,7 @@ impl SweepOptions {
                 n,
                 "--device".into(),
                 self.device.clone(),
+                "--verify".into(),
                 "--json".into(),
             ],
             Workload::Allreduce => vec!["allreduce".into(), "--n".into(), n, "--json".into()],
@@ -189,6 +215,18 @@ impl SweepOptions {
         };
         args.into_iter().map(OsString::from).collect()
     }
+}
+
+/// What a run's `seconds` measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeSource {
+    /// The timed section a built-in workload reports.
+    Workload,
+    /// The program's `tessera::timed` sections, summed.
+    Timed,
+    /// The whole run, from launch to exit: MPI start-up included.
+    WholeRun,
 }
 
 /// One job of a sweep.
@@ -200,9 +238,12 @@ pub struct Run {
     pub repeat: usize,
     /// Problem size.
     pub size: usize,
-    /// The timed section (slowest rank) as the workload reports it; the
-    /// whole job's wall time for a user's program.
+    /// The timed section (slowest rank) as the workload reports it; for a
+    /// user's program, its `tessera::timed` sections, else the whole job's
+    /// wall time (less the start-up, once [`analyse`] has measured it).
     pub seconds: f64,
+    /// What `seconds` measure.
+    pub source: TimeSource,
     /// The whole job, launch included.
     pub wall_seconds: f64,
     /// Every rank's split (empty for a user's program).
@@ -215,52 +256,40 @@ struct WorkloadReport {
     seconds: f64,
     #[serde(default)]
     split: Vec<RankSplit>,
-    #[serde(default = "yes")]
-    verified: bool,
-}
-
-fn yes() -> bool {
-    true
+    /// Whether the result was checked and right (`None`: not checked).
+    #[serde(default)]
+    verified: Option<bool>,
 }
 
 /// Runs one job: `p` ranks through the `tessera run` launcher, output
 /// captured.
 pub fn run_once(opts: &SweepOptions, p: usize, repeat: usize) -> Result<Run> {
-    let run = RunOptions {
+    let timed_file = std::env::temp_dir().join(format!(
+        "tessera-scaling-{}-{p}-{repeat}.jsonl",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&timed_file);
+    let mut run = RunOptions {
         ranks: p,
         threads: Some(opts.threads),
         program: opts.program(p),
         ..RunOptions::default()
     };
-    let mut cmd = prepare(&run)?;
-    let shown = format!(
-        "{} {}",
-        cmd.get_program().to_string_lossy(),
-        cmd.get_args()
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let start = Instant::now();
-    let out = cmd.output().map_err(|e| Error::Launch {
-        program: cmd.get_program().to_string_lossy().into_owned(),
-        reason: e.to_string(),
-    })?;
-    let wall = start.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
-        return Err(Error::Launch {
-            program: shown,
-            reason: format!(
-                "the job at {p} ranks failed ({}):\n{}",
-                out.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            ),
-        });
+    if let Workload::Command(_) = opts.workload {
+        run.env
+            .push((tessera::env::TIMED_FILE.into(), timed_file.clone().into()));
     }
-    let (seconds, split) = match opts.workload {
-        Workload::Command(_) => (wall, Vec::new()),
+    let (out, wall, shown) = launch_job(&run, p)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (seconds, source, split) = match opts.workload {
+        Workload::Command(_) => {
+            let sections = read_timed_sections(&timed_file);
+            let _ = std::fs::remove_file(&timed_file);
+            match sections? {
+                Some((seconds, split)) => (seconds, TimeSource::Timed, split),
+                None => (wall, TimeSource::WholeRun, Vec::new()),
+            }
+        }
         _ => {
             let stdout = String::from_utf8_lossy(&out.stdout);
             let line = stdout
@@ -277,7 +306,7 @@ pub fn run_once(opts: &SweepOptions, p: usize, repeat: usize) -> Result<Run> {
                 program: shown.clone(),
                 reason: format!("unreadable JSON report ({e}): {line}"),
             })?;
-            if !report.verified {
+            if report.verified == Some(false) {
                 return Err(Error::Launch {
                     program: shown,
                     reason: format!(
@@ -285,17 +314,114 @@ pub fn run_once(opts: &SweepOptions, p: usize, repeat: usize) -> Result<Run> {
                     ),
                 });
             }
-            (report.seconds, report.split)
+            (report.seconds, TimeSource::Workload, report.split)
         }
     };
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(Error::Launch {
+            program: shown,
+            reason: format!(
+                "the job at {p} ranks reported {seconds} s, which cannot be a time: time a section that does some work"
+            ),
+        });
+    }
     Ok(Run {
         ranks: p,
         repeat,
         size: opts.size_at(p),
         seconds,
+        source,
         wall_seconds: wall,
         split,
     })
+}
+
+/// The `tessera::timed` sections a run wrote to `path`: their total time
+/// and their splits added rank by rank, or `None` when it wrote none.
+fn read_timed_sections(path: &Path) -> Result<Option<(f64, Vec<RankSplit>)>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    let mut total = 0.0;
+    let mut split: Vec<RankSplit> = Vec::new();
+    let mut any = false;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let section: tessera::comm::trace::TimedSection =
+            serde_json::from_str(line).map_err(|e| {
+                Error::Usage(format!(
+                    "unreadable timed section in {} ({e}): {line}",
+                    path.display()
+                ))
+            })?;
+        any = true;
+        total += section.seconds;
+        if split.is_empty() {
+            split = section.split;
+        } else {
+            for (sum, s) in split.iter_mut().zip(&section.split) {
+                sum.elapsed += s.elapsed;
+                sum.compute += s.compute;
+                sum.comm += s.comm;
+                sum.wait += s.wait;
+                sum.copy += s.copy;
+                sum.other += s.other;
+                sum.bytes += s.bytes;
+            }
+        }
+    }
+    Ok(any.then_some((total, split)))
+}
+
+/// Starts one job through the launcher and waits for it: its output, its
+/// wall time and how it was started (for messages). A failed job is an
+/// error showing the end of its standard error.
+fn launch_job(run: &RunOptions, p: usize) -> Result<(std::process::Output, f64, String)> {
+    let mut cmd = prepare(run)?;
+    let shown = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let start = Instant::now();
+    let out = cmd.output().map_err(|e| Error::Launch {
+        program: cmd.get_program().to_string_lossy().into_owned(),
+        reason: e.to_string(),
+    })?;
+    let wall = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
+        return Err(Error::Launch {
+            program: shown,
+            reason: format!(
+                "the job at {p} ranks failed ({}):\n{}",
+                out.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ),
+        });
+    }
+    Ok((out, wall, shown))
+}
+
+/// The start-up of a job at `p` ranks (launch, MPI initialisation and
+/// finalisation, exit): the median wall time of `repeat` empty jobs,
+/// started the way the sweep starts a program.
+pub fn measure_startup(opts: &SweepOptions, p: usize) -> Result<f64> {
+    let tessera =
+        std::env::current_exe().map_err(|e| tessera::Error::io("finding the tessera binary", e))?;
+    let run = RunOptions {
+        ranks: p,
+        threads: Some(opts.threads),
+        program: vec![tessera.into(), "startup-probe".into()],
+        ..RunOptions::default()
+    };
+    let times = (0..opts.repeat.max(3))
+        .map(|_| launch_job(&run, p).map(|(_, wall, _)| wall))
+        .collect::<Result<Vec<f64>>>()?;
+    Ok(model::median(&times))
 }
 
 /// Runs the sweep: every rank count `repeat` times, in the order given,
@@ -366,6 +492,7 @@ mod tests {
             device: "cpu".into(),
             include_oversubscribed: false,
             out: PathBuf::from("."),
+            work_exponent: None,
         }
     }
 
@@ -402,6 +529,40 @@ mod tests {
             Mode::Weak,
         );
         assert_eq!(c.program(4), vec![OsString::from("./prog"), "x".into()]);
+        // A program's work: p for weak scaling, 1 for strong, unless told.
+        assert_eq!(c.work_ratio(4), 4.0);
+        let strong = SweepOptions {
+            mode: Mode::Strong,
+            ..c.clone()
+        };
+        assert_eq!(strong.work_ratio(4), 1.0);
+        let squared = SweepOptions {
+            work_exponent: Some(2.0),
+            ..strong
+        };
+        assert_eq!(squared.work_ratio(4), 16.0);
+        assert!(squared.validate().is_ok());
+        let bad = SweepOptions {
+            work_exponent: Some(-1.0),
+            ..squared.clone()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--work-exponent")
+        );
+        let builtin = SweepOptions {
+            workload: Workload::Sort,
+            ..squared
+        };
+        assert!(
+            builtin
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("your own program")
+        );
     }
 
     #[test]

@@ -445,18 +445,20 @@ fn ordered(a: f64, b: f64) -> (f64, f64) {
 
 /// What a fitted Amdahl model predicts at `p` ranks: the speedup at the
 /// fitted `f`, and the interval of speedups for `f ± std_error` (`None` when
-/// the fit has no standard error), ordered `(low, high)`. Where
-/// `f - std_error` is so negative that the predicted time at `p` vanishes,
-/// `high` is `f64::INFINITY`. See [`amdahl_limit`] for `p -> infinity`.
+/// the fit has no standard error), ordered `(low, high)`, with `f` kept at
+/// 0 or above (so at most the ideal speedup `p`). See [`amdahl_limit`] for
+/// `p -> infinity`.
 pub fn predict_amdahl(fit: &Fit, p: f64) -> Prediction {
-    let f = fit.value;
+    // A serial fraction below 0 is impossible (it would make the time at p
+    // ranks vanish): predictions use f >= 0, so they stay finite.
+    let f = fit.value.max(0.0);
     let (low, high) = match fit.std_error {
         Some(se) => {
             let (l, h) = ordered(
-                amdahl_speedup_or_infinite(f - se, p),
+                amdahl_speedup_or_infinite((f - se).max(0.0), p),
                 amdahl_speedup_or_infinite(f + se, p),
             );
-            (Some(l), Some(h))
+            (Some(l.max(0.0)), Some(h.max(0.0)))
         }
         None => (None, None),
     };
@@ -470,7 +472,8 @@ pub fn predict_amdahl(fit: &Fit, p: f64) -> Prediction {
 
 /// What a fitted Gustafson model predicts at `p` ranks: the scaled speedup
 /// at the fitted `alpha`, and the interval for `alpha ± std_error` (`None`
-/// when the fit has no standard error), ordered `(low, high)`.
+/// when the fit has no standard error), ordered `(low, high)`. Speedups
+/// below 0, which no run can have, are cut to 0.
 pub fn predict_gustafson(fit: &Fit, p: f64) -> Prediction {
     let alpha = fit.value;
     let (low, high) = match fit.std_error {
@@ -479,13 +482,14 @@ pub fn predict_gustafson(fit: &Fit, p: f64) -> Prediction {
                 gustafson_speedup(alpha - se, p),
                 gustafson_speedup(alpha + se, p),
             );
-            (Some(l), Some(h))
+            // A speedup below 0 is impossible: the interval stops at 0.
+            (Some(l.max(0.0)), Some(h.max(0.0)))
         }
         None => (None, None),
     };
     Prediction {
         ranks: p,
-        speedup: gustafson_speedup(alpha, p),
+        speedup: gustafson_speedup(alpha, p).max(0.0),
         low,
         high,
     }
@@ -494,6 +498,23 @@ pub fn predict_gustafson(fit: &Fit, p: f64) -> Prediction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn predicted_intervals_never_go_below_zero() {
+        // alpha = 1.0 ± 0.1 at 40 ranks: 40 - 1.1 * 39 < 0.
+        let fit = Fit {
+            value: 1.0,
+            std_error: Some(0.1),
+            observations: 4,
+            rms_residual: 0.1,
+        };
+        let p = predict_gustafson(&fit, 40.0);
+        assert!(p.low.unwrap() >= 0.0 && p.speedup >= 0.0, "{p:?}");
+        assert!(p.high.unwrap() > p.low.unwrap());
+        let wide = Fit { value: 1.2, ..fit };
+        let p = predict_gustafson(&wide, 40.0);
+        assert_eq!((p.speedup, p.low, p.high), (0.0, Some(0.0), Some(0.0)));
+    }
 
     use tessera::rng::SplitMix64;
 
@@ -821,7 +842,8 @@ mod tests {
         assert_eq!((pred.low, pred.high), (None, None));
         assert!((pred.speedup - amdahl_speedup(0.1, 10.0)).abs() < 1e-15);
 
-        // f - se below the feasible bound at p: the upper end is unbounded.
+        // f - se below 0, which no program has: the upper end is the
+        // ideal speedup p (f = 0), never infinite.
         let wide = Fit {
             value: 0.01,
             std_error: Some(0.1),
@@ -829,8 +851,16 @@ mod tests {
             rms_residual: 1.0,
         };
         let pred = predict_amdahl(&wide, 100.0);
-        assert_eq!(pred.high, Some(f64::INFINITY));
+        assert_eq!(pred.high, Some(100.0));
         assert!(pred.low.unwrap() < pred.speedup);
+        // A fitted f below 0 predicts the ideal speedup, not more.
+        let negative = Fit {
+            value: -0.5,
+            ..wide
+        };
+        let pred = predict_amdahl(&negative, 100.0);
+        assert_eq!(pred.speedup, 100.0);
+        assert!(pred.high.unwrap().is_finite());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{self, Prediction, Spread};
 use super::plot::{self, Chart, Curve, PlotPoint};
-use super::{Mode, Run, SweepOptions};
+use super::{Mode, Run, SweepOptions, TimeSource, Workload};
 use crate::{Error, Result};
 
 /// The machine the sweep ran on.
@@ -79,6 +79,21 @@ pub struct Point {
     pub wait_max: f64,
     /// Seconds in host-device copies per rank.
     pub copy: f64,
+    /// The rest of the median time: `seconds.median - (compute + copy +
+    /// comm + wait)` (work in no span, and the difference between the mean
+    /// rank and the slowest), so that the columns add up. Zero without a
+    /// split.
+    pub other: f64,
+}
+
+/// The start-up of jobs at one rank count (launch, MPI initialisation and
+/// finalisation, exit), measured with empty jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Startup {
+    /// Ranks.
+    pub ranks: usize,
+    /// Median seconds of an empty job.
+    pub seconds: f64,
 }
 
 /// The fitted model.
@@ -103,7 +118,8 @@ pub struct ModelFit {
     pub includes_oversubscribed: bool,
     /// What the model predicts at 2x and 10x the largest rank count.
     pub predictions: Vec<Prediction>,
-    /// Amdahl's limit 1/f for any number of ranks (infinite for f <= 0;
+    /// Amdahl's limit 1/f for any number of ranks (none for f <= 0, where
+    /// there is no limit, and for Gustafson;
     /// none for Gustafson).
     pub limit: Option<f64>,
 }
@@ -129,9 +145,21 @@ pub struct Analysis {
     pub points: Vec<Point>,
     /// The fit (none when no run at more than one rank can be fitted).
     pub fit: Option<ModelFit>,
+    /// What the times measure, in words.
+    pub timing: String,
+    /// The start-up of an empty job at each rank count (measured only for
+    /// a program timed as whole runs).
+    pub startup: Vec<Startup>,
+    /// What the reader should be wary of: few rank counts in the fit,
+    /// noisy points, start-up in the times.
+    pub warnings: Vec<String>,
     /// Every run.
     pub runs: Vec<Run>,
 }
+
+/// The largest spread of a point's times, relative to their median, before
+/// it is worth a warning.
+const NOISY_SPREAD: f64 = 0.10;
 
 fn mean_of(
     split: &[tessera::trace::RankSplit],
@@ -144,8 +172,54 @@ fn mean_of(
     }
 }
 
-/// Turns runs into points and fits the model.
-pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<Analysis> {
+/// Turns runs into points and fits the model. `startup` is the start-up
+/// of empty jobs at each rank count, measured for a program timed as whole
+/// runs: it is subtracted from those runs' times where it leaves a time to
+/// measure (else the times stay whole, with a warning).
+pub fn analyse(
+    opts: &SweepOptions,
+    machine: Machine,
+    mut runs: Vec<Run>,
+    startup: Vec<Startup>,
+) -> Result<Analysis> {
+    let mut warnings = Vec::new();
+    let whole = runs.iter().any(|r| r.source == TimeSource::WholeRun);
+    let startup_at = |p: usize| startup.iter().find(|s| s.ranks == p).map(|s| s.seconds);
+    let timing = match (&opts.workload, whole) {
+        (Workload::Command(_), false) => {
+            "the program's tessera::timed sections (slowest rank)".to_string()
+        }
+        (Workload::Command(_), true) => {
+            // Subtract only where at least a tenth of every run is left.
+            let left = |r: &Run| startup_at(r.ranks).map(|s| r.wall_seconds - s);
+            let subtractable = runs
+                .iter()
+                .all(|r| left(r).is_some_and(|t| t >= 0.1 * r.wall_seconds));
+            let shown: Vec<String> = startup
+                .iter()
+                .map(|s| format!("{:.3} s at {}", s.seconds, s.ranks))
+                .collect();
+            if subtractable {
+                for r in &mut runs {
+                    if let Some(t) = left(r) {
+                        r.seconds = t;
+                    }
+                }
+                warnings.push(format!(
+                    "the program marks no timed section, so whole runs were timed and the start-up of an empty job ({}) subtracted; mark the part to time with tessera::timed for times without launch noise",
+                    shown.join(", ")
+                ));
+                "whole runs less the start-up of an empty job".to_string()
+            } else {
+                warnings.push(format!(
+                    "the program marks no timed section, and the start-up of an empty job ({}) is most of each run: these times and the fit mostly measure start-up; mark the part to time with tessera::timed, or give the program more work",
+                    shown.join(", ")
+                ));
+                "whole runs, start-up included".to_string()
+            }
+        }
+        _ => "the workload's timed section (slowest rank)".to_string(),
+    };
     let mut ranks: Vec<usize> = runs.iter().map(|r| r.ranks).collect();
     ranks.sort_unstable();
     ranks.dedup();
@@ -193,7 +267,22 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
             wait: median_of(&|r| mean_of(&r.split, |s| s.wait)),
             wait_max: median_of(&|r| tessera::trace::slowest(&r.split, |s| s.wait)),
             copy: median_of(&|r| mean_of(&r.split, |s| s.copy)),
+            other: 0.0,
         });
+        if let Some(point) = points.last_mut() {
+            if at.iter().any(|r| !r.split.is_empty()) {
+                point.other = (point.seconds.median
+                    - (point.compute + point.copy + point.comm + point.wait))
+                    .max(0.0);
+            }
+            if point.seconds.relative > NOISY_SPREAD && point.runs > 1 {
+                warnings.push(format!(
+                    "the times at {p} rank{} spread over {:.0}% of their median: the speedups there are uncertain; use more --repeat, more work, or a quieter machine",
+                    if p == 1 { "" } else { "s" },
+                    point.seconds.relative * 100.0
+                ));
+            }
+        }
     }
     let largest = *ranks.last().unwrap_or(&1) as f64;
     let model_fit = |model: &str,
@@ -212,13 +301,15 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
             .collect(),
         limit,
     };
+    let mut fitted_ranks: Vec<usize> = timings.iter().map(|&(p, _)| p as usize).collect();
+    fitted_ranks.dedup();
     let fit = match opts.mode {
         Mode::Strong => model::fit_amdahl_times(&timings).map(|f| {
             model_fit(
                 "amdahl",
                 f,
                 model::predict_amdahl,
-                Some(model::amdahl_limit(f.value)),
+                Some(model::amdahl_limit(f.value)).filter(|l| l.is_finite()),
             )
         }),
         Mode::Weak => {
@@ -230,6 +321,31 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
                 .map(|f| model_fit("gustafson", f, model::predict_gustafson, None))
         }
     };
+    if let Some(f) = &fit {
+        if fitted_ranks.len() < 3 {
+            warnings.push(format!(
+                "the fit rests on {} rank counts ({}): two points fix any curve through them, so the serial fraction and the predictions are weakly determined; measure at least three (--ranks 1,2,4)",
+                fitted_ranks.len(),
+                fitted_ranks
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let far: Vec<String> = f
+            .predictions
+            .iter()
+            .filter(|p| p.ranks > 4.0 * largest)
+            .map(|p| format!("S({})", p.ranks))
+            .collect();
+        if !far.is_empty() {
+            warnings.push(format!(
+                "{} lies more than 4x beyond the largest measured rank count ({largest}): an extrapolation of the model, not a measurement",
+                far.join(", ")
+            ));
+        }
+    }
     Ok(Analysis {
         workload: opts.workload.name(),
         mode: opts.mode,
@@ -240,6 +356,9 @@ pub fn analyse(opts: &SweepOptions, machine: Machine, runs: Vec<Run>) -> Result<
         machine,
         points,
         fit,
+        timing,
+        startup,
+        warnings,
         runs,
     })
 }
@@ -331,13 +450,13 @@ pub fn chart(a: &Analysis) -> Chart {
     });
     Chart {
         title: format!(
-            "{}, {} scaling, n = {} ({}, {} thread{} per rank)",
+            "{}, {} scaling, {} ({}, {} thread{} per rank)",
             a.workload,
             match a.mode {
                 Mode::Strong => "strong",
                 Mode::Weak => "weak",
             },
-            a.n,
+            problem(a),
             a.device,
             a.threads_per_rank,
             if a.threads_per_rank == 1 { "" } else { "s" }
@@ -362,9 +481,9 @@ pub fn chart(a: &Analysis) -> Chart {
     }
 }
 
-/// Writes `scaling.csv`, `scaling.json`, `scaling.svg` and (where a font
-/// is found) `scaling.png` into `dir`, creating it; returns the files
-/// written and, when the PNG was skipped, why.
+/// Writes `scaling.csv`, `scaling.json`, `scaling.svg` and `scaling.png`
+/// into `dir`, creating it; returns the files written and, when
+/// `TESSERA_FONT` could not be used for the PNG, a note saying so.
 pub fn write_outputs(a: &Analysis, dir: &Path) -> Result<(Vec<PathBuf>, Option<String>)> {
     std::fs::create_dir_all(dir).map_err(|e| {
         tessera::Error::io(
@@ -379,30 +498,47 @@ pub fn write_outputs(a: &Analysis, dir: &Path) -> Result<(Vec<PathBuf>, Option<S
     let plot_error = |e: String| Error::Usage(format!("drawing the scaling chart: {e}"));
     plot::write_svg(&c, &svg).map_err(plot_error)?;
     let mut written = vec![csv, json, svg];
-    let mut note = None;
-    if plot::write_png(&c, &png).map_err(plot_error)? {
-        written.push(png);
-    } else {
-        note = Some(
-            "no PNG: no TrueType font found (install fonts-dejavu-core or set TESSERA_FONT to a .ttf file)"
-                .to_string(),
-        );
-    }
+    let note = plot::write_png(&c, &png).map_err(plot_error)?;
+    written.push(png);
     Ok((written, note))
 }
 
-/// The table `tessera scaling` prints at the end.
+/// The problem's description in titles: `n = N at 1 rank`, or the
+/// program's own for a user's program.
+fn problem(a: &Analysis) -> String {
+    if a.n == 0 {
+        "your program's own problem".to_string()
+    } else {
+        format!("n = {} at 1 rank", a.n)
+    }
+}
+
+/// The unit of a table's times: the largest that shows `largest` as at
+/// least 1, with its name and its size in seconds.
+fn time_unit(largest: f64) -> (&'static str, f64) {
+    if largest >= 1.0 {
+        ("s", 1.0)
+    } else if largest >= 1e-3 {
+        ("ms", 1e-3)
+    } else {
+        ("us", 1e-6)
+    }
+}
+
+/// The table `tessera scaling` prints at the end: a title, what the times
+/// measure, the points, a legend of the columns, the fit and its
+/// predictions, and warnings.
 pub fn render_table(a: &Analysis) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} scaling of {} (n = {} at 1 rank, {} run{} per point, {} thread{} per rank) on {} ({} cores)",
+        "{} scaling of {} ({}, {} run{} per point, {} thread{} per rank) on {} ({} cores)",
         match a.mode {
             Mode::Strong => "strong",
             Mode::Weak => "weak",
         },
         a.workload,
-        a.n,
+        problem(a),
         a.repeat,
         if a.repeat == 1 { "" } else { "s" },
         a.threads_per_rank,
@@ -410,43 +546,77 @@ pub fn render_table(a: &Analysis) -> String {
         a.machine.host,
         a.machine.cores
     );
+    let _ = writeln!(out, "times: {}", a.timing);
     let speedup = match a.mode {
         Mode::Strong => "speedup",
         Mode::Weak => "scaled",
     };
+    let largest = a
+        .points
+        .iter()
+        .map(|p| p.seconds.median)
+        .fold(0.0, f64::max);
+    let (unit, scale) = time_unit(largest);
     let _ = writeln!(
         out,
-        "{:>6} {:>9} {:>10} {:>11} {:>7} {:>8} {:>6} {:>7} {:>9} {:>9} {:>9}",
+        "{:>6} {:>9} {:>10} {:>11} {:>7} {:>8} {:>6} {:>7} {:>10} {:>10} {:>10} {:>10}",
         "ranks",
         "per core",
         "size",
-        "median s",
+        format!("median {unit}"),
         "spread",
         speedup,
         "eff",
         "K-F e",
         "compute",
         "comm",
-        "wait"
+        "wait",
+        "other"
     );
+    let has_split = a.runs.iter().any(|r| !r.split.is_empty());
     for p in &a.points {
+        let part = |x: f64| {
+            if has_split {
+                format!("{:.3}", x / scale)
+            } else {
+                "-".into()
+            }
+        };
         let _ = writeln!(
             out,
-            "{:>6} {:>8.2}{} {:>10} {:>11.4} {:>6.1}% {:>8.2} {:>6.2} {:>7} {:>9.4} {:>9.4} {:>9.4}",
+            "{:>6} {:>8.2}{} {:>10} {:>11} {:>6.1}% {:>8.2} {:>6.2} {:>7} {:>10} {:>10} {:>10} {:>10}",
             p.ranks,
             p.ranks_per_core,
             if p.oversubscribed { "*" } else { " " },
-            p.size,
-            p.seconds.median,
+            if a.n == 0 {
+                "-".to_string()
+            } else {
+                p.size.to_string()
+            },
+            format!("{:.3}", p.seconds.median / scale),
             p.seconds.relative * 100.0,
             p.speedup,
             p.efficiency,
             p.karp_flatt.map_or("-".into(), |e| format!("{e:.3}")),
-            p.compute,
-            p.comm,
-            p.wait,
+            part(p.compute + p.copy),
+            part(p.comm),
+            part(p.wait),
+            part(p.other),
         );
     }
+    let _ = writeln!(
+        out,
+        "columns ({unit}): per core = ranks x threads / cores; median = median time of the runs; spread = (slowest - fastest) / median; {}; eff = {speedup} / ranks; K-F e = Karp-Flatt serial fraction (1/S - 1/p) / (1 - 1/p), steady when the serial part explains the loss; compute + comm + wait + other = median, per rank (mean): local work and host-device copies, moving data, waiting for other ranks, the rest{}",
+        match a.mode {
+            Mode::Strong => "speedup = T(1) / T(p)",
+            Mode::Weak => "scaled = work(p) / work(1) x T(1) / T(p), the work done per unit time",
+        },
+        if has_split {
+            ""
+        } else {
+            " (no split: the program was timed from outside)"
+        }
+    );
     if a.points.iter().any(|p| p.oversubscribed) {
         let _ = writeln!(
             out,
@@ -491,13 +661,19 @@ pub fn render_table(a: &Analysis) -> String {
                     _ => format!("S({}) = {:.2}", p.ranks, p.speedup),
                 })
                 .collect();
-            let _ = write!(out, "predicted: {}", preds.join(", "));
-            if let Some(limit) = f.limit {
-                if limit.is_finite() {
+            let _ = write!(
+                out,
+                "predicted (range: the fit's parameter ± its error): {}",
+                preds.join(", ")
+            );
+            match f.limit {
+                Some(limit) => {
                     let _ = write!(out, "; limit 1/f = {limit:.2} for any number of ranks");
-                } else {
+                }
+                None if f.model == "amdahl" => {
                     let _ = write!(out, "; no limit (f <= 0: no serial part measured)");
                 }
+                None => {}
             }
             out.push('\n');
             if f.model == "gustafson" && f.serial_fraction > 1.0 {
@@ -507,6 +683,9 @@ pub fn render_table(a: &Analysis) -> String {
                 );
             }
         }
+    }
+    for w in &a.warnings {
+        let _ = writeln!(out, "warning: {w}");
     }
     out
 }
@@ -538,6 +717,7 @@ mod tests {
             device: "cpu".into(),
             include_oversubscribed: false,
             out: PathBuf::from("."),
+            work_exponent: None,
         }
     }
 
@@ -551,6 +731,7 @@ mod tests {
                     repeat: r,
                     size: 1000,
                     seconds: 2.0 * (f + (1.0 - f) / p as f64) * (1.0 + 0.01 * r as f64),
+                    source: TimeSource::Workload,
                     wall_seconds: 3.0,
                     split: vec![
                         RankSplit {
@@ -577,6 +758,7 @@ mod tests {
             &opts(Mode::Strong),
             machine(16),
             amdahl_runs(0.1, &[1, 2, 4, 8]),
+            vec![],
         )
         .unwrap();
         assert_eq!(a.points.len(), 4);
@@ -608,11 +790,12 @@ mod tests {
                 repeat: r,
                 size: 1000,
                 seconds: 5.0,
+                source: TimeSource::Workload,
                 wall_seconds: 6.0,
                 split: vec![],
             });
         }
-        let a = analyse(&opts(Mode::Strong), machine(4), runs.clone()).unwrap();
+        let a = analyse(&opts(Mode::Strong), machine(4), runs.clone(), vec![]).unwrap();
         assert!(a.points[3].oversubscribed && !a.points[2].oversubscribed);
         assert_eq!(a.points[3].ranks_per_core, 2.0);
         let fit = a.fit.as_ref().unwrap();
@@ -621,7 +804,7 @@ mod tests {
         assert!(render_table(&a).contains("* oversubscribed"));
         let mut with = opts(Mode::Strong);
         with.include_oversubscribed = true;
-        let b = analyse(&with, machine(4), runs).unwrap();
+        let b = analyse(&with, machine(4), runs, vec![]).unwrap();
         let fit = b.fit.unwrap();
         assert_eq!(fit.observations, 8);
         assert!(fit.serial_fraction > 0.15, "{fit:?}");
@@ -639,11 +822,12 @@ mod tests {
                 repeat: 0,
                 size: 1000 * p,
                 seconds: p as f64 * 1.5 / (p as f64 - alpha * (p as f64 - 1.0)),
+                source: TimeSource::Workload,
                 wall_seconds: 2.0,
                 split: vec![],
             })
             .collect();
-        let a = analyse(&opts(Mode::Weak), machine(16), runs).unwrap();
+        let a = analyse(&opts(Mode::Weak), machine(16), runs, vec![]).unwrap();
         let fit = a.fit.clone().unwrap();
         assert_eq!(fit.model, "gustafson");
         assert!((fit.serial_fraction - alpha).abs() < 1e-9, "{fit:?}");
@@ -658,6 +842,7 @@ mod tests {
             &opts(Mode::Strong),
             machine(4),
             amdahl_runs(0.05, &[1, 2, 4, 8]),
+            vec![],
         )
         .unwrap();
         let dir = std::env::temp_dir().join(format!("tessera-scaling-{}", std::process::id()));
@@ -694,6 +879,134 @@ mod tests {
         }
         assert_eq!(json["fit"]["model"], "amdahl");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A run at `p` ranks of `seconds`, `source`, split evenly as 60%
+    /// compute, 10% comm and 10% wait on every rank (with a split).
+    fn run(p: usize, repeat: usize, seconds: f64, source: TimeSource, split: bool) -> Run {
+        Run {
+            ranks: p,
+            repeat,
+            size: 1000,
+            seconds,
+            source,
+            wall_seconds: seconds,
+            split: if split {
+                (0..p)
+                    .map(|rank| RankSplit {
+                        rank,
+                        elapsed: seconds,
+                        compute: 0.6 * seconds,
+                        comm: 0.1 * seconds,
+                        wait: 0.1 * seconds,
+                        other: 0.2 * seconds,
+                        ..RankSplit::default()
+                    })
+                    .collect()
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    #[test]
+    fn the_table_adds_up_explains_its_columns_and_warns() {
+        // Two rank counts, the one-rank runs 50% apart.
+        let runs = vec![
+            run(1, 0, 1.0, TimeSource::Workload, true),
+            run(1, 1, 1.5, TimeSource::Workload, true),
+            run(2, 0, 0.7, TimeSource::Workload, true),
+            run(2, 1, 0.71, TimeSource::Workload, true),
+        ];
+        let a = analyse(&opts(Mode::Strong), machine(16), runs, vec![]).unwrap();
+        for p in &a.points {
+            let sum = p.compute + p.copy + p.comm + p.wait + p.other;
+            assert!((sum - p.seconds.median).abs() < 1e-9, "{p:?}");
+            assert!(p.other > 0.0);
+        }
+        let table = render_table(&a);
+        assert!(
+            table.contains("other") && table.contains("columns (s)"),
+            "{table}"
+        );
+        assert!(table.contains("K-F e = Karp-Flatt"), "{table}");
+        assert!(
+            table.contains("spread = (slowest - fastest) / median"),
+            "{table}"
+        );
+        let warned = |needle: &str| a.warnings.iter().any(|w| w.contains(needle));
+        assert!(warned("at 1 rank spread over 40%"), "{:?}", a.warnings);
+        assert!(!warned("at 2 ranks spread"), "{:?}", a.warnings);
+        assert!(
+            warned("the fit rests on 2 rank counts (1, 2)"),
+            "{:?}",
+            a.warnings
+        );
+        assert!(warned("S(20) lies more than 4x beyond"), "{:?}", a.warnings);
+        assert!(
+            table.contains("warning: the fit rests on 2 rank counts"),
+            "{table}"
+        );
+        // Four rank counts, quiet: no warning but the far prediction's.
+        let b = analyse(
+            &opts(Mode::Strong),
+            machine(16),
+            amdahl_runs(0.1, &[1, 2, 4, 8]),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(b.warnings.len(), 1, "{:?}", b.warnings);
+        assert!(b.warnings[0].contains("S(80)"));
+    }
+
+    #[test]
+    fn a_programs_whole_runs_lose_their_start_up_where_it_leaves_a_time() {
+        let program = SweepOptions {
+            workload: Workload::Command(vec!["./prog".into()]),
+            n: 0,
+            ..opts(Mode::Strong)
+        };
+        let runs = vec![
+            run(1, 0, 1.3, TimeSource::WholeRun, false),
+            run(2, 0, 0.8, TimeSource::WholeRun, false),
+        ];
+        let startup = vec![
+            Startup {
+                ranks: 1,
+                seconds: 0.3,
+            },
+            Startup {
+                ranks: 2,
+                seconds: 0.3,
+            },
+        ];
+        let a = analyse(&program, machine(16), runs.clone(), startup).unwrap();
+        assert_eq!(a.timing, "whole runs less the start-up of an empty job");
+        assert!((a.points[0].seconds.median - 1.0).abs() < 1e-12);
+        assert!((a.points[1].speedup - 2.0).abs() < 1e-12);
+        assert!(a.warnings[0].contains("0.300 s at 1"), "{:?}", a.warnings);
+        let table = render_table(&a);
+        assert!(table.contains("your program's own problem"), "{table}");
+        assert!(!table.contains("NaN"), "{table}");
+        // Start-up as long as the runs: kept whole, and said.
+        let slow = vec![
+            Startup {
+                ranks: 1,
+                seconds: 1.25,
+            },
+            Startup {
+                ranks: 2,
+                seconds: 0.78,
+            },
+        ];
+        let b = analyse(&program, machine(16), runs, slow).unwrap();
+        assert_eq!(b.timing, "whole runs, start-up included");
+        assert!((b.points[0].seconds.median - 1.3).abs() < 1e-12);
+        assert!(
+            b.warnings[0].contains("mostly measure start-up"),
+            "{:?}",
+            b.warnings
+        );
     }
 
     #[test]

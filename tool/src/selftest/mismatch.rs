@@ -59,6 +59,32 @@ pub(super) fn mismatch(c: &Comm) -> Outcome {
         .unwrap_err()
         .to_string();
         ensure!(msg.contains("element size"), "type mismatch: {msg}");
+        // A distributed sort with different algorithms and key types: the
+        // fields that differ, in words, with their ranks.
+        use tessera::distributed::sort::{SortAlgo, dist_sort};
+        let algo = if r == 0 {
+            SortAlgo::Sample
+        } else {
+            SortAlgo::Merge
+        };
+        let msg = if r == 0 {
+            dist_sort(c, vec![3u32, 1], algo, tessera::Device::Cpu).map(drop)
+        } else {
+            dist_sort(c, vec![2i64], algo, tessera::Device::Cpu).map(drop)
+        }
+        .unwrap_err()
+        .to_string();
+        let others = if p == 2 {
+            "rank 1".to_string()
+        } else {
+            format!("ranks 1-{}", p - 1)
+        };
+        ensure!(
+            msg.contains(&format!(
+                "ranks disagree on the algorithm: sample on rank 0; merge on {others}; and on the key type: u32 on rank 0; i64 on {others}"
+            )) && !msg.contains('['),
+            "dist_sort mismatch in words: {msg}"
+        );
         // Different collectives.
         let msg = if r == 0 {
             c.barrier()

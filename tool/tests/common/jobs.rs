@@ -54,10 +54,43 @@ impl Job {
 /// which `tessera run` as mpirun passes to every rank, then SIGKILL) after
 /// `timeout`.
 pub fn tessera_cmd(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Job {
-    let _guard = one_job_at_a_time();
     let mut cmd = Command::new(tessera());
     cmd.args(args);
     cmd.envs(envs.iter().copied());
+    job(cmd, &format!("tessera {}", args.join(" ")), timeout)
+}
+
+/// Runs `tessera ARGS...` in the directory `dir`, under [`TIMEOUT`].
+#[allow(dead_code)]
+pub fn tessera_in(dir: &std::path::Path, args: &[&str]) -> Job {
+    let mut cmd = Command::new(tessera());
+    cmd.args(args).current_dir(dir);
+    job(
+        cmd,
+        &format!("tessera {} (in {})", args.join(" "), dir.display()),
+        TIMEOUT,
+    )
+}
+
+/// Runs plain `mpirun ARGS...` (not through `tessera run`), allowed to run
+/// as root and to oversubscribe as `tessera run` would be, under `timeout`.
+#[allow(dead_code)]
+pub fn mpirun_cmd(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Job {
+    let mut cmd = Command::new(std::env::var_os(tessera::env::MPIRUN).unwrap_or("mpirun".into()));
+    cmd.args(args);
+    cmd.envs([
+        ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+        ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+        ("OMPI_MCA_rmaps_base_oversubscribe", "1"),
+    ]);
+    cmd.envs(envs.iter().copied());
+    job(cmd, &format!("mpirun {}", args.join(" ")), timeout)
+}
+
+/// Runs `cmd` to its end, killing it (SIGTERM, then SIGKILL) after
+/// `timeout`; `what` names it in the failure.
+fn job(mut cmd: Command, what: &str, timeout: Duration) -> Job {
+    let _guard = one_job_at_a_time();
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();
     let mut child = cmd.spawn().expect("spawn tessera");
@@ -86,10 +119,7 @@ pub fn tessera_cmd(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> J
             std::thread::sleep(Duration::from_secs(5));
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
-                "`tessera {}` hung for more than {timeout:?}",
-                args.join(" ")
-            );
+            panic!("`{what}` hung for more than {timeout:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };

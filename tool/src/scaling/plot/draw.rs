@@ -9,13 +9,15 @@ use super::WIDTH;
 use super::axes::Axis;
 use super::data::{Marker, PlotData};
 use super::legend::{
-    LEGEND_IDEAL, LEGEND_MEASURED, LEGEND_OVERSUBSCRIBED, LegendMark, draw_legend,
+    LEGEND_IDEAL, LEGEND_MEASURED, LEGEND_OVERSUBSCRIBED, LEGEND_ROW, LegendMark, draw_legend,
 };
 
 /// Height of the title band.
-const TITLE_BAND: i32 = 56;
+pub(super) const TITLE_BAND: i32 = 56;
+/// Height of the legend band below it: two rows of entries.
+pub(super) const LEGEND_BAND: i32 = 2 * LEGEND_ROW + 12;
 /// Height of the speedup panel; the efficiency panel takes the rest.
-const TOP_PANEL: i32 = 500;
+const TOP_PANEL: i32 = 460;
 
 // Text sizes, in pixels: the title, the axis descriptions, the tick labels.
 const TITLE_SIZE: f64 = 30.0;
@@ -56,10 +58,26 @@ pub(super) fn draw_chart<DB: DrawingBackend>(
         (WIDTH as i32 / 2, TITLE_BAND / 2),
         title_style,
     ))?;
-    let (_, body) = root.split_vertically(TITLE_BAND);
+    let (_, below_title) = root.split_vertically(TITLE_BAND);
+    let (legend, body) = below_title.split_vertically(LEGEND_BAND);
+    draw_legend(&legend, &legend_entries(data), family)?;
     let (top, bottom) = body.split_vertically(TOP_PANEL);
     draw_speedup_panel(&top, data, family)?;
     draw_efficiency_panel(&bottom, data, family)
+}
+
+/// The legend's entries: measured points, oversubscribed ones where there
+/// are any, the ideal line and the model.
+fn legend_entries(data: &PlotData) -> Vec<(LegendMark, &str)> {
+    let mut entries = vec![(LegendMark::Measured, LEGEND_MEASURED)];
+    if data.any_oversubscribed {
+        entries.push((LegendMark::Oversubscribed, LEGEND_OVERSUBSCRIBED));
+    }
+    entries.push((LegendMark::Ideal, LEGEND_IDEAL));
+    if let Some(label) = &data.model_label {
+        entries.push((LegendMark::Model, label.as_str()));
+    }
+    entries
 }
 
 /// A panel's chart: the shared ranks axis and the panel's own y axis.
@@ -182,7 +200,7 @@ fn draw_measured<DB: DrawingBackend>(
     draw_markers(chart, &points)
 }
 
-/// The top panel: speedups, ideal line, model curve and legend.
+/// The top panel: speedups, ideal line and model curve.
 fn draw_speedup_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     data: &PlotData,
@@ -191,17 +209,7 @@ fn draw_speedup_panel<DB: DrawingBackend>(
     let mut chart = panel(area, &data.x, &data.y_speedup, family, &data.speedup_label)?;
     draw_runs(&mut chart, &data.ideal, IDEAL_COLOR.stroke_width(2))?;
     draw_runs(&mut chart, &data.model, MODEL_COLOR.stroke_width(3))?;
-    draw_measured(&mut chart, &data.markers, |m| m.speedup)?;
-
-    let mut entries = vec![(LegendMark::Measured, LEGEND_MEASURED)];
-    if data.any_oversubscribed {
-        entries.push((LegendMark::Oversubscribed, LEGEND_OVERSUBSCRIBED));
-    }
-    entries.push((LegendMark::Ideal, LEGEND_IDEAL));
-    if let Some(label) = &data.model_label {
-        entries.push((LegendMark::Model, label.as_str()));
-    }
-    draw_legend(&chart.plotting_area().strip_coord_spec(), &entries, family)
+    draw_measured(&mut chart, &data.markers, |m| m.speedup)
 }
 
 /// The bottom panel: efficiencies, the ideal at 1 and the model's efficiency.
@@ -245,6 +253,40 @@ mod tests {
         doc.descendants()
             .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") != Some("#000000"))
             .count()
+    }
+
+    #[test]
+    fn the_legend_sits_above_the_panels_clear_of_the_data() {
+        let chart = sample_chart(true);
+        let svg = svg_text(&chart, "legend-place");
+        let doc = parse(&svg);
+        let legend: Vec<f64> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter(|n| {
+                n.text().map(str::trim).is_some_and(|t| {
+                    [LEGEND_MEASURED, LEGEND_IDEAL, LEGEND_OVERSUBSCRIBED].contains(&t)
+                        || t.starts_with("Amdahl fit")
+                })
+            })
+            .map(|n| n.attribute("y").unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(legend.len(), 4, "{svg}");
+        let band = (TITLE_BAND + LEGEND_BAND) as f64;
+        assert!(
+            legend.iter().all(|&y| y > TITLE_BAND as f64 && y < band),
+            "{legend:?}"
+        );
+        // Every data marker lies below the band, in the panels.
+        let circles: Vec<f64> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("circle"))
+            .map(|n| n.attribute("cy").unwrap().parse().unwrap())
+            .collect();
+        assert!(!circles.is_empty());
+        let in_legend = circles.iter().filter(|&&y| y < band).count();
+        // One circle is the legend's own sample marker.
+        assert_eq!(in_legend, 1, "{circles:?}");
     }
 
     #[test]

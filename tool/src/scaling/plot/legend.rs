@@ -1,4 +1,5 @@
-//! The legend box in the top-left corner of the speedup panel.
+//! The legend: a band of its own between the title and the panels, so it
+//! never covers a measured point or a line.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -41,8 +42,16 @@ fn text_width<DB: DrawingBackend>(
     }
 }
 
-/// Draws a legend box in the top-left corner of `area` (pixel coordinates
-/// of a panel's plotting area).
+/// Left edge of the legend's first entry: that of the panels' plotting
+/// areas (their y label area is 90 pixels, after a margin of 15).
+const LEGEND_LEFT: i32 = 105;
+
+/// Height of one legend row, in pixels.
+pub(super) const LEGEND_ROW: i32 = (1.5 * LEGEND_SIZE) as i32;
+
+/// Draws the legend across `area` (the band above the panels, in pixel
+/// coordinates): entries left to right, wrapping onto a second row (and
+/// more) when the band's width is used up.
 pub(super) fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     entries: &[(LegendMark, &str)],
@@ -50,27 +59,22 @@ pub(super) fn draw_legend<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     let style =
         text_style(family, LEGEND_SIZE, FontStyle::Normal).pos(Pos::new(HPos::Left, VPos::Center));
-    let row = (1.5 * LEGEND_SIZE).round() as i32;
-    let (sample, gap, pad) = (44, 10, 10);
-    let text_w = entries
-        .iter()
-        .map(|(_, text)| text_width(area, text, &style))
-        .max()
-        .unwrap_or(0);
-    let (x0, y0) = (16, 12);
-    let w = pad + sample + gap + text_w + pad;
-    let h = 2 * pad + row * entries.len() as i32;
-    area.draw(&Rectangle::new(
-        [(x0, y0), (x0 + w, y0 + h)],
-        WHITE.mix(0.9).filled(),
-    ))?;
-    area.draw(&Rectangle::new(
-        [(x0, y0), (x0 + w, y0 + h)],
-        BLACK.mix(0.4),
-    ))?;
-    for (i, (mark, text)) in entries.iter().enumerate() {
-        let cy = y0 + pad + row * i as i32 + row / 2;
-        let sx = x0 + pad;
+    let row = LEGEND_ROW;
+    let (sample, gap, spacing) = (44, 10, 36);
+    let right = area.dim_in_pixel().0 as i32 - 30;
+    // Each entry's left edge and row.
+    let mut places = Vec::with_capacity(entries.len());
+    let (mut x, mut line) = (LEGEND_LEFT, 0);
+    for (_, text) in entries {
+        let width = sample + gap + text_width(area, text, &style);
+        if x > LEGEND_LEFT && x + width > right {
+            (x, line) = (LEGEND_LEFT, line + 1);
+        }
+        places.push((x, line));
+        x += width + spacing;
+    }
+    for ((mark, text), &(sx, line)) in entries.iter().zip(&places) {
+        let cy = 6 + row * line + row / 2;
         let cx = sx + sample / 2;
         match mark {
             LegendMark::Measured => {

@@ -1,5 +1,6 @@
 //! Speedup and efficiency chart of a scaling study, drawn with `plotters` as
-//! SVG (always) and PNG (when a TrueType font can be found).
+//! SVG and PNG (with the TrueType font embedded in the binary, or
+//! `$TESSERA_FONT`).
 //!
 //! Layout: a title, then two panels sharing the x axis (ranks, base-2
 //! logarithmic when the ranks span a factor of 4 or more). The top panel
@@ -20,8 +21,8 @@
 //! from the backend's text measurement only when that succeeds, from a
 //! per-character estimate otherwise. With the `ab_glyph` feature, plotters
 //! measures and rasterises text only with fonts registered at run time, so
-//! the PNG writer first looks for a TrueType file and registers it under a
-//! private family name; the SVG uses the generic `sans-serif` family, which
+//! the PNG writer registers its font (the embedded one, or `$TESSERA_FONT`)
+//! under a private family name; the SVG uses the generic `sans-serif` family, which
 //! is never registered.
 //!
 //! # Code
@@ -39,13 +40,13 @@ mod legend;
 #[cfg(test)]
 mod testing;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plotters::prelude::*;
 
 use data::PlotData;
 use draw::draw_chart;
-use fonts::{FONT_ENV, PNG_FAMILY, font_candidates, register_first_font};
+use fonts::{FONT_ENV, PNG_FAMILY, font_override, register_png_font};
 
 /// One measured rank count, as plotted.
 #[derive(Debug, Clone)]
@@ -127,24 +128,30 @@ pub fn write_svg(chart: &Chart, path: &Path) -> Result<(), String> {
 
 /// Writes the chart as a 1200 x 900 PNG; `path` must end in `.png`.
 ///
-/// Text rendering needs a TrueType font: the first loadable one of
-/// `$TESSERA_FONT` (when set) and the usual install paths of DejaVu Sans,
-/// Liberation Sans and FreeSans is registered with plotters and used. When
-/// none is found, nothing is written and the result is `Ok(false)`, so the
-/// caller can say "no PNG: install a TrueType font (Debian:
-/// fonts-dejavu-core) or set TESSERA_FONT"; `Ok(true)` when written.
+/// Text is drawn with the TrueType font embedded in the binary, or with
+/// `$TESSERA_FONT` when that names one, so no system font is needed.
+/// Returns a note when `$TESSERA_FONT` could not be used (the built-in font
+/// was, and the PNG is written all the same).
 ///
 /// # Errors
 ///
 /// A message saying what failed and what to do, when `path` does not end in
 /// `.png`, the chart has nothing finite to plot, or drawing or writing the
 /// image fails (a partly written file is removed).
-pub fn write_png(chart: &Chart, path: &Path) -> Result<bool, String> {
-    write_png_with_fonts(chart, path, &font_candidates(std::env::var_os(FONT_ENV)))
+pub fn write_png(chart: &Chart, path: &Path) -> Result<Option<String>, String> {
+    write_png_with_font(
+        chart,
+        path,
+        font_override(std::env::var_os(FONT_ENV)).as_deref(),
+    )
 }
 
-/// [`write_png`] with an explicit list of font files to try, in order.
-fn write_png_with_fonts(chart: &Chart, path: &Path, fonts: &[PathBuf]) -> Result<bool, String> {
+/// [`write_png`] with the font file to prefer over the embedded one.
+fn write_png_with_font(
+    chart: &Chart,
+    path: &Path,
+    font: Option<&Path>,
+) -> Result<Option<String>, String> {
     let is_png = path
         .extension()
         .and_then(|e| e.to_str())
@@ -156,15 +163,13 @@ fn write_png_with_fonts(chart: &Chart, path: &Path, fonts: &[PathBuf]) -> Result
         ));
     }
     let data = PlotData::new(chart)?;
-    if !register_first_font(fonts) {
-        return Ok(false);
-    }
+    let note = register_png_font(font);
     let result = {
         let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
         draw_chart(&root, &data, FontFamily::Name(PNG_FAMILY)).and_then(|()| root.present())
     };
     match result {
-        Ok(()) => Ok(true),
+        Ok(()) => Ok(note),
         Err(e) => {
             // The backend may have saved a partial image when dropped.
             let _ = std::fs::remove_file(path);
@@ -178,7 +183,6 @@ fn write_png_with_fonts(chart: &Chart, path: &Path, fonts: &[PathBuf]) -> Result
 
 #[cfg(test)]
 mod tests {
-    use super::fonts::looks_like_font;
     use super::legend::LEGEND_MEASURED;
     use super::testing::{TempDir, parse, sample_chart, svg_text, texts};
     use super::*;
@@ -217,45 +221,43 @@ mod tests {
         );
     }
 
-    #[test]
-    fn png_written_when_a_font_is_found() {
-        let candidates = font_candidates(std::env::var_os(FONT_ENV));
-        let have_font = candidates
-            .iter()
-            .any(|p| std::fs::read(p).is_ok_and(|b| looks_like_font(&b)));
-        let dir = TempDir::new("png");
-        let path = dir.join("chart.png");
-        let written = write_png(&sample_chart(true), &path).unwrap();
-        assert_eq!(written, have_font);
-        if written {
-            println!("a font was found: checking the PNG");
-            let bytes = std::fs::read(&path).unwrap();
-            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-            assert_eq!(&bytes[12..16], b"IHDR");
-            let width = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
-            let height = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
-            assert_eq!((width, height), (WIDTH, HEIGHT));
-            assert!(bytes.len() > 10_000, "suspiciously small PNG");
-        } else {
-            println!("no font on this machine: checking that no PNG was written");
-            assert!(!path.exists());
-        }
+    /// Checks that `path` holds a PNG of the chart's size.
+    fn assert_png(path: &Path) {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(&bytes[12..16], b"IHDR");
+        let width = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+        let height = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+        assert_eq!((width, height), (WIDTH, HEIGHT));
+        assert!(bytes.len() > 10_000, "suspiciously small PNG");
     }
 
     #[test]
-    fn png_without_font_writes_nothing() {
-        let dir = TempDir::new("png-no-font");
-        let junk = dir.join("junk.ttf");
-        std::fs::write(&junk, b"not a font at all").unwrap();
-        let corrupt = dir.join("corrupt.ttf");
-        std::fs::write(&corrupt, b"true\0\0\0\0\0\0\0\0").unwrap();
-        let fonts = [dir.join("missing.ttf"), junk, corrupt, dir.0.clone()];
+    fn png_written_with_the_embedded_font_alone() {
+        // No system font is looked at: only the font inside the binary.
+        let dir = TempDir::new("png");
         let path = dir.join("chart.png");
         assert_eq!(
-            write_png_with_fonts(&sample_chart(true), &path, &fonts),
-            Ok(false)
+            write_png_with_font(&sample_chart(true), &path, None),
+            Ok(None)
         );
-        assert!(!path.exists());
+        assert_png(&path);
+    }
+
+    #[test]
+    fn an_unusable_font_override_falls_back_to_the_embedded_font() {
+        let dir = TempDir::new("png-bad-font");
+        let junk = dir.join("junk.ttf");
+        std::fs::write(&junk, b"not a font at all").unwrap();
+        for bad in [dir.join("missing.ttf"), junk, dir.0.clone()] {
+            let path = dir.join("chart.png");
+            let note = write_png_with_font(&sample_chart(true), &path, Some(&bad))
+                .unwrap()
+                .expect("a note about the unusable font");
+            assert!(note.contains(FONT_ENV), "{note}");
+            assert_png(&path);
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 
     #[test]
