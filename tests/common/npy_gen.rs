@@ -713,7 +713,10 @@ fn judge<T: bytemuck::Pod>(
                     "{reader}: ndarray-npy refused what the checks passed: {e}"
                 ));
             }
-            if !e.contains("numpy.save") {
+            // What to do: how to save a file that reads, or (another
+            // element type) which type to read it as or convert it to.
+            let advice = ["numpy.save", "read it as", "convert the file", "save the "];
+            if !advice.iter().any(|a| e.contains(a)) {
                 return Err(format!("{reader}: the error does not say what to do: {e}"));
             }
             if let Err(h) = header
