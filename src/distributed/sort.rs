@@ -1,9 +1,8 @@
 //! Sorting keys spread over ranks: sample sort, and merge sort across ranks.
 //!
-//! Limits: one MPI call carries at most 2^31 - 1 keys, so sample sort needs
-//! every rank's share (before and after) below that, and merge sort, which
-//! gathers everything on rank 0, the total; bigger inputs are refused on
-//! every rank.
+//! Limits: one MPI call carries at most 2^31 - 1 keys, so both sorts need
+//! every rank's share (before and after) below that; bigger inputs are
+//! refused on every rank.
 //!
 //! Sample sort sorts each key once. The ranks find together the keys that
 //! split the global order into P balanced blocks (radix selection over
@@ -18,11 +17,15 @@
 //! (`N / P`, the first `N mod P` ranks one more), where N is the total, and
 //! ranks that start with very different counts (or none) are balanced too.
 //!
-//! Merge sort across ranks is the classic divide and conquer: local sort,
-//! then `ceil(log2 P)` rounds in which rank `r` merges in the keys of rank
-//! `r + 2^i` (any P, not only powers of two); rank 0 ends with everything
-//! and scatters it back in equal blocks. It is there to compare with sample
-//! sort: all keys pass through rank 0.
+//! Merge sort across ranks: local sort, then `ceil(log2 P)` rounds of
+//! merging pairs of sorted sequences (any P, not only powers of two). In
+//! round i, groups of `2^(i+1)` ranks merge the sequence of their lower half
+//! with that of their upper half, and every rank of the group takes part:
+//! the keys at the group's balanced block boundaries are found by bisection
+//! over key values, one all-to-all-v brings each rank the two sorted runs
+//! of its block, and it merges them on all its threads. No rank idles while
+//! another merges, and every rank ends with its balanced block, as in
+//! sample sort.
 
 use std::time::Instant;
 
@@ -121,18 +124,13 @@ pub fn dist_sort<K: SortKey>(
     let sizes = comm.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0] as usize;
     let largest = comm.all_reduce(&[keys.len() as u64], ReduceOp::Max)?[0] as usize;
     let limit = i32::MAX as usize;
-    let too_many = match algo {
-        SortAlgo::Sample => largest > limit || balance_bound(sizes, comm.size()) > limit,
-        SortAlgo::Merge => sizes > limit,
-    };
+    // Every rank's share, before and after (and in between for merge
+    // sort, whose groups balance their keys too), must fit one call.
+    let too_many = largest > limit || balance_bound(sizes, comm.size()) > limit;
     if too_many {
         return Err(Error::CountOverflow {
             op: "dist_sort",
-            count: if algo == SortAlgo::Merge {
-                sizes
-            } else {
-                largest.max(balance_bound(sizes, comm.size()))
-            },
+            count: largest.max(balance_bound(sizes, comm.size())),
         });
     }
     if algo == SortAlgo::Sample && comm.size() > 1 {
@@ -217,7 +215,11 @@ fn sort_received<K: SortKey>(
     Ok(sorted)
 }
 
-/// Runs on keys this rank has already sorted locally.
+/// Runs on keys this rank has already sorted locally: `ceil(log2 P)`
+/// rounds; in round i the ranks form groups of `2^(i+1)` (the last one
+/// smaller), whose lower half holds one sorted sequence and upper half
+/// another, and every rank of the group merges its balanced share of the
+/// two (see [`merge_halves`]).
 fn merge_sort<K: SortKey>(
     comm: &Comm,
     mut keys: Vec<K>,
@@ -225,31 +227,88 @@ fn merge_sort<K: SortKey>(
     device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
     let (me, p) = (comm.rank(), comm.size());
-    const TAG: i32 = 4242;
     let mut step = 1;
     while step < p {
-        if me % (2 * step) == 0 {
-            if me + step < p {
-                let t = Instant::now();
-                let (theirs, _) = comm.receive_vec::<K>(me + step, TAG)?;
-                stats.exchange_seconds += t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                keys = merge_runs_on(device, &[&keys, &theirs])?;
-                stats.merge_seconds += t.elapsed().as_secs_f64();
-            }
-        } else if me % (2 * step) == step {
-            let t = Instant::now();
-            comm.send(&keys, me - step, TAG)?;
-            keys = Vec::new();
-            stats.exchange_seconds += t.elapsed().as_secs_f64();
+        let first = me - me % (2 * step);
+        let size = (2 * step).min(p - first);
+        let group = comm
+            .split(Some(first as u32), me as i32)?
+            .expect("every rank has a color");
+        if size > step {
+            keys = merge_halves(&group.unchecked(), keys, step, &mut stats, device)?;
         }
         step *= 2;
     }
-    // Rank 0 holds everything: hand it back out in equal blocks.
+    Ok((keys, stats))
+}
+
+/// Merges the sorted sequence held by ranks `[0, left)` of `group` (in rank
+/// order) with the one held by ranks `[left, size)`, leaving each rank r
+/// its balanced block of the merged sequence (collective on `group`). The
+/// keys at the block boundaries are found by bisection over key values
+/// (each rank counts by binary search in its sorted keys; one all-reduce
+/// per bit), ties split by position as in sample sort; one all-to-all-v
+/// brings each rank a sorted run from each half, which it merges on all
+/// its threads.
+fn merge_halves<K: SortKey>(
+    group: &Comm,
+    keys: Vec<K>,
+    left: usize,
+    stats: &mut SortStats,
+    device: Device,
+) -> Result<Vec<K>> {
     let t = Instant::now();
-    let mine = comm.scatter_blocks(&keys, 0)?;
+    let size = group.size();
+    let bits = |k: &K| k.to_bits().widen();
+    let total = group.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0];
+    let targets: Vec<u64> = (1..size)
+        .map(|q| crate::comm::block_range(total as usize, size, q).start as u64)
+        .collect();
+    // Keys below x, here: a binary search in the sorted keys.
+    let below_here = |x: u64| keys.partition_point(|k| bits(k) < x) as u64;
+    // For each target, the largest x with (keys below x) <= target: the
+    // key at that position. One bit of every target per all-reduce.
+    let mut x = vec![0u64; targets.len()];
+    for bit in (0..8 * <K::Bits as Bits>::BYTES as u32).rev() {
+        let tries: Vec<u64> = x.iter().map(|&v| v | (1u64 << bit)).collect();
+        let here: Vec<u64> = tries.iter().map(|&y| below_here(y)).collect();
+        let there = group.all_reduce(&here, ReduceOp::Sum)?;
+        for q in 0..targets.len() {
+            if there[q] <= targets[q] {
+                x[q] = tries[q];
+            }
+        }
+    }
+    // Keys below each boundary value over the group, this rank's copies of
+    // it and those of lower ranks.
+    let lt: Vec<u64> = x.iter().map(|&v| below_here(v)).collect();
+    let le: Vec<u64> = x
+        .iter()
+        .map(|&v| keys.partition_point(|k| bits(k) <= v) as u64)
+        .collect();
+    let below = group.all_reduce(&lt, ReduceOp::Sum)?;
+    let copies: Vec<u64> = le.iter().zip(&lt).map(|(a, b)| a - b).collect();
+    let before_me = group.exclusive_scan(&copies, ReduceOp::Sum)?;
+    // Position t_q cuts this rank's sorted keys after its keys below v_q
+    // and those of its copies of v_q that come before t_q.
+    let mut cuts = vec![0usize];
+    for q in 0..targets.len() {
+        let taken = targets[q]
+            .saturating_sub(below[q] + before_me[q])
+            .min(copies[q]);
+        cuts.push((lt[q] + taken) as usize);
+    }
+    cuts.push(keys.len());
+    let counts: Vec<usize> = cuts.windows(2).map(|w| w[1] - w[0]).collect();
+    let received = group.all_to_all_v(&keys, &counts)?;
+    drop(keys);
     stats.exchange_seconds += t.elapsed().as_secs_f64();
-    Ok((mine, stats))
+    let t = Instant::now();
+    let split = received.displs[left.min(size)];
+    let (a, b) = received.data.split_at(split);
+    let merged = merge_runs_on(device, &[a, b])?;
+    stats.merge_seconds += t.elapsed().as_secs_f64();
+    Ok(merged)
 }
 
 /// An order-independent summary of a multiset of keys: count, wrapping sum
