@@ -53,7 +53,16 @@ pub struct MatmulOptions {
     pub panel: usize,
     /// The GEMM used on a GPU.
     pub gemm_backend: GemmBackend,
+    /// Pieces (column blocks of C) each step's local GEMM on the CPU is cut
+    /// into, with a test of the next step's panel broadcasts between
+    /// pieces: Open MPI moves a non-blocking broadcast along only inside
+    /// MPI calls, so without them the next panels travel only once the
+    /// GEMM is done. 1 = one GEMM per step and no tests.
+    pub progress_slices: usize,
 }
+
+/// Default [`MatmulOptions::progress_slices`], measured: see BENCHMARKS.md.
+pub const DEFAULT_PROGRESS_SLICES: usize = 4;
 
 impl Default for MatmulOptions {
     fn default() -> Self {
@@ -61,6 +70,7 @@ impl Default for MatmulOptions {
             device: Device::Cpu,
             panel: DEFAULT_PANEL,
             gemm_backend: GemmBackend::Tessera,
+            progress_slices: DEFAULT_PROGRESS_SLICES,
         }
     }
 }
@@ -296,15 +306,35 @@ pub fn matmul_with<T: Float>(
                 .local()
                 .slice_move(s![k0 - b.row_range().start..k1 - b.row_range().start, ..]),
         };
-        gemm(
-            options.device,
-            T::one(),
-            a_view,
-            b_view,
-            T::one(),
-            c_local.view_mut(),
-        )?;
-        stats.compute_seconds += t.elapsed().as_secs_f64();
+        // Column blocks of C, testing the next step's broadcasts between
+        // them so that they progress while this step computes.
+        let slices = options.progress_slices.clamp(1, n_local.max(1));
+        let mut testing = 0.0;
+        for piece in 0..slices {
+            let cols = block_range(n_local, slices, piece);
+            gemm(
+                options.device,
+                T::one(),
+                a_view.view(),
+                b_view.slice(s![.., cols.clone()]),
+                T::one(),
+                c_local.slice_mut(s![.., cols]),
+            )?;
+            if piece + 1 < slices
+                && let Some((a_next, b_next)) = next.as_mut()
+            {
+                let t = Instant::now();
+                if let Some(r) = a_next.as_mut() {
+                    r.test()?;
+                }
+                if let Some(r) = b_next.as_mut() {
+                    r.test()?;
+                }
+                testing += t.elapsed().as_secs_f64();
+            }
+        }
+        stats.comm_seconds += testing;
+        stats.compute_seconds += t.elapsed().as_secs_f64() - testing;
         spare.push((a_panel.unwrap_or_default(), b_panel.unwrap_or_default()));
     }
     Ok((DistMatrix::from_parts(grid, m, n, c_local), stats))

@@ -132,6 +132,11 @@ pub enum Command {
         /// SUMMA panel width.
         #[arg(value_parser = positive, long, default_value_t = tessera::distributed::matmul::DEFAULT_PANEL)]
         panel: usize,
+        /// Column blocks each SUMMA step's CPU GEMM is cut into, with a
+        /// test of the next panels' broadcasts between blocks so that they
+        /// progress during the GEMM (1: one GEMM per step, no tests).
+        #[arg(value_parser = positive, long, default_value_t = tessera::distributed::matmul::DEFAULT_PROGRESS_SLICES)]
+        progress_slices: usize,
         /// Seed of the random matrices and of the verification.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -464,6 +469,7 @@ mod tests {
         "--device",
         "--grid",
         "--panel",
+        "--progress-slices",
         "--seed",
         "--repeat",
         "--verify",

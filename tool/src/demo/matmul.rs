@@ -32,6 +32,8 @@ pub struct MatmulJob {
     pub grid: Option<(usize, usize)>,
     /// SUMMA panel width.
     pub panel: usize,
+    /// Column blocks per step's GEMM, with progress tests between them.
+    pub progress_slices: usize,
     /// Seed of the random fill and of the verification vector.
     pub seed: u64,
     /// Times to run the multiply; the fastest run is reported (the first
@@ -166,6 +168,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
                     device,
                     panel: job.panel,
                     gemm_backend: job.gemm_backend,
+                    progress_slices: job.progress_slices,
                 },
             )?;
             Ok((c, tessera::comm::wtime() - start))
