@@ -16,11 +16,11 @@ fn main() {
         .first()
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let algo = match args.get(1).map(String::as_str) {
-        None | Some("merge") => SortAlgo::Merge,
-        Some("sample") => SortAlgo::Sample,
-        Some(other) => {
-            eprintln!("usage: merge_sort [N] [merge|sample] (not `{other}`)");
+    let algo = match args.get(1).map(|a| a.parse::<SortAlgo>()) {
+        None => SortAlgo::Merge,
+        Some(Ok(algo)) => algo,
+        Some(Err(e)) => {
+            eprintln!("usage: merge_sort [N] [merge|sample|radix]: {e}");
             std::process::exit(2);
         }
     };

@@ -483,9 +483,30 @@ impl Comm {
     /// and returns what every rank sent here (`MPI_Alltoallv`). The receive
     /// counts are exchanged for you.
     pub fn all_to_all_v<T: Pod>(&self, send: &[T], send_counts: &[usize]) -> Result<Varying<T>> {
+        self.all_to_all_v_into(send, send_counts, Vec::new())
+    }
+
+    /// [`all_to_all_v`](Self::all_to_all_v) into `buffer`'s memory (its
+    /// contents are dropped; it grows where it must): a buffer whose pages
+    /// are already mapped saves mapping fresh ones, a good part of moving
+    /// large data between ranks of one node.
+    pub fn all_to_all_v_into<T: Pod>(
+        &self,
+        send: &[T],
+        send_counts: &[usize],
+        buffer: Vec<T>,
+    ) -> Result<Varying<T>> {
         let _span = self.trace_call("all_to_all_v", std::mem::size_of_val(send));
         let plan = self.plan_all_to_all_v::<T>("all_to_all_v", send.len(), send_counts)?;
-        let mut recv = vec![T::zeroed(); plan.recv_counts.iter().sum()];
+        let total = plan.recv_counts.iter().sum();
+        let mut recv = buffer;
+        if recv.capacity() < total {
+            // calloc'ed: pages are mapped as MPI writes them.
+            recv = vec![T::zeroed(); total];
+        } else {
+            recv.clear();
+            recv.resize(total, T::zeroed());
+        }
         // SAFETY: `send` holds sum(send_counts) elements laid out by the send
         // displacements; `recv` holds sum(recv_counts) laid out by the receive
         // displacements, and recv_counts[r] is what rank r sends here.

@@ -4,18 +4,31 @@
 //! every rank's share (before and after) below that; bigger inputs are
 //! refused on every rank.
 //!
-//! Sample sort sorts each key once. The ranks find together the keys that
-//! split the global order into P balanced blocks (radix selection over
-//! counts of the top bits, summed over ranks: see `split.rs`), each rank
-//! writes each of its unsorted keys once into the part of the rank that
-//! owns it ([`Comm::exchange`](crate::comm::Comm::exchange): straight into
-//! the receiver's memory through a shared-memory window where every rank
+//! Both sample sorts find the keys that split the global order into P
+//! balanced blocks exactly, and spread equal keys over ranks by position
+//! like any others, so the balance is exact whatever the duplicates: rank r
+//! ends with exactly `block_range(N, P, r).len()` keys (`N / P`, the first
+//! `N mod P` ranks one more), where N is the total, and ranks that start
+//! with very different counts (or none) are balanced too.
+//!
+//! Sample sort ([`SortAlgo::Sample`], the default): every rank sorts its
+//! keys; the boundary keys are found by bisection over key values (each
+//! rank counts by binary search in its sorted keys, one small all-reduce
+//! per key bit); one all-to-all-v sends each rank a sorted run from every
+//! rank, and it merges them on all its threads (multi-way merge path) into
+//! the memory its keys were sent from.
+//!
+//! Sample sort that sorts each key once ([`SortAlgo::Radix`]): the
+//! boundaries are found on the unsorted keys (radix selection over counts
+//! of the top bits, summed over ranks: see `split.rs`), each rank writes
+//! each of its keys once into the part of the rank that owns it
+//! ([`Comm::exchange`](crate::comm::Comm::exchange): straight into the
+//! receiver's memory through a shared-memory window where every rank
 //! shares one node, else one `MPI_Alltoallv`), and each rank sorts what it
-//! received with one local radix sort. Equal keys are spread over ranks by
-//! position like any others, so the balance is exact whatever the
-//! duplicates: rank r ends with exactly `block_range(N, P, r).len()` keys
-//! (`N / P`, the first `N mod P` ranks one more), where N is the total, and
-//! ranks that start with very different counts (or none) are balanced too.
+//! received with one local radix sort. On the 2-core machine of
+//! BENCHMARKS.md it is slower than sample sort (the fresh pages of the
+//! exchange cost more than the merge it saves); it is kept for larger
+//! rank counts, where a P-way merge takes `log2 P` passes.
 //!
 //! Merge sort across ranks: local sort, then `ceil(log2 P)` rounds of
 //! merging pairs of sorted sequences (any P, not only powers of two). In
@@ -36,22 +49,27 @@ use super::split::Boundaries;
 use crate::comm::{Agreed, Comm, ExchangePath, ReduceOp, rank_list};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::ops::merge::merge_runs_on;
-use crate::ops::sort::{Bits, SortKey, radix_sort_into, sort};
+use crate::ops::merge::merge_runs_on_into;
+use crate::ops::sort::{Bits, SortKey, radix_sort_into, sort, sort_with};
 use crate::rng::mix64;
 
 /// The distributed sort algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SortAlgo {
-    /// Sample sort: exact splitters, one exchange, one local sort.
+    /// Sample sort: local sort, exact splitters, one all-to-all-v, one
+    /// P-way merge.
     #[default]
     Sample,
-    /// Merge sort across ranks: log2(P) rounds of pairwise merges.
+    /// Merge sort across ranks: log2(P) rounds of two-way merges.
     Merge,
+    /// Sample sort that sorts each key once: exact splitters on the
+    /// unsorted keys, each key written once into its rank's memory, one
+    /// local radix sort.
+    Radix,
 }
 
-named_choices!(SortAlgo { Sample => "sample", Merge => "merge" });
+named_choices!(SortAlgo { Sample => "sample", Merge => "merge", Radix => "radix" });
 
 /// Where a rank's time went.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -133,12 +151,14 @@ pub fn dist_sort<K: SortKey>(
             count: largest.max(balance_bound(sizes, comm.size())),
         });
     }
-    if algo == SortAlgo::Sample && comm.size() > 1 {
-        return sample_sort(&comm.unchecked(), keys, sizes as u64, device);
+    if algo == SortAlgo::Radix && comm.size() > 1 {
+        return radix_sample_sort(&comm.unchecked(), keys, sizes as u64, device);
     }
     let mut keys = keys;
     let t = Instant::now();
-    sort(device, &mut keys)?;
+    // The local sort's scratch then receives keys from the other ranks.
+    let mut spare = Vec::new();
+    sort_with(device, &mut keys, &mut spare)?;
     let stats = SortStats {
         local_sort_seconds: t.elapsed().as_secs_f64(),
         ..Default::default()
@@ -146,12 +166,20 @@ pub fn dist_sort<K: SortKey>(
     if comm.size() == 1 {
         return Ok((keys, stats));
     }
-    merge_sort(&comm.unchecked(), keys, stats, device)
+    match algo {
+        SortAlgo::Merge => merge_sort(&comm.unchecked(), keys, spare, stats, device),
+        _ => {
+            let mut stats = stats;
+            let (sorted, _) =
+                split_and_merge(&comm.unchecked(), keys, spare, None, &mut stats, device)?;
+            Ok((sorted, stats))
+        }
+    }
 }
 
 /// Sample sort of unsorted keys: exact boundaries, each key written once
 /// to the rank that owns it, one local sort of what arrived.
-fn sample_sort<K: SortKey>(
+fn radix_sample_sort<K: SortKey>(
     comm: &Comm,
     mut keys: Vec<K>,
     total: u64,
@@ -223,6 +251,7 @@ fn sort_received<K: SortKey>(
 fn merge_sort<K: SortKey>(
     comm: &Comm,
     mut keys: Vec<K>,
+    mut spare: Vec<K>,
     mut stats: SortStats,
     device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
@@ -235,28 +264,38 @@ fn merge_sort<K: SortKey>(
             .split(Some(first as u32), me as i32)?
             .expect("every rank has a color");
         if size > step {
-            keys = merge_halves(&group.unchecked(), keys, step, &mut stats, device)?;
+            (keys, spare) = split_and_merge(
+                &group.unchecked(),
+                keys,
+                spare,
+                Some(step),
+                &mut stats,
+                device,
+            )?;
         }
         step *= 2;
     }
     Ok((keys, stats))
 }
 
-/// Merges the sorted sequence held by ranks `[0, left)` of `group` (in rank
-/// order) with the one held by ranks `[left, size)`, leaving each rank r
-/// its balanced block of the merged sequence (collective on `group`). The
-/// keys at the block boundaries are found by bisection over key values
+/// Leaves each rank r of `group` its balanced block of the merge of the
+/// sorted runs the ranks hold (collective): with `halves = Some(left)`,
+/// ranks `[0, left)` hold one sorted sequence (in rank order) and the
+/// others another; with `None` every rank's keys are a run of their own.
+/// The keys at the block boundaries are found by bisection over key values
 /// (each rank counts by binary search in its sorted keys; one all-reduce
-/// per bit), ties split by position as in sample sort; one all-to-all-v
-/// brings each rank a sorted run from each half, which it merges on all
-/// its threads.
-fn merge_halves<K: SortKey>(
+/// per bit), ties split by position; one all-to-all-v brings each rank its
+/// part of every run (into `spare`'s memory), which it merges on all its
+/// threads into the memory its keys were sent from. Returns the merged keys
+/// and the receive buffer, for reuse.
+fn split_and_merge<K: SortKey>(
     group: &Comm,
     keys: Vec<K>,
-    left: usize,
+    spare: Vec<K>,
+    halves: Option<usize>,
     stats: &mut SortStats,
     device: Device,
-) -> Result<Vec<K>> {
+) -> Result<(Vec<K>, Vec<K>)> {
     let t = Instant::now();
     let size = group.size();
     let bits = |k: &K| k.to_bits().widen();
@@ -300,15 +339,20 @@ fn merge_halves<K: SortKey>(
     }
     cuts.push(keys.len());
     let counts: Vec<usize> = cuts.windows(2).map(|w| w[1] - w[0]).collect();
-    let received = group.all_to_all_v(&keys, &counts)?;
-    drop(keys);
+    let received = group.all_to_all_v_into(&keys, &counts, spare)?;
     stats.exchange_seconds += t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let split = received.displs[left.min(size)];
-    let (a, b) = received.data.split_at(split);
-    let merged = merge_runs_on(device, &[a, b])?;
+    let runs: Vec<&[K]> = match halves {
+        Some(left) => {
+            let (a, b) = received.data.split_at(received.displs[left.min(size)]);
+            vec![a, b]
+        }
+        None => received.parts().collect(),
+    };
+    let merged = merge_runs_on_into(device, &runs, keys)?;
     stats.merge_seconds += t.elapsed().as_secs_f64();
-    Ok(merged)
+    // What arrived becomes the next round's receive buffer.
+    Ok((merged, received.data))
 }
 
 /// An order-independent summary of a multiset of keys: count, wrapping sum

@@ -27,6 +27,31 @@ pub fn merge_runs_on<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>
     merge_runs_device(device, runs)
 }
 
+/// [`merge_runs_on`] into `buffer`'s memory (its contents are dropped):
+/// a buffer whose pages are already mapped costs no page faults, which on
+/// large outputs is a good part of a merge's time.
+pub fn merge_runs_on_into<K: SortKey>(
+    device: Device,
+    runs: &[&[K]],
+    buffer: Vec<K>,
+) -> Result<Vec<K>> {
+    if device.is_gpu_like() {
+        return merge_runs_device(device, runs);
+    }
+    let _span = crate::trace::compute("merge_runs");
+    Ok(merge_runs_in(runs, ranges_for(runs), buffer))
+}
+
+/// How many output ranges the merge of `runs` is cut into.
+fn ranges_for<K>(runs: &[&[K]]) -> usize {
+    let total: usize = runs.iter().map(|r| r.len()).sum();
+    if total < PARALLEL_MERGE {
+        1
+    } else {
+        (2 * rayon::current_num_threads()).min(total / (PARALLEL_MERGE / 4))
+    }
+}
+
 /// Below this many keys in all, one thread merges.
 const PARALLEL_MERGE: usize = 1 << 16;
 
@@ -43,13 +68,7 @@ const PARALLEL_MERGE: usize = 1 << 16;
 /// (`tessera bench merge`). Equal keys keep the order of their runs.
 pub fn merge_runs<K: SortKey>(runs: &[&[K]]) -> Vec<K> {
     let _span = crate::trace::compute("merge_runs");
-    let total: usize = runs.iter().map(|r| r.len()).sum();
-    let ranges = if total < PARALLEL_MERGE {
-        1
-    } else {
-        (2 * rayon::current_num_threads()).min(total / (PARALLEL_MERGE / 4))
-    };
-    merge_runs_in(runs, ranges)
+    merge_runs_in(runs, ranges_for(runs), Vec::new())
 }
 
 /// Merges two sorted runs (by key bits): [`merge_runs`] of the two.
@@ -57,13 +76,19 @@ pub fn merge_two<K: SortKey>(a: &[K], b: &[K]) -> Vec<K> {
     merge_runs(&[a, b])
 }
 
-/// [`merge_runs`] with the output cut into `ranges` ranges.
-fn merge_runs_in<K: SortKey>(runs: &[&[K]], ranges: usize) -> Vec<K> {
+/// [`merge_runs`] with the output cut into `ranges` ranges, written into
+/// `buffer`'s memory.
+fn merge_runs_in<K: SortKey>(runs: &[&[K]], ranges: usize, buffer: Vec<K>) -> Vec<K> {
     let runs: Vec<&[K]> = runs.iter().copied().filter(|r| !r.is_empty()).collect();
     let total: usize = runs.iter().map(|r| r.len()).sum();
+    let mut out = buffer;
+    out.clear();
     match runs.as_slice() {
-        [] => return Vec::new(),
-        [one] => return one.to_vec(),
+        [] => return out,
+        [one] => {
+            out.extend_from_slice(one);
+            return out;
+        }
         _ => {}
     }
     let ranges = ranges.clamp(1, total);
@@ -72,7 +97,11 @@ fn merge_runs_in<K: SortKey>(runs: &[&[K]], ranges: usize) -> Vec<K> {
         .into_par_iter()
         .map(|t| split_point(&runs, total * t / ranges))
         .collect();
-    let mut out = vec![K::zeroed(); total];
+    if out.capacity() < total {
+        out = vec![K::zeroed(); total];
+    } else {
+        out.resize(total, K::zeroed());
+    }
     let mut pieces: Vec<(&mut [K], usize)> = Vec::with_capacity(ranges);
     let mut rest = &mut out[..];
     for t in 0..ranges {
@@ -299,7 +328,13 @@ mod tests {
         let refs: Vec<&[K]> = owned.iter().map(Vec::as_slice).collect();
         let want = expected(&refs);
         for ranges in [1, 2, 3, 7, 16] {
-            let got: Vec<K::Bits> = merge_runs_in(&refs, ranges)
+            // A buffer with contents of its own (reused memory) or none.
+            let buffer = if ranges % 2 == 0 {
+                vec![K::zeroed(); 5]
+            } else {
+                Vec::new()
+            };
+            let got: Vec<K::Bits> = merge_runs_in(&refs, ranges, buffer)
                 .iter()
                 .map(|k| k.to_bits())
                 .collect();

@@ -168,6 +168,14 @@ const SMALL: usize = 1 << 12;
 /// Sorts `keys` in place on `device`, ascending (IEEE total order for
 /// floats). Not stable; equal keys are indistinguishable anyway.
 pub fn sort<K: SortKey>(device: Device, keys: &mut [K]) -> Result<()> {
+    sort_with(device, keys, &mut Vec::new())
+}
+
+/// [`sort`] with `scratch` as the radix sort's second buffer (on the CPU;
+/// grown to `keys.len()`, its contents dropped): a caller that needs a
+/// buffer of that size next (to receive keys, say) saves mapping fresh
+/// pages twice.
+pub fn sort_with<K: SortKey>(device: Device, keys: &mut [K], scratch: &mut Vec<K>) -> Result<()> {
     let _span = crate::trace::compute("sort");
     if device.is_gpu_like() {
         check_device_len(device, "sort", keys.len())?;
@@ -181,7 +189,12 @@ pub fn sort<K: SortKey>(device: Device, keys: &mut [K]) -> Result<()> {
     keys.par_iter_mut()
         .for_each(|k| *k = bytemuck::cast(k.to_bits()));
     let bits: &mut [K::Bits] = bytemuck::cast_slice_mut(keys);
-    radix_sort(bits);
+    if scratch.len() < bits.len() {
+        // A new zeroed allocation (calloc: pages mapped on first write)
+        // rather than `resize`, which writes every element first.
+        *scratch = vec![K::zeroed(); bits.len()];
+    }
+    radix_sort_with(bits, bytemuck::cast_slice_mut(&mut scratch[..bits.len()]));
     keys.par_iter_mut()
         .for_each(|k| *k = K::from_bits(bytemuck::cast(*k)));
     Ok(())
@@ -374,6 +387,23 @@ pub fn radix_sort<B: Bits>(keys: &mut [B]) {
     }
     let mut scratch: Vec<B> = vec![B::zeroed(); keys.len()];
     msd(keys, &mut scratch, B::BYTES - 1, true);
+}
+
+/// [`radix_sort`] with `scratch` (as long as `keys`) as the second buffer.
+///
+/// # Panics
+/// When the lengths differ.
+pub fn radix_sort_with<B: Bits>(keys: &mut [B], scratch: &mut [B]) {
+    assert_eq!(
+        keys.len(),
+        scratch.len(),
+        "radix_sort_with needs equal lengths"
+    );
+    if keys.len() <= SMALL {
+        keys.sort_unstable();
+        return;
+    }
+    msd(keys, scratch, B::BYTES - 1, true);
 }
 
 /// Sorts `keys` into `out` (of the same length), using `keys` as scratch:

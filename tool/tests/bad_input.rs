@@ -367,7 +367,7 @@ fn sort_orders_nan_infinity_and_signed_zero_as_documented() {
     let mut want = keys.to_vec();
     want.sort_by(f64::total_cmp);
     for ranks in [1, 3, 4] {
-        for algo in ["sample", "merge"] {
+        for algo in ["sample", "merge", "radix"] {
             let _ = std::fs::remove_file(&output);
             let job = run(
                 ranks,

@@ -507,7 +507,7 @@ fn matmul_npy_round_trip_and_bad_files() {
 #[test]
 fn sort_example_and_cli_verify_at_one_to_four_ranks() {
     for ranks in 1..=4 {
-        for algo in ["merge", "sample"] {
+        for algo in ["merge", "sample", "radix"] {
             let job = run(ranks, &[&example("merge_sort"), "20000", algo], &[]);
             job.assert_ok("merge_sort example");
             assert!(
@@ -770,7 +770,7 @@ fn sort_npy_round_trip_and_bad_files() {
     let mut want = keys.clone();
     want.sort();
     for ranks in [1, 3, 4] {
-        for algo in ["sample", "merge"] {
+        for algo in ["sample", "merge", "radix"] {
             let _ = std::fs::remove_file(&output);
             let job = run(
                 ranks,

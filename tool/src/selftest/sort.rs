@@ -21,7 +21,7 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
         KeyDist::Equal,
         KeyDist::Few,
     ];
-    for algo in [SortAlgo::Sample, SortAlgo::Merge] {
+    for &algo in SortAlgo::ALL {
         for dist in dists {
             for n in sizes {
                 let place = |r: usize| tessera::distributed::block_range(n, p, r);
