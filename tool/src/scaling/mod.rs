@@ -248,6 +248,10 @@ pub struct Run {
     pub wall_seconds: f64,
     /// Every rank's split (empty for a user's program).
     pub split: Vec<RankSplit>,
+    /// The workload's own phases (slowest rank), where it reports them:
+    /// the sort's local sort, exchange and merge.
+    #[serde(default)]
+    pub phases: Vec<(String, f64)>,
 }
 
 /// The timed section and split a workload prints as JSON.
@@ -259,6 +263,24 @@ struct WorkloadReport {
     /// Whether the result was checked and right (`None`: not checked).
     #[serde(default)]
     verified: Option<bool>,
+    /// The sort's phases (slowest rank).
+    local_sort_seconds: Option<f64>,
+    exchange_seconds: Option<f64>,
+    merge_seconds: Option<f64>,
+}
+
+impl WorkloadReport {
+    /// The phases the workload reported, named.
+    fn phases(&self) -> Vec<(String, f64)> {
+        [
+            ("local sort", self.local_sort_seconds),
+            ("exchange", self.exchange_seconds),
+            ("merge", self.merge_seconds),
+        ]
+        .into_iter()
+        .filter_map(|(name, s)| s.map(|s| (name.to_string(), s)))
+        .collect()
+    }
 }
 
 /// Runs one job: `p` ranks through the `tessera run` launcher, output
@@ -281,6 +303,7 @@ pub fn run_once(opts: &SweepOptions, p: usize, repeat: usize) -> Result<Run> {
     }
     let (out, wall, shown) = launch_job(&run, p)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut phases = Vec::new();
     let (seconds, source, split) = match opts.workload {
         Workload::Command(_) => {
             let sections = read_timed_sections(&timed_file);
@@ -314,6 +337,7 @@ pub fn run_once(opts: &SweepOptions, p: usize, repeat: usize) -> Result<Run> {
                     ),
                 });
             }
+            phases = report.phases();
             (report.seconds, TimeSource::Workload, report.split)
         }
     };
@@ -333,6 +357,7 @@ pub fn run_once(opts: &SweepOptions, p: usize, repeat: usize) -> Result<Run> {
         source,
         wall_seconds: wall,
         split,
+        phases,
     })
 }
 

@@ -84,6 +84,9 @@ pub struct Point {
     /// rank and the slowest), so that the columns add up. Zero without a
     /// split.
     pub other: f64,
+    /// The workload's own phases (slowest rank, median over runs), where
+    /// it reports them: the sort's local sort, exchange and merge.
+    pub phases: Vec<(String, f64)>,
 }
 
 /// The start-up of jobs at one rank count (launch, MPI initialisation and
@@ -268,6 +271,19 @@ pub fn analyse(
             wait_max: median_of(&|r| tessera::trace::slowest(&r.split, |s| s.wait)),
             copy: median_of(&|r| mean_of(&r.split, |s| s.copy)),
             other: 0.0,
+            phases: at
+                .first()
+                .map(|r| {
+                    r.phases
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (name, _))| {
+                            let at_i = |r: &Run| r.phases.get(i).map_or(0.0, |x| x.1);
+                            (name.clone(), median_of(&at_i))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         });
         if let Some(point) = points.last_mut() {
             if at.iter().any(|r| !r.split.is_empty()) {
@@ -617,6 +633,30 @@ pub fn render_table(a: &Analysis) -> String {
             " (no split: the program was timed from outside)"
         }
     );
+    if let Some(names) = a
+        .points
+        .iter()
+        .find(|p| !p.phases.is_empty())
+        .map(|p| p.phases.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>())
+    {
+        // The workload's own split: where the next bottleneck is.
+        let _ = write!(
+            out,
+            "phases ({unit}, slowest rank, median of runs):\n{:>6}",
+            "ranks"
+        );
+        for n in &names {
+            let _ = write!(out, " {n:>11}");
+        }
+        let _ = writeln!(out);
+        for p in &a.points {
+            let _ = write!(out, "{:>6}", p.ranks);
+            for (_, x) in &p.phases {
+                let _ = write!(out, " {:>11.3}", x / scale);
+            }
+            let _ = writeln!(out);
+        }
+    }
     if a.points.iter().any(|p| p.oversubscribed) {
         let _ = writeln!(
             out,
@@ -727,6 +767,7 @@ mod tests {
             .iter()
             .flat_map(|&p| {
                 (0..2).map(move |r| Run {
+                    phases: Vec::new(),
                     ranks: p,
                     repeat: r,
                     size: 1000,
@@ -786,6 +827,7 @@ mod tests {
         let mut runs = amdahl_runs(0.1, &[1, 2, 4]);
         for r in 0..2 {
             runs.push(Run {
+                phases: Vec::new(),
                 ranks: 8,
                 repeat: r,
                 size: 1000,
@@ -818,6 +860,7 @@ mod tests {
         let runs: Vec<Run> = [1usize, 2, 4, 8]
             .iter()
             .map(|&p| Run {
+                phases: Vec::new(),
                 ranks: p,
                 repeat: 0,
                 size: 1000 * p,
@@ -885,6 +928,7 @@ mod tests {
     /// compute, 10% comm and 10% wait on every rank (with a split).
     fn run(p: usize, repeat: usize, seconds: f64, source: TimeSource, split: bool) -> Run {
         Run {
+            phases: Vec::new(),
             ranks: p,
             repeat,
             size: 1000,
@@ -907,6 +951,58 @@ mod tests {
                 vec![]
             },
         }
+    }
+
+    #[test]
+    fn the_workloads_phases_get_a_table_of_medians() {
+        // The sort reports its local sort, exchange and merge: the medians
+        // over runs come out per rank count.
+        let with = |p: usize, repeat: usize, phases: [f64; 3]| {
+            let mut r = run(p, repeat, phases.iter().sum(), TimeSource::Workload, true);
+            r.phases = ["local sort", "exchange", "merge"]
+                .iter()
+                .zip(phases)
+                .map(|(n, x)| (n.to_string(), x))
+                .collect();
+            r
+        };
+        let runs = vec![
+            with(1, 0, [1.0, 0.0, 0.0]),
+            with(1, 1, [1.2, 0.0, 0.0]),
+            with(1, 2, [1.1, 0.0, 0.0]),
+            with(2, 0, [0.5, 0.1, 0.2]),
+            with(2, 1, [0.6, 0.3, 0.2]),
+            with(2, 2, [0.7, 0.2, 0.4]),
+        ];
+        let a = analyse(&opts(Mode::Strong), machine(16), runs, vec![]).unwrap();
+        let two = &a.points[1];
+        let names: Vec<&str> = two.phases.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["local sort", "exchange", "merge"]);
+        let medians: Vec<f64> = two.phases.iter().map(|x| x.1).collect();
+        for (got, want) in medians.iter().zip([0.6, 0.2, 0.2]) {
+            assert!((got - want).abs() < 1e-12, "{medians:?}");
+        }
+        let table = render_table(&a);
+        assert!(
+            table.contains("phases (s, slowest rank, median of runs)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("local sort") && table.contains("0.600"),
+            "{table}"
+        );
+        // Without phases, no such table.
+        let plain = analyse(
+            &opts(Mode::Strong),
+            machine(16),
+            vec![
+                run(1, 0, 1.0, TimeSource::Workload, true),
+                run(2, 0, 0.6, TimeSource::Workload, true),
+            ],
+            vec![],
+        )
+        .unwrap();
+        assert!(!render_table(&plain).contains("phases ("));
     }
 
     #[test]
