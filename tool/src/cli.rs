@@ -172,7 +172,10 @@ pub enum Command {
         /// Write the sorted keys to a 1-D .npy file.
         #[arg(long, value_name = "sorted.npy")]
         out: Option<PathBuf>,
-        /// Algorithm.
+        /// Algorithm: sample (local sort, one exchange, one multi-way
+        /// merge), merge (log2 P rounds of two-way merges, every rank
+        /// merging), radix (each key sorted once: classify, exchange, one
+        /// radix sort).
         #[arg(long, default_value = "sample", value_parser = choice(tessera::distributed::sort::SortAlgo::ALL))]
         algo: tessera::distributed::sort::SortAlgo,
         /// Where the local sorts run.
