@@ -905,16 +905,17 @@ fn soak_example_checks_mixed_collectives_and_leaves_nothing_pending() {
 
 #[test]
 fn sample_sort_exchanges_through_shared_memory_and_mpi_alike() {
-    // Both ways of moving keys (a shared-memory window where every rank
-    // shares the node, MPI_Alltoallv) sort and balance the same input.
+    // Both ways the radix sample sort moves keys (a shared-memory window
+    // where every rank shares the node, MPI_Alltoallv) sort and balance the
+    // same input.
     for ranks in [2, 3] {
         let mut outputs = Vec::new();
         for path in ["shared", "mpi"] {
             let job = run(
                 ranks,
                 &[
-                    "sort", "--n", "200003", "--dtype", "i64", "--dist", "few", "--verify",
-                    "--json",
+                    "sort", "--n", "200003", "--dtype", "i64", "--dist", "few", "--algo", "radix",
+                    "--verify", "--json",
                 ],
                 &[(tessera::env::EXCHANGE, path)],
             );
@@ -933,7 +934,7 @@ fn sample_sort_exchanges_through_shared_memory_and_mpi_alike() {
     }
     let job = run(
         2,
-        &["sort", "--n", "1000"],
+        &["sort", "--n", "1000", "--algo", "radix"],
         &[(tessera::env::EXCHANGE, "tcp")],
     );
     assert!(
