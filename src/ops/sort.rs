@@ -25,7 +25,9 @@ mod sealed {
 }
 
 /// Unsigned integers that the radix sort works on.
-pub trait Bits: bytemuck::Pod + Ord + Send + Sync + std::fmt::Debug + sealed::Sealed {
+pub trait Bits:
+    bytemuck::Pod + Ord + Send + Sync + std::fmt::Debug + sealed::Sealed + SortKey<Bits = Self>
+{
     /// Bytes in the key.
     const BYTES: usize;
     /// The 8-bit digit at `byte` (0 = least significant).
