@@ -424,10 +424,12 @@ pub fn radix_sort_into<B: Bits>(keys: &mut [B], out: &mut [B]) {
     msd(keys, out, B::BYTES - 1, false);
 }
 
-/// Keys a bucket may hold to be finished by serial LSD passes in cache
-/// (2^18: 17-20% faster than 2^16 for 2e7 u32 and u64 keys on the 2-core
-/// machine of BENCHMARKS.md, the same at 1e8).
-const CACHE_KEYS: usize = 1 << 18;
+/// Keys a bucket may hold to be finished on one thread in cache (2^18:
+/// 17-20% faster than 2^16 for 2e7 u32 and u64 keys on the 2-core machine
+/// of BENCHMARKS.md; 2^19: 10-15% faster again for 1e8 u32 keys, whose
+/// 390,000-key buckets after the first level then need no second pass
+/// over memory; f32 and u64 the same).
+const CACHE_KEYS: usize = 1 << 19;
 
 /// Sorts `a` on bytes `0..=byte`, using `b` (of the same length) as
 /// scratch, leaving the sorted keys in `a` when `in_a`, else in `b`.
