@@ -50,7 +50,9 @@ use crate::comm::{Agreed, Comm, ExchangePath, ReduceOp, rank_list};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::merge::merge_runs_on_into;
-use crate::ops::sort::{Bits, SortKey, radix_sort_into, sort, sort_with};
+use crate::ops::sort::{
+    Bits, SortKey, bits_as_keys, keys_as_bits, radix_sort_into, sort, sort_with,
+};
 use crate::rng::mix64;
 
 /// The distributed sort algorithms.
@@ -161,19 +163,25 @@ pub fn dist_sort<K: SortKey>(
     // integers: the fastest to compare and merge), mapped once each way in
     // the keys' own memory.
     let t = Instant::now();
-    let mut keys = keys;
-    keys.par_iter_mut()
-        .for_each(|k| *k = bytemuck::cast(k.to_bits()));
-    let bits: Vec<K::Bits> = bytemuck::allocation::cast_vec(keys);
+    let bits = into_bits(keys);
     let mapping = t.elapsed().as_secs_f64();
     let (sorted, mut stats) = sort_and_merge(comm, bits, algo, device)?;
     let t = Instant::now();
-    let mut sorted: Vec<K> = bytemuck::allocation::cast_vec(sorted);
-    sorted
-        .par_iter_mut()
-        .for_each(|k| *k = K::from_bits(bytemuck::cast(*k)));
+    let sorted = from_bits::<K>(sorted);
     stats.local_sort_seconds += mapping + t.elapsed().as_secs_f64();
     Ok((sorted, stats))
+}
+
+/// `keys` as their order-preserving bits, in the same memory.
+fn into_bits<K: SortKey>(mut keys: Vec<K>) -> Vec<K::Bits> {
+    keys_as_bits(&mut keys);
+    bytemuck::allocation::cast_vec(keys)
+}
+
+/// The inverse of [`into_bits`].
+fn from_bits<K: SortKey>(mut bits: Vec<K::Bits>) -> Vec<K> {
+    bits_as_keys::<K>(&mut bits);
+    bytemuck::allocation::cast_vec(bits)
 }
 
 /// Sample sort or merge sort of `keys`: local sort, then the exchanges and
@@ -209,16 +217,15 @@ fn sort_and_merge<K: SortKey>(
 /// to the rank that owns it, one local sort of what arrived.
 fn radix_sample_sort<K: SortKey>(
     comm: &Comm,
-    mut keys: Vec<K>,
+    keys: Vec<K>,
     total: u64,
     device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
     let t = Instant::now();
     // Order-preserving bits in place: the boundaries, the classification
     // and the radix sort all work on them.
-    keys.par_iter_mut()
-        .for_each(|k| *k = bytemuck::cast(k.to_bits()));
-    let bits: &[K::Bits] = bytemuck::cast_slice(&keys);
+    let mut keys = into_bits(keys);
+    let bits: &[K::Bits] = &keys;
     let threads = rayon::current_num_threads().max(1);
     let chunk = bits.len().div_ceil(4 * threads).max(1 << 16);
     let bounds = Boundaries::find(comm, bits, total, chunk)?;
@@ -230,7 +237,7 @@ fn radix_sample_sort<K: SortKey>(
     let (sorted, _path) = comm.exchange::<K::Bits, Result<Vec<K>>>(
         &plan.send_counts,
         |parts| {
-            bounds.scatter(bytemuck::cast_slice(&keys), &plan, parts);
+            bounds.scatter(&keys, &plan, parts);
             buffer.set(Some(std::mem::take(&mut keys)));
         },
         |received, _from| {
@@ -254,28 +261,26 @@ fn radix_sample_sort<K: SortKey>(
 fn sort_received<K: SortKey>(
     device: Device,
     received: &mut [K::Bits],
-    buffer: Vec<K>,
+    buffer: Vec<K::Bits>,
 ) -> Result<Vec<K>> {
     let mut sorted = buffer;
     sorted.clear();
     if device.is_gpu_like() {
-        sorted.par_extend(received.par_iter().map(|&b| K::from_bits(b)));
-        sort(device, &mut sorted)?;
-        return Ok(sorted);
+        sorted.extend_from_slice(received);
+        let mut keys = from_bits::<K>(sorted);
+        sort(device, &mut keys)?;
+        return Ok(keys);
     }
-    sorted.resize(received.len(), K::zeroed());
-    radix_sort_into(received, bytemuck::cast_slice_mut(&mut sorted));
-    sorted
-        .par_iter_mut()
-        .for_each(|k| *k = K::from_bits(bytemuck::cast(*k)));
-    Ok(sorted)
+    sorted.resize(received.len(), bytemuck::Zeroable::zeroed());
+    radix_sort_into(received, &mut sorted);
+    Ok(from_bits::<K>(sorted))
 }
 
 /// Runs on keys this rank has already sorted locally: `ceil(log2 P)`
 /// rounds; in round i the ranks form groups of `2^(i+1)` (the last one
 /// smaller), whose lower half holds one sorted sequence and upper half
 /// another, and every rank of the group merges its balanced share of the
-/// two (see [`merge_halves`]).
+/// two (see [`split_and_merge`]).
 fn merge_sort<K: SortKey>(
     comm: &Comm,
     mut keys: Vec<K>,

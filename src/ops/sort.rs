@@ -188,18 +188,32 @@ pub fn sort_with<K: SortKey>(device: Device, keys: &mut [K], scratch: &mut Vec<K
         return Ok(());
     }
     // Map to order-preserving bits in place (same size), sort, map back.
-    keys.par_iter_mut()
-        .for_each(|k| *k = bytemuck::cast(k.to_bits()));
-    let bits: &mut [K::Bits] = bytemuck::cast_slice_mut(keys);
+    let bits = keys_as_bits(keys);
     if scratch.len() < bits.len() {
         // A new zeroed allocation (calloc: pages mapped on first write)
         // rather than `resize`, which writes every element first.
         *scratch = vec![K::zeroed(); bits.len()];
     }
     radix_sort_with(bits, bytemuck::cast_slice_mut(&mut scratch[..bits.len()]));
+    bits_as_keys::<K>(bits);
+    Ok(())
+}
+
+/// Replaces each key by its order-preserving bits ([`SortKey::to_bits`]),
+/// in place, on rayon's threads, and returns the same memory as bits.
+pub fn keys_as_bits<K: SortKey>(keys: &mut [K]) -> &mut [K::Bits] {
+    keys.par_iter_mut()
+        .for_each(|k| *k = bytemuck::cast(k.to_bits()));
+    bytemuck::cast_slice_mut(keys)
+}
+
+/// The inverse of [`keys_as_bits`]: replaces bits by their keys in place
+/// and returns the same memory as keys.
+pub fn bits_as_keys<K: SortKey>(bits: &mut [K::Bits]) -> &mut [K] {
+    let keys: &mut [K] = bytemuck::cast_slice_mut(bits);
     keys.par_iter_mut()
         .for_each(|k| *k = K::from_bits(bytemuck::cast(*k)));
-    Ok(())
+    keys
 }
 
 /// Sorts `keys` and moves `values` with them (`keys[i]` and `values[i]` stay
