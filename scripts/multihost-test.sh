@@ -293,9 +293,16 @@ export OMPI_MCA_mpi_yield_when_idle=1
 start_job() { # NAME LIMIT ARGS...
     local name=$1 limit=$2
     shift 2
+    # The job gets a session of its own, as the daemons on the other hosts
+    # do (orted --daemonize calls setsid): the kernel's autogroup scheduler
+    # gives each session an equal share of the CPUs, so the ranks of h1
+    # left in this script's session (which may be niced, as under a CI
+    # runner) would get a fraction of what those of h2 and h3 get, and
+    # every collective would wait on them (a 6 s selftest took 61 s with
+    # this session at nice 10).
     # shellcheck disable=SC2016 # $1, $2, $$ and $@ are that sh's
     timeout -k 5 "$limit" ip netns exec "$(ns_of "${HOSTS[0]}")" \
-        unshare --uts sh -c 'hostname "$1" && echo "$$" >>"$2" && shift 2 && exec "$@"' \
+        setsid --wait unshare --uts sh -c 'hostname "$1" && echo "$$" >>"$2" && shift 2 && exec "$@"' \
         sh "${HOSTS[0]}" "$WORK/pids" "$TESSERA" run -n "$RANKS" --hostfile "$HOSTFILE" "${MCA[@]}" "$@" \
         >"$WORK/$name.out" 2>"$WORK/$name.err" &
     JOB_PID=$!

@@ -12,9 +12,9 @@
 //! with very different counts (or none) are balanced too.
 //!
 //! Sample sort ([`SortAlgo::Sample`], the default): every rank sorts its
-//! keys; the boundary keys are found by bisection over key values (each
+//! keys; the boundary keys are found by a search over key values (each
 //! rank counts by binary search in its sorted keys, one small all-reduce
-//! per key bit); one all-to-all-v sends each rank a sorted run from every
+//! per 8-bit digit of the keys: 4 rounds for 32-bit keys, 8 for 64-bit); one all-to-all-v sends each rank a sorted run from every
 //! rank, and it merges them on all its threads (multi-way merge path) into
 //! the memory its keys were sent from.
 //!
@@ -34,8 +34,8 @@
 //! merging pairs of sorted sequences (any P, not only powers of two). In
 //! round i, groups of `2^(i+1)` ranks merge the sequence of their lower half
 //! with that of their upper half, and every rank of the group takes part:
-//! the keys at the group's balanced block boundaries are found by bisection
-//! over key values, one all-to-all-v brings each rank the two sorted runs
+//! the keys at the group's balanced block boundaries are found by the same
+//! search over key values, one all-to-all-v brings each rank the two sorted runs
 //! of its block, and it merges them on all its threads. No rank idles while
 //! another merges, and every rank ends with its balanced block, as in
 //! sample sort.
@@ -315,9 +315,10 @@ fn merge_sort<K: SortKey>(
 /// sorted runs the ranks hold (collective): with `halves = Some(left)`,
 /// ranks `[0, left)` hold one sorted sequence (in rank order) and the
 /// others another; with `None` every rank's keys are a run of their own.
-/// The keys at the block boundaries are found by bisection over key values
-/// (each rank counts by binary search in its sorted keys; one all-reduce
-/// per bit), ties split by position; one all-to-all-v brings each rank its
+/// The keys at the block boundaries are found by a search over key values,
+/// a digit of every boundary per all-reduce (each rank counts by binary
+/// search in its sorted keys; see [`bisection_digit`]), ties split by
+/// position; one all-to-all-v brings each rank its
 /// part of every run (into `spare`'s memory), which it merges on all its
 /// threads into the memory its keys were sent from. Returns the merged keys
 /// and the receive buffer, for reuse.
@@ -339,16 +340,26 @@ fn split_and_merge<K: SortKey>(
     // Keys below x, here: a binary search in the sorted keys.
     let below_here = |x: u64| keys.partition_point(|k| bits(k) < x) as u64;
     // For each target, the largest x with (keys below x) <= target: the
-    // key at that position. One bit of every target per all-reduce.
+    // key at that position, found a digit of every target per all-reduce.
     let mut x = vec![0u64; targets.len()];
-    for bit in (0..8 * <K::Bits as Bits>::BYTES as u32).rev() {
-        let tries: Vec<u64> = x.iter().map(|&v| v | (1u64 << bit)).collect();
-        let here: Vec<u64> = tries.iter().map(|&y| below_here(y)).collect();
+    let width = bisection_digit(targets.len());
+    let mut left = 8 * <K::Bits as Bits>::BYTES as u32;
+    while left > 0 {
+        let w = width.min(left);
+        left -= w;
+        let digits = (1u64 << w) - 1;
+        // Keys below x_q + d 2^left for d = 1 .. 2^w - 1, target by target.
+        let here: Vec<u64> = x
+            .iter()
+            .flat_map(|&v| (1..=digits).map(move |d| v | (d << left)))
+            .map(below_here)
+            .collect();
         let there = group.all_reduce(&here, ReduceOp::Sum)?;
-        for q in 0..targets.len() {
-            if there[q] <= targets[q] {
-                x[q] = tries[q];
-            }
+        for (q, counts) in there.chunks(digits as usize).enumerate() {
+            // Counts grow with d: the largest d that stays at or below
+            // the target.
+            let d = counts.partition_point(|&c| c <= targets[q]) as u64;
+            x[q] |= d << left;
         }
     }
     // Keys below each boundary value over the group, this rank's copies of
@@ -386,6 +397,18 @@ fn split_and_merge<K: SortKey>(
     stats.merge_seconds += t.elapsed().as_secs_f64();
     // What arrived becomes the next round's receive buffer.
     Ok((merged, received.data))
+}
+
+/// Bits resolved per all-reduce of the boundary search for `boundaries`
+/// boundaries: up to 8 (4 rounds for 32-bit keys, 8 for 64-bit ones, each
+/// of which costs a network latency), with at most 2^14 counts (128 KiB)
+/// per all-reduce at many ranks.
+fn bisection_digit(boundaries: usize) -> u32 {
+    let mut width = 8;
+    while width > 1 && (boundaries.max(1) << width) > 1 << 14 {
+        width -= 1;
+    }
+    width
 }
 
 /// An order-independent summary of a multiset of keys: count, wrapping sum
@@ -489,4 +512,26 @@ pub fn verify_sorted<K: SortKey>(
         },
         problem: (!bad.is_empty()).then(|| format!("order breaks at {}", rank_list(&bad))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_boundary_search_takes_wide_digits_within_its_count_budget() {
+        // Few boundaries: 8-bit digits, 4 rounds for 32-bit keys.
+        assert_eq!(bisection_digit(0), 8);
+        assert_eq!(bisection_digit(64), 8);
+        // Many: narrower digits, never more than 2^14 counts a round.
+        for boundaries in [65, 1000, 4095, 1 << 13, 1 << 20] {
+            let w = bisection_digit(boundaries);
+            assert!(w >= 1 && w < 8, "{boundaries}: {w}");
+            assert!(boundaries << w <= 1 << 14 || w == 1, "{boundaries}: {w}");
+            assert!(
+                boundaries << (w + 1) > 1 << 14,
+                "{boundaries}: {w} is not the widest"
+            );
+        }
+    }
 }

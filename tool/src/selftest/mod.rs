@@ -93,7 +93,13 @@ pub fn checks() -> Vec<Check> {
 /// Runs the named checks (all when `names` is empty) on every rank of `comm`.
 /// Collective. Returns `(name, failures)` per check, where failures lists
 /// `(rank, message)` for the ranks that failed; the same on every rank.
-pub fn run(comm: &Comm, names: &[String]) -> crate::Result<Vec<CheckReport>> {
+/// `done` sees each check's report as soon as that check has ended, so a
+/// check that never ends is the one after the last reported.
+pub fn run(
+    comm: &Comm,
+    names: &[String],
+    mut done: impl FnMut(&CheckReport),
+) -> crate::Result<Vec<CheckReport>> {
     let all = checks();
     for n in names {
         if !all.iter().any(|c| c.name == n) {
@@ -133,6 +139,7 @@ pub fn run(comm: &Comm, names: &[String]) -> crate::Result<Vec<CheckReport>> {
             .map(|(r, m)| (r, String::from_utf8_lossy(m).into_owned()))
             .collect();
         report.push((check.name.to_string(), failures));
+        done(report.last().expect("pushed"));
     }
     Ok(report)
 }

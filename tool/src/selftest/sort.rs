@@ -21,40 +21,29 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
         KeyDist::Equal,
         KeyDist::Few,
     ];
+    let big = sizes[sizes.len() - 1];
     for &algo in SortAlgo::ALL {
-        for dist in dists {
-            for n in sizes {
-                let place = |r: usize| tessera::distributed::block_range(n, p, r);
-                sort_case::<u32>(
-                    c,
-                    algo,
-                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 1),
-                )?;
-                sort_case::<u64>(
-                    c,
-                    algo,
-                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 2),
-                )?;
-                sort_case::<i32>(
-                    c,
-                    algo,
-                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 3),
-                )?;
-                sort_case::<i64>(
-                    c,
-                    algo,
-                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 4),
-                )?;
-                sort_case::<f32>(
-                    c,
-                    algo,
-                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 5),
-                )?;
-                sort_case::<f64>(
-                    c,
-                    algo,
-                    &tessera::ops::generate::generate_keys(dist, n, place(c.rank()), 6),
-                )?;
+        // Every key type at every size, and with negative keys; every
+        // distribution for an integer and a float type.
+        let mut cases: Vec<(KeyDist, usize, &[&str])> = sizes
+            .iter()
+            .map(|&n| (KeyDist::Uniform, n, ALL_TYPES))
+            .collect();
+        cases.push((KeyDist::Normal, big, ALL_TYPES));
+        cases.extend(dists.iter().map(|&d| (d, big, &["u32", "f64"][..])));
+        cases.extend(dists.iter().map(|&d| (d, 7, &["u64"][..])));
+        for (dist, n, types) in cases {
+            let place = tessera::distributed::block_range(n, p, c.rank());
+            let keys = |seed| (dist, n, place.clone(), seed);
+            for &t in types {
+                match t {
+                    "u32" => sort_case::<u32>(c, algo, &generated(keys(1)))?,
+                    "u64" => sort_case::<u64>(c, algo, &generated(keys(2)))?,
+                    "i32" => sort_case::<i32>(c, algo, &generated(keys(3)))?,
+                    "i64" => sort_case::<i64>(c, algo, &generated(keys(4)))?,
+                    "f32" => sort_case::<f32>(c, algo, &generated(keys(5)))?,
+                    _ => sort_case::<f64>(c, algo, &generated(keys(6)))?,
+                }
             }
         }
         // Every key on rank 0, none elsewhere.
@@ -153,6 +142,21 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// The key types the sorts take.
+const ALL_TYPES: &[&str] = &["u32", "u64", "i32", "i64", "f32", "f64"];
+
+/// Generated keys: distribution, total, this rank's positions, seed.
+fn generated<K: tessera::ops::sort::SortKey>(
+    (dist, n, place, seed): (
+        tessera::ops::generate::KeyDist,
+        usize,
+        std::ops::Range<usize>,
+        u64,
+    ),
+) -> Vec<K> {
+    tessera::ops::generate::generate_keys(dist, n, place, seed)
 }
 
 fn sort_case<K: tessera::ops::sort::SortKey>(
