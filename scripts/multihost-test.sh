@@ -12,6 +12,8 @@
 #   - `tessera selftest`, `tessera matmul --verify`, `tessera sort --verify`
 #     (sample and merge sort) and the `allreduce` example pass, and every
 #     host sent and received at least the data the job must move;
+#   - weak scaling, reported (not checked): sort and matmul with the same
+#     work per rank on h1 alone (2 ranks) and on all three hosts (6 ranks);
 #   - link-down: h3's link is cut during a long `tessera allreduce`; the job
 #     must fail within 15 s naming h3, and no process of the job may survive
 #     on any host, the cut-off one included.
@@ -423,6 +425,41 @@ run_job matmul "$MIB" matmul --m 768 --k 768 --n 768 --repeat 1 --device cpu --v
 run_job sample-sort "$MIB" sort --n 2000000 --algo sample --device cpu --verify
 run_job merge-sort "$MIB" sort --n 2000000 --algo merge --device cpu --verify
 run_job allreduce-example "$MIB" "$EXAMPLES/allreduce" 100000
+
+# --- weak scaling: one host against three ------------------------------------
+
+# The same work per rank on h1 alone (2 ranks) and on all three hosts (6
+# ranks), TCP in both: efficiency = rate per rank at 6 / rate per rank at 2.
+# Reported, not checked: the hosts share this machine's cores, so where
+# ranks outnumber cores the compute alone caps it at cores / ranks.
+HOSTFILE1=$WORK/hostfile1
+echo "${HOSTS[0]} slots=$SLOTS" >"$HOSTFILE1"
+json_field() { # FILE FIELD: the first number FIELD has in FILE's JSON
+    grep -o "\"$2\":[-0-9.eE+]*" "$1" | head -n1 | cut -d: -f2
+}
+weak() { # NAME FIELD ARGS_AT_2 -- ARGS_AT_6: prints the efficiency line
+    local name=$1 field=$2 small=() large=() r2 r6 c2 c6
+    shift 2
+    while [[ $1 != -- ]]; do small+=("$1"); shift; done
+    shift
+    large=("$@")
+    RANKS=$SLOTS HOSTFILE=$HOSTFILE1 run_job "$name-1host" 0 "${small[@]}" --json
+    run_job "$name-3hosts" "$MIB" "${large[@]}" --json
+    r2=$(json_field "$WORK/$name-1host.out" "$field")
+    r6=$(json_field "$WORK/$name-3hosts.out" "$field")
+    c2=$(json_field "$WORK/$name-1host.out" comm_seconds)
+    c6=$(json_field "$WORK/$name-3hosts.out" comm_seconds)
+    [[ -n $r2 && -n $r6 ]] || fail "$name: no $field in the JSON output"
+    awk -v n="$name" -v a="$r2" -v b="$r6" -v ca="$c2" -v cb="$c6" -v cores="$(nproc)" -v p="$RANKS" \
+        'BEGIN { cap = cores / p; if (cap > 1) cap = 1
+                 printf "weak scaling %-6s 1 host x 2 ranks %10.4g, 3 hosts x 2 ranks %10.4g per rank: efficiency %.2f (cap here %.2f: %d cores); comm %.4f s -> %.4f s\n", n, a, b, b / a, cap, cores, ca, cb }' |
+        tee -a "$WORK/weak"
+}
+# 3,000,000 u32 keys per rank; matrices with the same flops per rank
+# (n^3 / ranks: 960 at 2 ranks, 960 * 3^(1/3) = 1385 -> 1384 at 6).
+weak sort keys_per_second_per_rank sort --n 6000000 --device cpu -- sort --n 18000000 --device cpu
+weak matmul gflops_per_rank matmul --m 960 --k 960 --n 960 --repeat 3 --device cpu -- \
+    matmul --m 1384 --k 1384 --n 1384 --repeat 3 --device cpu
 
 echo
 awk -v mib="$MIB" 'BEGIN { printf "%-18s %-4s %10s %10s\n", "job", "host", "sent MiB", "recv MiB" }

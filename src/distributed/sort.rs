@@ -526,7 +526,7 @@ mod tests {
         // Many: narrower digits, never more than 2^14 counts a round.
         for boundaries in [65, 1000, 4095, 1 << 13, 1 << 20] {
             let w = bisection_digit(boundaries);
-            assert!(w >= 1 && w < 8, "{boundaries}: {w}");
+            assert!((1..8).contains(&w), "{boundaries}: {w}");
             assert!(boundaries << w <= 1 << 14 || w == 1, "{boundaries}: {w}");
             assert!(
                 boundaries << (w + 1) > 1 << 14,
