@@ -190,3 +190,87 @@ fn unsorted_merge_inputs_are_an_error_and_left_as_they_were() {
     let e = tessera::ops::merge::merge_runs_on(EMU, &[&sorted[..], &unsorted[..]]).unwrap_err();
     assert!(e.to_string().contains("run 1 is not sorted"), "{e}");
 }
+
+#[test]
+fn generated_keys_and_matrices_on_the_emulated_gpu_are_the_hosts_bit_for_bit() {
+    use tessera::ops::generate::{KeyDist, generate_keys, generate_keys_on, uniform_matrix_on};
+    if emulator().is_none() {
+        return;
+    }
+    fn same_keys<K: tessera::ops::sort::SortKey>(
+        dist: KeyDist,
+        n: usize,
+        range: std::ops::Range<usize>,
+    ) {
+        let seed = 0x5eed + n as u64;
+        let host: Vec<K> = generate_keys(dist, n, range.clone(), seed);
+        let device = generate_keys_on::<K>(EMU, dist, n, range.clone(), seed)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let host_bits: Vec<_> = host.iter().map(|k| k.to_bits()).collect();
+        let device_bits: Vec<_> = device.iter().map(|k| k.to_bits()).collect();
+        assert_eq!(
+            host_bits,
+            device_bits,
+            "{} keys {range:?} of {n}, {dist}",
+            K::DTYPE
+        );
+    }
+    // Whole inputs and a rank's block that starts inside one; a grid of
+    // more than one block; Zipf's saturating integers; reverse's top.
+    for (n, range) in [(0, 0..0), (1, 0..1), (1000, 0..1000), (5_001, 2_000..5_001)] {
+        for &dist in KeyDist::ALL {
+            same_keys::<u32>(dist, n, range.clone());
+            same_keys::<u64>(dist, n, range.clone());
+            same_keys::<i32>(dist, n, range.clone());
+            same_keys::<i64>(dist, n, range.clone());
+            same_keys::<f32>(dist, n, range.clone());
+            same_keys::<f64>(dist, n, range.clone());
+        }
+    }
+    // A block outside the input is refused.
+    let e = generate_keys_on::<u32>(EMU, KeyDist::Uniform, 10, 5..11, 1).unwrap_err();
+    assert!(e.to_string().contains("not inside"), "{e}");
+    // Matrix blocks at offsets, as the ranks of a process grid hold them.
+    for (rows, cols) in [
+        (0..0, 0..5),
+        (0..1, 0..1),
+        (3..40, 17..300),
+        (100..160, 0..129),
+    ] {
+        let seed = 42;
+        let r = rows.len();
+        let host: Vec<f64> = rows
+            .clone()
+            .flat_map(|i| {
+                cols.clone()
+                    .map(move |j| tessera::rng::uniform(seed, i as u64, j as u64))
+            })
+            .collect();
+        let d64 = uniform_matrix_on::<f64>(EMU, rows.clone(), cols.clone(), seed)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let d32 = uniform_matrix_on::<f32>(EMU, rows.clone(), cols.clone(), seed)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert_eq!(d64.len(), r * cols.len());
+        assert!(
+            host.iter()
+                .zip(&d64)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "f64 block {rows:?} x {cols:?}"
+        );
+        assert!(
+            host.iter()
+                .zip(&d32)
+                .all(|(a, b)| (*a as f32).to_bits() == b.to_bits()),
+            "f32 block {rows:?} x {cols:?}"
+        );
+    }
+    // The CPU runs no kernels.
+    let e = generate_keys_on::<u32>(Device::Cpu, KeyDist::Uniform, 10, 0..10, 1).unwrap_err();
+    assert!(e.to_string().contains("generate_keys"), "{e}");
+}

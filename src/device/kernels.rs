@@ -255,8 +255,85 @@ pub static COUNT_DESCENTS_64: Entry = Entry {
     params: &[Ptr, U64, Ptr],
 };
 
+/// `kernels/generate.cu`: generated matrices and keys, bit for bit the
+/// host's.
+pub static GENERATE: KernelSource = KernelSource {
+    name: "generate",
+    source: include_str!("../../kernels/generate.cu"),
+    entries: &[
+        &GENERATE_UNIFORM_F32,
+        &GENERATE_UNIFORM_F64,
+        &GENERATE_KEYS_U32,
+        &GENERATE_KEYS_U64,
+        &GENERATE_KEYS_I32,
+        &GENERATE_KEYS_I64,
+        &GENERATE_KEYS_F32,
+        &GENERATE_KEYS_F64,
+    ],
+};
+
+/// `tessera_generate_uniform_f32(float* out, u64 rows, u64 cols, u64 ld,
+/// u64 row0, u64 col0, u64 seed)`: a block of a random matrix.
+pub static GENERATE_UNIFORM_F32: Entry = Entry {
+    file: &GENERATE,
+    name: "tessera_generate_uniform_f32",
+    params: &[Ptr, U64, U64, U64, U64, U64, U64],
+};
+
+/// `tessera_generate_uniform_f64`: [`GENERATE_UNIFORM_F32`] in double
+/// precision.
+pub static GENERATE_UNIFORM_F64: Entry = Entry {
+    file: &GENERATE,
+    name: "tessera_generate_uniform_f64",
+    params: &[Ptr, U64, U64, U64, U64, U64, U64],
+};
+
+/// `tessera_generate_keys_u32(unsigned* out, u64 count, u64 start, u64
+/// total, unsigned dist, u64 seed)`: keys `start..start + count` of a
+/// generated input.
+pub static GENERATE_KEYS_U32: Entry = Entry {
+    file: &GENERATE,
+    name: "tessera_generate_keys_u32",
+    params: &[Ptr, U64, U64, U64, U32, U64],
+};
+
+/// [`GENERATE_KEYS_U32`] for u64 keys.
+pub static GENERATE_KEYS_U64: Entry = Entry {
+    file: &GENERATE,
+    name: "tessera_generate_keys_u64",
+    params: &[Ptr, U64, U64, U64, U32, U64],
+};
+
+/// [`GENERATE_KEYS_U32`] for i32 keys.
+pub static GENERATE_KEYS_I32: Entry = Entry {
+    file: &GENERATE,
+    name: "tessera_generate_keys_i32",
+    params: &[Ptr, U64, U64, U64, U32, U64],
+};
+
+/// [`GENERATE_KEYS_U32`] for i64 keys.
+pub static GENERATE_KEYS_I64: Entry = Entry {
+    file: &GENERATE,
+    name: "tessera_generate_keys_i64",
+    params: &[Ptr, U64, U64, U64, U32, U64],
+};
+
+/// [`GENERATE_KEYS_U32`] for f32 keys.
+pub static GENERATE_KEYS_F32: Entry = Entry {
+    file: &GENERATE,
+    name: "tessera_generate_keys_f32",
+    params: &[Ptr, U64, U64, U64, U32, U64],
+};
+
+/// [`GENERATE_KEYS_U32`] for f64 keys.
+pub static GENERATE_KEYS_F64: Entry = Entry {
+    file: &GENERATE,
+    name: "tessera_generate_keys_f64",
+    params: &[Ptr, U64, U64, U64, U32, U64],
+};
+
 /// Every kernel file.
-pub static ALL: &[&KernelSource] = &[&GEMM, &SORT];
+pub static ALL: &[&KernelSource] = &[&GEMM, &SORT, &GENERATE];
 
 #[cfg(test)]
 mod tests {

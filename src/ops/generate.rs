@@ -1,10 +1,16 @@
 //! Generated sort keys: element `i` of the global input is a pure function
 //! of `(distribution, seed, i)` (see [`crate::rng`]), so every rank count and
-//! every device sees the same problem.
+//! every device sees the same problem: [`generate_keys_on`] and
+//! [`uniform_matrix_on`] write the host's values, bit for bit, straight
+//! into a GPU's memory (`kernels/generate.cu`), so a generated problem
+//! need not cross the host-device link.
 
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::device::launch::generate as launch;
+use crate::device::{Device, DeviceBuffer, GemmElement};
+use crate::error::{Error, Result};
 use crate::ops::sort::SortKey;
 use crate::rng::{mix64, uniform};
 
@@ -72,4 +78,76 @@ pub fn generate_keys<K: SortKey>(
             }
         })
         .collect()
+}
+
+/// [`generate_keys`] in `device`'s memory: the same keys, bit for bit,
+/// written by a kernel on a GPU, so that they never cross the link.
+/// Normal keys (whose logarithm and cosine differ in their last bits
+/// between the device's and the host's libraries) are generated on the
+/// host and uploaded.
+///
+/// # Errors
+/// When `device` is not a GPU (keys for the CPU come from
+/// [`generate_keys`]), when `range` is not inside `0..n`, or when the
+/// device fails.
+pub fn generate_keys_on<K: SortKey>(
+    device: Device,
+    dist: KeyDist,
+    n: usize,
+    range: std::ops::Range<usize>,
+    seed: u64,
+) -> Result<DeviceBuffer<K>> {
+    let _span = crate::trace::compute("generate_keys");
+    gpu_only(device, "generate_keys_on")?;
+    if range.start > range.end || range.end > n {
+        return Err(Error::invalid(
+            "generate_keys_on",
+            format!("keys {range:?} are not inside the {n} keys of the input"),
+        ));
+    }
+    let code = dist as u32;
+    if !launch::generates_on_device(code) {
+        let keys: Vec<K> = generate_keys(dist, n, range, seed);
+        return DeviceBuffer::from_slice(device, &keys);
+    }
+    let mut out = DeviceBuffer::<K>::uninit(device, range.len())?;
+    launch::keys(&mut out, K::DTYPE, range.start, n, code, seed)?;
+    Ok(out)
+}
+
+/// The block `rows x cols` of the uniform random matrix of `seed`
+/// (entries in `[-1, 1)`, those of `DistMatrix::random`), row-major,
+/// written in `device`'s memory by a kernel: bit for bit the host's
+/// entries, generated where they are used.
+///
+/// # Errors
+/// When `device` is not a GPU, or the device fails.
+pub fn uniform_matrix_on<T: GemmElement>(
+    device: Device,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    seed: u64,
+) -> Result<DeviceBuffer<T>> {
+    let _span = crate::trace::compute("generate_matrix");
+    gpu_only(device, "uniform_matrix_on")?;
+    let (r, c) = (rows.len(), cols.len());
+    let elements = r.checked_mul(c).ok_or_else(|| {
+        Error::invalid("uniform_matrix_on", format!("{r} x {c} elements overflow"))
+    })?;
+    let mut out = DeviceBuffer::<T>::uninit(device, elements)?;
+    launch::uniform_matrix(&mut out, r, c, (rows.start, cols.start), seed)?;
+    Ok(out)
+}
+
+/// An error unless `device` runs kernels.
+fn gpu_only(device: Device, op: &'static str) -> Result<()> {
+    if device.is_gpu_like() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        op,
+        format!(
+            "{device} runs no kernels: generate host data with generate_keys or DistMatrix::random"
+        ),
+    ))
 }

@@ -10,6 +10,7 @@
 
 #include "../../kernels/gemm.cu"
 #include "../../kernels/sort.cu"
+#include "../../kernels/generate.cu"
 
 #include <cstdio>
 #include <exception>
@@ -58,6 +59,14 @@ const Kernel kKernels[] = {
     KERNEL(tessera_fingerprint_64),
     KERNEL(tessera_count_descents_32),
     KERNEL(tessera_count_descents_64),
+    KERNEL(tessera_generate_uniform_f32),
+    KERNEL(tessera_generate_uniform_f64),
+    KERNEL(tessera_generate_keys_u32),
+    KERNEL(tessera_generate_keys_u64),
+    KERNEL(tessera_generate_keys_i32),
+    KERNEL(tessera_generate_keys_i64),
+    KERNEL(tessera_generate_keys_f32),
+    KERNEL(tessera_generate_keys_f64),
 };
 
 }  // namespace

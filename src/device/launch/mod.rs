@@ -23,6 +23,7 @@ use super::kernels::{Entry, Param};
 use crate::error::{Error, Result};
 
 pub(crate) mod gemm;
+pub(crate) mod generate;
 pub(crate) mod sort;
 
 /// Kernel arguments for a launch, each kept alive until the launch returns,

@@ -10,8 +10,8 @@ use tessera::comm::{Comm, ReduceOp};
 use tessera::device::DeviceChoice;
 use tessera::distributed::block_range;
 use tessera::distributed::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
-use tessera::ops::generate::{KeyDist, generate_keys};
-use tessera::ops::sort::SortKey;
+use tessera::ops::generate::{KeyDist, generate_keys, generate_keys_on};
+use tessera::ops::sort::{SortKey, sort_device};
 
 /// What `tessera sort` was asked for.
 #[derive(Debug, Clone)]
@@ -75,6 +75,16 @@ pub struct SortReport {
     /// Globally sorted and a permutation of the input; none when not
     /// checked (no `--verify`).
     pub verified: Option<bool>,
+    /// Whether the keys stayed in device memory from generation to result
+    /// (one rank on a GPU, generated keys): they cross the link only for
+    /// `--verify` and `--out`.
+    pub device_resident: bool,
+    /// Generating the keys (slowest rank), outside `seconds`.
+    pub generate_seconds: f64,
+    /// Copying the sorted keys to the host for `--verify` or `--out`,
+    /// outside `seconds` (device-resident runs only; the copies of a
+    /// host-resident GPU sort are part of its sort).
+    pub copy_seconds: f64,
 }
 
 /// Runs the job on every rank (collective); the report is the same on
@@ -91,6 +101,10 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
         )));
     }
     let device = tessera::device::Device::select(job.device, comm.local_rank())?;
+    if comm.size() == 1 && device.is_gpu_like() && job.input.is_none() {
+        return run_on_device::<K>(comm, job, device);
+    }
+    let t = std::time::Instant::now();
     let keys: Vec<K> = match &job.input {
         Some(path) => tessera::npy::read_keys_distributed(comm, path, 0)?,
         None => generate_keys(
@@ -100,6 +114,7 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
             job.seed,
         ),
     };
+    let generate_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
     let before = if job.verify {
         Some(fingerprint(comm, &keys)?)
     } else {
@@ -165,6 +180,67 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
         split,
         max_over_mean,
         verified: check.as_ref().map(|c| c.passed()),
+        device_resident: false,
+        generate_seconds,
+        copy_seconds: 0.0,
+    })
+}
+
+/// One rank on a GPU: the keys are generated in device memory (bit for bit
+/// the host's keys), sorted there, and come to the host only for
+/// `--verify` (checked on the host against a fingerprint of keys the host
+/// generates itself, independent of the kernels) and `--out`.
+fn run_on_device<K: SortKey>(
+    comm: &Comm,
+    job: &SortJob,
+    device: tessera::Device,
+) -> Result<SortReport> {
+    let t = std::time::Instant::now();
+    let mut keys = generate_keys_on::<K>(device, job.dist, job.n, 0..job.n, job.seed)?;
+    keys.synchronize()?;
+    let generate_seconds = t.elapsed().as_secs_f64();
+    let ((), split) = tessera::comm::trace::measured(comm, || {
+        sort_device(&mut keys, None)?;
+        keys.synchronize()
+    })?;
+    let seconds = split.first().map_or(0.0, |r| r.elapsed);
+    let (mut copy_seconds, mut check) = (0.0, None);
+    if job.verify || job.out.is_some() {
+        let t = std::time::Instant::now();
+        let sorted = keys.to_vec()?;
+        copy_seconds = t.elapsed().as_secs_f64();
+        if job.verify {
+            let input: Vec<K> = generate_keys(job.dist, job.n, 0..job.n, job.seed);
+            let before = fingerprint(comm, &input)?;
+            check = Some(verify_sorted(comm, &before, &sorted)?);
+        }
+        if let Some(path) = &job.out {
+            tessera::npy::write_keys_distributed(comm, &sorted, path, 0)?;
+        }
+    }
+    let kps = job.n as f64 / seconds;
+    Ok(SortReport {
+        n: job.n,
+        dtype: K::DTYPE,
+        ranks: 1,
+        algo: job.algo,
+        dist: format!("{:?}", job.dist).to_lowercase(),
+        device: device.to_string(),
+        seconds,
+        keys_per_second: kps,
+        keys_per_second_per_rank: kps,
+        local_sort_seconds: seconds,
+        exchange_seconds: 0.0,
+        merge_seconds: 0.0,
+        compute_seconds: tessera::trace::slowest(&split, |r| r.compute + r.copy),
+        comm_seconds: 0.0,
+        wait_seconds: 0.0,
+        split,
+        max_over_mean: 1.0,
+        verified: check.as_ref().map(|c| c.passed()),
+        device_resident: true,
+        generate_seconds,
+        copy_seconds,
     })
 }
 
@@ -175,7 +251,7 @@ pub fn render(r: &SortReport) -> String {
          time {secs}: local sort {ls}, exchange {ex}, merge {mg} (slowest rank)\n\
          {split}\
          {kps:.1} M keys/s overall, {kpr:.1} M keys/s per rank; load balance max/mean {bal:.3}\n\
-         {verdict}\n",
+         {resident}{verdict}\n",
         n = r.n,
         dtype = r.dtype,
         dist = r.dist,
@@ -190,6 +266,22 @@ pub fn render(r: &SortReport) -> String {
         kps = r.keys_per_second / 1e6,
         kpr = r.keys_per_second_per_rank / 1e6,
         bal = r.max_over_mean,
+        resident = if r.device_resident {
+            format!(
+                "keys generated in device memory in {} and kept there; {}\n",
+                super::human_seconds(r.generate_seconds),
+                if r.copy_seconds > 0.0 {
+                    format!(
+                        "copied to the host in {} for the check or the file",
+                        super::human_seconds(r.copy_seconds)
+                    )
+                } else {
+                    "never copied to the host".to_string()
+                }
+            )
+        } else {
+            String::new()
+        },
         verdict = match r.verified {
             Some(true) => "globally sorted and a permutation of the input: verified",
             Some(false) => "globally sorted and a permutation of the input: FAILED",
