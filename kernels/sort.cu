@@ -687,3 +687,42 @@ extern "C" __global__ void __launch_bounds__(256) tessera_count_descents_64(cons
                                                                             unsigned long long* count) {
     tsr_count_descents<unsigned long long>(bits, n, count);
 }
+
+// ===========================================================================
+// Batched lower bound (the distributed sort's boundary search)
+// ===========================================================================
+//   tessera_lower_bound_32/64(const K* bits, u64 n, const u64* queries,
+//                             u64 nq, u64* out)
+//        out[q] = #{i < n : bits[i] < queries[q]} for ascending bits: one
+//        binary search per query, each thread its own queries. Launch:
+//        blockDim 256, gridDim min(ceil(nq/256), 65535); grid-stride.
+template <class K>
+__device__ __forceinline__ void tsr_lower_bound(const K* bits, unsigned long long n,
+                                                const unsigned long long* queries, unsigned long long nq,
+                                                unsigned long long* out) {
+    for (unsigned long long q = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; q < nq;
+         q += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long x = queries[q], lo = 0, hi = n;
+        while (lo < hi) {
+            unsigned long long mid = lo + (hi - lo) / 2;
+            if ((unsigned long long)bits[mid] < x) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        out[q] = lo;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    tessera_lower_bound_32(const unsigned* bits, unsigned long long n, const unsigned long long* queries,
+                           unsigned long long nq, unsigned long long* out) {
+    tsr_lower_bound<unsigned>(bits, n, queries, nq, out);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    tessera_lower_bound_64(const unsigned long long* bits, unsigned long long n, const unsigned long long* queries,
+                           unsigned long long nq, unsigned long long* out) {
+    tsr_lower_bound<unsigned long long>(bits, n, queries, nq, out);
+}

@@ -310,4 +310,106 @@ impl Comm {
             ),
         }
     }
+
+    /// [`Comm::all_to_all_v`] of a device buffer: `send_counts[r]`
+    /// consecutive elements of `send` go to rank r. Returns what arrived
+    /// (every sender's part, in rank order) in a new buffer on `send`'s
+    /// device, and the count from each rank.
+    ///
+    /// With CUDA-aware MPI the device addresses go to `MPI_Alltoallv`.
+    /// Otherwise each rank's own part is copied on the device, and the
+    /// others travel point to point in a pairwise order (rank `me + s`
+    /// receives from this rank in step s while `me - s` sends to it): every
+    /// receive is posted first, each outgoing part is copied down while
+    /// the earlier ones are on the wire, and each incoming part is copied
+    /// up while the later ones still travel.
+    pub fn all_to_all_v_device<T: Pod>(
+        &self,
+        send: &DeviceBuffer<T>,
+        send_counts: &[usize],
+    ) -> Result<(DeviceBuffer<T>, Vec<usize>)> {
+        const OP: &str = "all_to_all_v_device";
+        let _span = self.trace_call(OP, send.len() * std::mem::size_of::<T>());
+        let plan = self.plan_all_to_all_v::<T>(OP, send.len(), send_counts)?;
+        let total: usize = plan.recv_counts.iter().sum();
+        let mut recv = DeviceBuffer::<T>::uninit(send.device(), total)?;
+        match device_transfer(send) {
+            DeviceTransfer::Direct => {
+                send.synchronize()?;
+                // SAFETY: MPI may read and write device memory (the library
+                // said so); `send` holds sum(send_counts) elements laid out
+                // by the send displacements and the device has finished
+                // writing them; `recv` holds sum(recv_counts) laid out by
+                // the receive displacements; `&mut recv` keeps other users
+                // out until MPI returns.
+                unsafe {
+                    mpi!(MPI_Alltoallv(
+                        send.as_raw_ptr(),
+                        plan.send_counts.as_ptr(),
+                        plan.send_displs.as_ptr(),
+                        element_datatype::<T>(),
+                        recv.as_raw_mut_ptr(),
+                        plan.recv_counts_raw.as_ptr(),
+                        plan.recv_displs.as_ptr(),
+                        element_datatype::<T>(),
+                        self.as_raw(),
+                    ))?;
+                }
+            }
+            DeviceTransfer::Staged => {
+                let (p, me) = (self.size(), self.rank());
+                let starts = |counts: &[usize]| -> Vec<usize> {
+                    counts
+                        .iter()
+                        .scan(0, |acc, &c| {
+                            let start = *acc;
+                            *acc += c;
+                            Some(start)
+                        })
+                        .collect()
+                };
+                let (send_at, recv_at) = (starts(send_counts), starts(&plan.recv_counts));
+                // A message space of its own: no user message can match.
+                let comm = self.unchecked().dup();
+                let mut receives = Vec::with_capacity(p.saturating_sub(1));
+                for step in 1..p {
+                    let from = (me + p - step) % p;
+                    if plan.recv_counts[from] > 0 {
+                        receives.push((from, comm.irecv::<T>(plan.recv_counts[from], from, 0)?));
+                    }
+                }
+                let mut sends = Vec::with_capacity(p.saturating_sub(1));
+                for step in 1..p {
+                    let to = (me + step) % p;
+                    let part = send_at[to]..send_at[to] + send_counts[to];
+                    if !part.is_empty() {
+                        let mut host = vec![T::zeroed(); part.len()];
+                        send.download_range(part, &mut host)?;
+                        sends.push(comm.isend(host, to, 0)?);
+                    }
+                }
+                if send_counts[me] > 0 {
+                    let mine = send_at[me]..send_at[me] + send_counts[me];
+                    recv.copy_from(recv_at[me], send, mine)?;
+                }
+                for (from, request) in receives {
+                    let (host, status) = request.wait()?;
+                    if status.count != plan.recv_counts[from] {
+                        return Err(Error::invalid(
+                            OP,
+                            format!(
+                                "rank {from} sent {} elements where it announced {}",
+                                status.count, plan.recv_counts[from]
+                            ),
+                        ));
+                    }
+                    recv.upload_range(recv_at[from]..recv_at[from] + host.len(), &host)?;
+                }
+                for request in sends {
+                    request.wait()?;
+                }
+            }
+        }
+        Ok((recv, plan.recv_counts))
+    }
 }

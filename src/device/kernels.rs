@@ -119,6 +119,8 @@ pub static SORT: KernelSource = KernelSource {
         &FINGERPRINT_64,
         &COUNT_DESCENTS_32,
         &COUNT_DESCENTS_64,
+        &LOWER_BOUND_32,
+        &LOWER_BOUND_64,
     ],
 };
 
@@ -253,6 +255,21 @@ pub static COUNT_DESCENTS_64: Entry = Entry {
     file: &SORT,
     name: "tessera_count_descents_64",
     params: &[Ptr, U64, Ptr],
+};
+
+/// `tessera_lower_bound_32(const unsigned* bits, u64 n, const u64* queries,
+/// u64 nq, u64* out)`: keys below each query in ascending bits.
+pub static LOWER_BOUND_32: Entry = Entry {
+    file: &SORT,
+    name: "tessera_lower_bound_32",
+    params: &[Ptr, U64, Ptr, U64, Ptr],
+};
+
+/// [`LOWER_BOUND_32`] for 64-bit keys.
+pub static LOWER_BOUND_64: Entry = Entry {
+    file: &SORT,
+    name: "tessera_lower_bound_64",
+    params: &[Ptr, U64, Ptr, U64, Ptr],
 };
 
 /// `kernels/generate.cu`: generated matrices and keys, bit for bit the

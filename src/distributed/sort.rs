@@ -46,6 +46,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::split::Boundaries;
+
+mod device;
 use crate::comm::{Agreed, Comm, ExchangePath, ReduceOp, rank_list};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -54,6 +56,7 @@ use crate::ops::sort::{
     Bits, SortKey, bits_as_keys, keys_as_bits, radix_sort_into, sort, sort_with,
 };
 use crate::rng::mix64;
+pub use device::{dist_sort_device, fingerprint_device, verify_sorted_device};
 
 /// The distributed sort algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -333,56 +336,17 @@ fn split_and_merge<K: SortKey>(
     let t = Instant::now();
     let size = group.size();
     let bits = |k: &K| k.to_bits().widen();
-    let total = group.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0];
-    let targets: Vec<u64> = (1..size)
-        .map(|q| crate::comm::block_range(total as usize, size, q).start as u64)
-        .collect();
-    // Keys below x, here: a binary search in the sorted keys.
-    let below_here = |x: u64| keys.partition_point(|k| bits(k) < x) as u64;
-    // For each target, the largest x with (keys below x) <= target: the
-    // key at that position, found a digit of every target per all-reduce.
-    let mut x = vec![0u64; targets.len()];
-    let width = bisection_digit(targets.len());
-    let mut left = 8 * <K::Bits as Bits>::BYTES as u32;
-    while left > 0 {
-        let w = width.min(left);
-        left -= w;
-        let digits = (1u64 << w) - 1;
-        // Keys below x_q + d 2^left for d = 1 .. 2^w - 1, target by target.
-        let here: Vec<u64> = x
-            .iter()
-            .flat_map(|&v| (1..=digits).map(move |d| v | (d << left)))
-            .map(below_here)
-            .collect();
-        let there = group.all_reduce(&here, ReduceOp::Sum)?;
-        for (q, counts) in there.chunks(digits as usize).enumerate() {
-            // Counts grow with d: the largest d that stays at or below
-            // the target.
-            let d = counts.partition_point(|&c| c <= targets[q]) as u64;
-            x[q] |= d << left;
-        }
-    }
-    // Keys below each boundary value over the group, this rank's copies of
-    // it and those of lower ranks.
-    let lt: Vec<u64> = x.iter().map(|&v| below_here(v)).collect();
-    let le: Vec<u64> = x
-        .iter()
-        .map(|&v| keys.partition_point(|k| bits(k) <= v) as u64)
-        .collect();
-    let below = group.all_reduce(&lt, ReduceOp::Sum)?;
-    let copies: Vec<u64> = le.iter().zip(&lt).map(|(a, b)| a - b).collect();
-    let before_me = group.exclusive_scan(&copies, ReduceOp::Sum)?;
-    // Position t_q cuts this rank's sorted keys after its keys below v_q
-    // and those of its copies of v_q that come before t_q.
-    let mut cuts = vec![0usize];
-    for q in 0..targets.len() {
-        let taken = targets[q]
-            .saturating_sub(below[q] + before_me[q])
-            .min(copies[q]);
-        cuts.push((lt[q] + taken) as usize);
-    }
-    cuts.push(keys.len());
-    let counts: Vec<usize> = cuts.windows(2).map(|w| w[1] - w[0]).collect();
+    let counts = block_counts(
+        group,
+        keys.len(),
+        8 * <K::Bits as Bits>::BYTES as u32,
+        |queries| {
+            Ok(queries
+                .iter()
+                .map(|&x| keys.partition_point(|k| bits(k) < x) as u64)
+                .collect())
+        },
+    )?;
     let received = group.all_to_all_v_into(&keys, &counts, spare)?;
     stats.exchange_seconds += t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -397,6 +361,83 @@ fn split_and_merge<K: SortKey>(
     stats.merge_seconds += t.elapsed().as_secs_f64();
     // What arrived becomes the next round's receive buffer.
     Ok((merged, received.data))
+}
+
+/// How many of this rank's sorted keys go to each rank of `group` so that
+/// rank r receives the keys at global positions of its balanced block
+/// (collective). `below(queries)` counts, for each query value, this
+/// rank's keys whose order-preserving bits (of `width` bits) are below it.
+/// The keys at the block boundaries are found a digit of every boundary
+/// per all-reduce ([`bisection_digit`]); ties split by position, lower
+/// ranks' copies first.
+pub(super) fn block_counts(
+    group: &Comm,
+    len: usize,
+    width: u32,
+    mut below: impl FnMut(&[u64]) -> Result<Vec<u64>>,
+) -> Result<Vec<usize>> {
+    let size = group.size();
+    let total = group.all_reduce(&[len as u64], ReduceOp::Sum)?[0];
+    let targets: Vec<u64> = (1..size)
+        .map(|q| crate::comm::block_range(total as usize, size, q).start as u64)
+        .collect();
+    // For each target, the largest x with (keys below x) <= target: the
+    // key at that position, found a digit of every target per all-reduce.
+    let mut x = vec![0u64; targets.len()];
+    let digit = bisection_digit(targets.len());
+    let mut left = width;
+    while left > 0 {
+        let w = digit.min(left);
+        left -= w;
+        let digits = (1u64 << w) - 1;
+        // Keys below x_q + d 2^left for d = 1 .. 2^w - 1, target by target.
+        let queries: Vec<u64> = x
+            .iter()
+            .flat_map(|&v| (1..=digits).map(move |d| v | (d << left)))
+            .collect();
+        let there = group.all_reduce(&below(&queries)?, ReduceOp::Sum)?;
+        for (q, counts) in there.chunks(digits as usize).enumerate() {
+            // Counts grow with d: the largest d that stays at or below
+            // the target.
+            let d = counts.partition_point(|&c| c <= targets[q]) as u64;
+            x[q] |= d << left;
+        }
+    }
+    // Keys below each boundary value over the group, this rank's copies of
+    // it and those of lower ranks. Keys at or below v are those below
+    // v + 1, or all of them when v is the largest value of the width.
+    let top = if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
+    let lt = below(&x)?;
+    let above: Vec<u64> = x.iter().filter(|&&v| v < top).map(|&v| v + 1).collect();
+    let mut le_below = below(&above)?.into_iter();
+    let le: Vec<u64> = x
+        .iter()
+        .map(|&v| {
+            if v < top {
+                le_below.next().expect("one count per query")
+            } else {
+                len as u64
+            }
+        })
+        .collect();
+    let below_all = group.all_reduce(&lt, ReduceOp::Sum)?;
+    let copies: Vec<u64> = le.iter().zip(&lt).map(|(a, b)| a - b).collect();
+    let before_me = group.exclusive_scan(&copies, ReduceOp::Sum)?;
+    // Position t_q cuts this rank's sorted keys after its keys below v_q
+    // and those of its copies of v_q that come before t_q.
+    let mut cuts = vec![0usize];
+    for q in 0..targets.len() {
+        let taken = targets[q]
+            .saturating_sub(below_all[q] + before_me[q])
+            .min(copies[q]);
+        cuts.push((lt[q] + taken) as usize);
+    }
+    cuts.push(len);
+    Ok(cuts.windows(2).map(|w| w[1] - w[0]).collect())
 }
 
 /// Bits resolved per all-reduce of the boundary search for `boundaries`
@@ -483,6 +524,19 @@ pub fn verify_sorted<K: SortKey>(
         locally as u64,
         keys.len() as u64,
     ];
+    let after = fingerprint(comm, keys)?;
+    judge(comm, before, ends, after)
+}
+
+/// The verdict of [`verify_sorted`] from every rank's `ends` (non-empty,
+/// first and last key's bits, locally sorted, count) and the fingerprints
+/// before and after (collective).
+pub(super) fn judge(
+    comm: &Comm,
+    before: &Fingerprint,
+    ends: [u64; 5],
+    after: Fingerprint,
+) -> Result<SortCheck> {
     let all = comm.all_gather(&ends)?;
     let mut bad = Vec::new();
     let mut last: Option<u64> = None;
@@ -499,7 +553,6 @@ pub fn verify_sorted<K: SortKey>(
             last = Some(e[2]);
         }
     }
-    let after = fingerprint(comm, keys)?;
     let mean = after.count as f64 / comm.size() as f64;
     bad.dedup();
     Ok(SortCheck {

@@ -261,14 +261,30 @@ pub fn merge_device<K: SortKey>(
 /// copied down.
 pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Vec<K>> {
     let _span = crate::trace::compute("merge_runs");
+    let buffers = runs
+        .iter()
+        .map(|r| DeviceBuffer::from_slice(device, r))
+        .collect::<Result<Vec<_>>>()?;
+    merge_device_runs(device, buffers)?.to_vec()
+}
+
+/// Merges sorted runs in device memory into one buffer, pairwise by merge
+/// path; the data never leaves the device. Each run is mapped to its bits
+/// once and checked on the device to be sorted (an unsorted run is an
+/// [`Error::InvalidArgument`] naming it); the merges work on bits, and only
+/// the result is mapped back.
+pub fn merge_device_runs<K: SortKey>(
+    device: Device,
+    runs: Vec<DeviceBuffer<K>>,
+) -> Result<DeviceBuffer<K>> {
+    let _span = crate::trace::compute("merge_runs");
     let kind = key_kind::<K>();
     let mut level = Vec::with_capacity(runs.len());
-    for (i, r) in runs.iter().enumerate() {
-        let buf = DeviceBuffer::from_slice(device, r)?;
+    for (i, buf) in runs.into_iter().enumerate() {
         level.push(SortedBits::check(
             buf,
             kind,
-            "merge_runs_device",
+            "merge_device_runs",
             &format!("run {i}"),
         )?);
     }
@@ -287,8 +303,8 @@ pub fn merge_runs_device<K: SortKey>(device: Device, runs: &[&[K]]) -> Result<Ve
         level = next;
     }
     match level.pop() {
-        Some(all) => all.into_keys()?.to_vec(),
-        None => Ok(Vec::new()),
+        Some(all) => all.into_keys(),
+        None => DeviceBuffer::uninit(device, 0),
     }
 }
 

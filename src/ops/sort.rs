@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use crate::device::launch::sort::{
-    self as launch, KeyKind, RadixHistogram, bits_to_keys, keys_to_bits,
+    self as launch, KeyKind, RadixHistogram, SortedBits, bits_to_keys, keys_to_bits,
 };
 use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
@@ -357,6 +357,38 @@ pub fn check_device<K: SortKey>(keys: &mut DeviceBuffer<K>) -> Result<(u64, u64,
     bits_to_keys(keys, kind)?;
     let r = out.to_vec()?;
     Ok((r[0], r[1], r[2]))
+}
+
+/// Sorted keys in device memory, held as their order-preserving bits for
+/// searches (checked on the device to ascend) until [`Self::finish`] maps
+/// them back.
+pub(crate) struct SortedOnDevice<'a, K: SortKey> {
+    bits: SortedBits<K, &'a mut DeviceBuffer<K>>,
+}
+
+impl<'a, K: SortKey> SortedOnDevice<'a, K> {
+    /// Maps `keys` to their bits; an error (keys mapped back) unless they
+    /// ascend.
+    pub(crate) fn new(keys: &'a mut DeviceBuffer<K>, op: &'static str) -> Result<Self> {
+        let bits = SortedBits::check(keys, key_kind::<K>(), op, "the sorted keys")?;
+        Ok(SortedOnDevice { bits })
+    }
+
+    /// For each query, the keys whose bits are below it: binary searches on
+    /// the device.
+    pub(crate) fn below(&self, queries: &[u64]) -> Result<Vec<u64>> {
+        launch::lower_bounds(&self.bits, queries)
+    }
+
+    /// Keys.
+    pub(crate) fn len(&self) -> usize {
+        self.bits.len()
+    }
+
+    /// The keys, mapped back.
+    pub(crate) fn finish(self) -> Result<()> {
+        self.bits.into_keys().map(drop)
+    }
 }
 
 /// Host keys sorted on a GPU-like device, with an optional permutation

@@ -59,6 +59,8 @@ const Kernel kKernels[] = {
     KERNEL(tessera_fingerprint_64),
     KERNEL(tessera_count_descents_32),
     KERNEL(tessera_count_descents_64),
+    KERNEL(tessera_lower_bound_32),
+    KERNEL(tessera_lower_bound_64),
     KERNEL(tessera_generate_uniform_f32),
     KERNEL(tessera_generate_uniform_f64),
     KERNEL(tessera_generate_keys_u32),

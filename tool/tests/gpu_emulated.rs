@@ -77,45 +77,109 @@ fn distributed_matmul_and_sort_on_the_emulated_gpu_under_mpirun() {
     }
 }
 
-/// One rank on a GPU: generated keys stay in device memory from generation
-/// to result, and cross to the host only for `--verify` (which checks them
-/// against keys the host generates itself) and `--out`.
+/// Generated keys on GPUs stay in device memory from generation to result
+/// (sample sort, any rank count, both ways device data reaches MPI): they
+/// cross to the host only for `--out`, and `--verify` checks them against
+/// keys the host generates itself.
 #[test]
-fn a_one_rank_gpu_sort_keeps_its_keys_in_device_memory() {
+fn a_gpu_sort_of_generated_keys_keeps_them_in_device_memory() {
     let Some(lib) = emulator() else { return };
     let exe = env!("CARGO_BIN_EXE_tessera");
-    for (args, copied) in [
-        (vec!["--dtype", "f32", "--dist", "zipf", "--verify"], true),
-        (vec!["--dtype", "i64", "--dist", "normal", "--verify"], true),
-        (vec!["--dtype", "u64"], false),
+    let dir = std::env::temp_dir().join(format!("tessera-resident-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sorted.npy");
+    let file = file.to_str().unwrap();
+    for (ranks, transfer, args, copied) in [
+        (
+            1,
+            "staged",
+            vec!["--dtype", "f32", "--dist", "zipf", "--verify"],
+            false,
+        ),
+        (1, "staged", vec!["--dtype", "u64", "--out", file], true),
+        (
+            3,
+            "staged",
+            vec!["--dtype", "i64", "--dist", "normal", "--verify"],
+            false,
+        ),
+        (
+            3,
+            "direct",
+            vec!["--dtype", "u32", "--dist", "few", "--verify", "--out", file],
+            true,
+        ),
+        (
+            4,
+            "staged",
+            vec!["--dtype", "f64", "--dist", "reverse", "--verify"],
+            false,
+        ),
     ] {
         let out = Command::new("timeout")
             .arg("300")
             .arg(exe)
             .args([
-                "run", "-n", "1", "--", exe, "sort", "--n", "3001", "--device", "emulated",
+                "run",
+                "-n",
+                &ranks.to_string(),
+                "--",
+                exe,
+                "sort",
+                "--n",
+                "3001",
             ])
+            .args(["--device", "emulated", "--json"])
             .args(&args)
-            .arg("--json")
             .env(tessera::env::EMU_LIB, &lib)
+            .env(tessera::env::DEVICE_MPI, transfer)
             .output()
             .expect("launch tessera run");
         let text = String::from_utf8_lossy(&out.stdout);
+        let what = format!("{ranks} ranks, {transfer}, {args:?}");
         assert!(
             out.status.success(),
-            "{args:?}: {text}{}",
+            "{what}: {text}{}",
             String::from_utf8_lossy(&out.stderr)
         );
         let report: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
-        assert_eq!(report["device_resident"], true, "{args:?}: {text}");
+        assert_eq!(report["device_resident"], true, "{what}: {text}");
         assert_eq!(report["n"], 3001);
+        // Balanced blocks: ceil(N / P) keys at most on a rank.
+        let bound = 3001usize.div_ceil(ranks) as f64 / (3001.0 / ranks as f64);
+        assert!(
+            report["max_over_mean"].as_f64().unwrap() <= bound + 1e-12,
+            "{what}: {text}"
+        );
         assert!(report["generate_seconds"].as_f64().unwrap() > 0.0, "{text}");
         let copy = report["copy_seconds"].as_f64().unwrap();
-        assert_eq!(copy > 0.0, copied, "{args:?}: copy_seconds {copy}");
-        if copied {
-            assert_eq!(report["verified"], true, "{args:?}: {text}");
+        assert_eq!(copy > 0.0, copied, "{what}: copy_seconds {copy}");
+        if args.contains(&"--verify") {
+            assert_eq!(report["verified"], true, "{what}: {text}");
         } else {
             assert!(report["verified"].is_null(), "{text}");
         }
+        if copied {
+            // The file holds the sorted keys: ascending, all of them.
+            let bytes = std::fs::read(file).unwrap();
+            let header = u16::from_le_bytes([bytes[8], bytes[9]]) as usize + 10;
+            let width = if args.contains(&"u32") { 4 } else { 8 };
+            assert_eq!(bytes.len() - header, 3001 * width, "{what}");
+            let keys: Vec<u64> = bytes[header..]
+                .chunks_exact(width)
+                .map(|c| {
+                    if width == 4 {
+                        u32::from_le_bytes(c.try_into().unwrap()) as u64
+                    } else {
+                        u64::from_le_bytes(c.try_into().unwrap())
+                    }
+                })
+                .collect();
+            assert!(
+                keys.windows(2).all(|w| w[0] <= w[1]),
+                "{what}: the file is not sorted"
+            );
+        }
     }
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -545,6 +545,39 @@ impl<K: Pod, D: BorrowMut<DeviceBuffer<K>>> SortedBits<K, D> {
     }
 }
 
+/// For each query, the number of keys whose bits are below it
+/// (`tessera_lower_bound_*`): one binary search per query on the device,
+/// the queries uploaded and the counts copied back.
+pub(crate) fn lower_bounds<K: Pod, D: BorrowMut<DeviceBuffer<K>>>(
+    sorted: &SortedBits<K, D>,
+    queries: &[u64],
+) -> Result<Vec<u64>> {
+    const OP: &str = "lower_bounds";
+    let entry = pick::<K>(OP, &kernels::LOWER_BOUND_32, &kernels::LOWER_BOUND_64)?;
+    if queries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bits = sorted.bits.borrow();
+    let device = bits.device();
+    let q = DeviceBuffer::from_slice(device, queries)?;
+    let out = DeviceBuffer::<u64>::uninit(device, queries.len())?;
+    let nq = queries.len() as u64;
+    let params = Params::new()
+        .ptr(bits.addr_at(0))
+        .u64(bits.len() as u64)
+        .ptr(q.addr_at(0))
+        .u64(nq)
+        .ptr(out.addr_at(0));
+    // SAFETY: the kernel reads bits[0..n) (n is the buffer's length; binary
+    // searches stay inside it whatever the order), queries[0..nq) and
+    // writes out[0..nq), both buffers made here of nq elements on the same
+    // device; `out` is not otherwise borrowed. Grid-stride: any grid.
+    unsafe {
+        params.launch(out.backend(), entry, stride_grid(nq, 65535), BLOCK)?;
+    }
+    out.to_vec()
+}
+
 /// Merges two ascending runs into `out` (`tessera_merge_path_*`), stably:
 /// on ties, `a` first. `out` must hold exactly both runs.
 pub(crate) fn merge<K: Pod, A, B, O>(

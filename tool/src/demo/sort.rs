@@ -9,9 +9,11 @@ use crate::{Error, Result};
 use tessera::comm::{Comm, ReduceOp};
 use tessera::device::DeviceChoice;
 use tessera::distributed::block_range;
-use tessera::distributed::sort::{SortAlgo, dist_sort, fingerprint, verify_sorted};
+use tessera::distributed::sort::{
+    SortAlgo, dist_sort, dist_sort_device, fingerprint, verify_sorted, verify_sorted_device,
+};
 use tessera::ops::generate::{KeyDist, generate_keys, generate_keys_on};
-use tessera::ops::sort::{SortKey, sort_device};
+use tessera::ops::sort::SortKey;
 
 /// What `tessera sort` was asked for.
 #[derive(Debug, Clone)]
@@ -76,14 +78,14 @@ pub struct SortReport {
     /// checked (no `--verify`).
     pub verified: Option<bool>,
     /// Whether the keys stayed in device memory from generation to result
-    /// (one rank on a GPU, generated keys): they cross the link only for
-    /// `--verify` and `--out`.
+    /// (generated keys on GPUs, sample sort): only the exchange and `--out`
+    /// move them across the link.
     pub device_resident: bool,
     /// Generating the keys (slowest rank), outside `seconds`.
     pub generate_seconds: f64,
-    /// Copying the sorted keys to the host for `--verify` or `--out`,
-    /// outside `seconds` (device-resident runs only; the copies of a
-    /// host-resident GPU sort are part of its sort).
+    /// Copying the sorted keys to the host for `--out`, outside `seconds`
+    /// (device-resident runs only; the copies of a host-resident GPU sort
+    /// are part of its sort).
     pub copy_seconds: f64,
 }
 
@@ -101,7 +103,10 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
         )));
     }
     let device = tessera::device::Device::select(job.device, comm.local_rank())?;
-    if comm.size() == 1 && device.is_gpu_like() && job.input.is_none() {
+    // Generated keys on GPUs stay in device memory (sample sort across
+    // ranks; one rank has no algorithm to choose).
+    let resident = comm.size() == 1 || job.algo == SortAlgo::Sample;
+    if device.is_gpu_like() && job.input.is_none() && resident {
         return run_on_device::<K>(comm, job, device);
     }
     let t = std::time::Instant::now();
@@ -186,57 +191,78 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
     })
 }
 
-/// One rank on a GPU: the keys are generated in device memory (bit for bit
-/// the host's keys), sorted there, and come to the host only for
-/// `--verify` (checked on the host against a fingerprint of keys the host
-/// generates itself, independent of the kernels) and `--out`.
+/// Generated keys on GPUs: each rank's block is generated in device memory
+/// (bit for bit the host's keys), sorted there
+/// ([`dist_sort_device`]: the exchange moves device buffers), and
+/// comes to the host only for `--out`. `--verify` checks the result on the
+/// device against a fingerprint of keys the host generates itself, so the
+/// generator and the sort are both checked.
 fn run_on_device<K: SortKey>(
     comm: &Comm,
     job: &SortJob,
     device: tessera::Device,
 ) -> Result<SortReport> {
+    let place = block_range(job.n, comm.size(), comm.rank());
+    let before = if job.verify {
+        let input: Vec<K> = generate_keys(job.dist, job.n, place.clone(), job.seed);
+        Some(fingerprint(comm, &input)?)
+    } else {
+        None
+    };
+    comm.barrier()?;
     let t = std::time::Instant::now();
-    let mut keys = generate_keys_on::<K>(device, job.dist, job.n, 0..job.n, job.seed)?;
+    let keys = generate_keys_on::<K>(device, job.dist, job.n, place, job.seed)?;
     keys.synchronize()?;
-    let generate_seconds = t.elapsed().as_secs_f64();
-    let ((), split) = tessera::comm::trace::measured(comm, || {
-        sort_device(&mut keys, None)?;
-        keys.synchronize()
+    let generate_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+    comm.barrier()?;
+    let ((mut sorted, stats, mine), split) = tessera::comm::trace::measured(comm, || {
+        let start = tessera::comm::wtime();
+        let (sorted, stats) = dist_sort_device(comm, keys)?;
+        Ok((sorted, stats, tessera::comm::wtime() - start))
     })?;
-    let seconds = split.first().map_or(0.0, |r| r.elapsed);
-    let (mut copy_seconds, mut check) = (0.0, None);
-    if job.verify || job.out.is_some() {
+    let slowest = comm.all_reduce(
+        &[
+            mine,
+            stats.local_sort_seconds,
+            stats.exchange_seconds,
+            stats.merge_seconds,
+        ],
+        ReduceOp::Max,
+    )?;
+    let check = match &before {
+        Some(before) => Some(verify_sorted_device(comm, before, &mut sorted)?),
+        None => None,
+    };
+    let mut copy_seconds = 0.0;
+    if let Some(path) = &job.out {
         let t = std::time::Instant::now();
-        let sorted = keys.to_vec()?;
-        copy_seconds = t.elapsed().as_secs_f64();
-        if job.verify {
-            let input: Vec<K> = generate_keys(job.dist, job.n, 0..job.n, job.seed);
-            let before = fingerprint(comm, &input)?;
-            check = Some(verify_sorted(comm, &before, &sorted)?);
-        }
-        if let Some(path) = &job.out {
-            tessera::npy::write_keys_distributed(comm, &sorted, path, 0)?;
-        }
+        let host = sorted.to_vec()?;
+        copy_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+        tessera::npy::write_keys_distributed(comm, &host, path, 0)?;
     }
-    let kps = job.n as f64 / seconds;
+    let most = comm.all_reduce(&[sorted.len() as u64], ReduceOp::Max)?[0];
+    let kps = job.n as f64 / slowest[0];
     Ok(SortReport {
         n: job.n,
         dtype: K::DTYPE,
-        ranks: 1,
+        ranks: comm.size(),
         algo: job.algo,
         dist: format!("{:?}", job.dist).to_lowercase(),
         device: device.to_string(),
-        seconds,
+        seconds: slowest[0],
         keys_per_second: kps,
-        keys_per_second_per_rank: kps,
-        local_sort_seconds: seconds,
-        exchange_seconds: 0.0,
-        merge_seconds: 0.0,
+        keys_per_second_per_rank: kps / comm.size() as f64,
+        local_sort_seconds: slowest[1],
+        exchange_seconds: slowest[2],
+        merge_seconds: slowest[3],
         compute_seconds: tessera::trace::slowest(&split, |r| r.compute + r.copy),
-        comm_seconds: 0.0,
-        wait_seconds: 0.0,
+        comm_seconds: tessera::trace::slowest(&split, |r| r.comm),
+        wait_seconds: tessera::trace::slowest(&split, |r| r.wait),
         split,
-        max_over_mean: 1.0,
+        max_over_mean: check.as_ref().map_or_else(
+            || most as f64 / (job.n as f64 / comm.size() as f64),
+            |c| c.max_over_mean,
+        ),
         verified: check.as_ref().map(|c| c.passed()),
         device_resident: true,
         generate_seconds,
@@ -272,7 +298,7 @@ pub fn render(r: &SortReport) -> String {
                 super::human_seconds(r.generate_seconds),
                 if r.copy_seconds > 0.0 {
                     format!(
-                        "copied to the host in {} for the check or the file",
+                        "copied to the host in {} for the file",
                         super::human_seconds(r.copy_seconds)
                     )
                 } else {
