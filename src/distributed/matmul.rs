@@ -15,7 +15,7 @@ use ndarray::{Array2, ArrayView2, s};
 use serde::Serialize;
 
 use super::matrix::DistMatrix;
-use crate::comm::{Agreed, ReduceOp, Request};
+use crate::comm::{Agreed, ProcessGrid, ReduceOp, Request};
 use crate::comm::{block_owner, block_range};
 use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
@@ -341,9 +341,7 @@ pub fn matmul_with<T: Float>(
 }
 
 /// SUMMA with the blocks in device memory: A and B go up once, C comes
-/// down once; each step packs the owner's panel on the device, broadcasts
-/// it as a device buffer (directly with a CUDA-aware MPI, else staged in
-/// chunks) and multiplies on the device.
+/// down once ([`matmul_device_blocks`] between).
 fn matmul_device<T: Float>(
     a: &DistMatrix<T>,
     b: &DistMatrix<T>,
@@ -351,24 +349,125 @@ fn matmul_device<T: Float>(
 ) -> Result<(DistMatrix<T>, MatmulStats)> {
     let device = options.device;
     let grid = a.grid();
-    let (rows, cols) = (grid.rows(), grid.cols());
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let (m_local, n_local) = (a.local().nrows(), b.local().ncols());
+    let t = Instant::now();
+    let a_dev = upload_matrix(device, a.local())?;
+    let b_dev = upload_matrix(device, b.local())?;
+    a_dev.synchronize()?;
+    let up = t.elapsed().as_secs_f64();
+    let (c_dev, mut stats) = summa_device(grid, (m, k, n), &a_dev, &b_dev, options)?;
+    let t = Instant::now();
+    let c_local = Array2::from_shape_vec((m_local, n_local), c_dev.to_vec()?).expect("sized above");
+    stats.copy_seconds += up + t.elapsed().as_secs_f64();
+    Ok((DistMatrix::from_parts(grid, m, n, c_local), stats))
+}
+
+/// C = A B where every operand block stays in device memory (collective
+/// over `grid`): `a` is this rank's block of the `m x k` matrix A, and `b`
+/// its block of the `k x n` matrix B, each row-major and laid out as
+/// [`DistMatrix`] deals blocks (rows `block_range(m, grid.rows(),
+/// grid.row())`, columns `block_range(k, grid.cols(), grid.col())` for A).
+/// Returns this rank's block of C, row-major, on the same device. Each
+/// step packs the owner's panel on the device, broadcasts it as a device
+/// buffer (directly with a CUDA-aware MPI, else staged in chunks) and
+/// multiplies on the device: nothing crosses the host-device link but the
+/// panels MPI needs on the host.
+///
+/// # Errors
+/// When the ranks disagree on the shape, panel or device, when a block's
+/// length does not match its share, or when the device or MPI fails.
+pub fn matmul_device_blocks<T: Float>(
+    grid: &ProcessGrid,
+    (m, k, n): (usize, usize, usize),
+    a: &DeviceBuffer<T>,
+    b: &DeviceBuffer<T>,
+    options: MatmulOptions,
+) -> Result<(DeviceBuffer<T>, MatmulStats)> {
+    let _span = crate::trace::region("summa");
+    grid.comm().same_everywhere(
+        "matmul_device_blocks",
+        &[
+            Agreed::number("m", m as u64),
+            Agreed::number("k", k as u64),
+            Agreed::number("n", n as u64),
+            Agreed::number("the panel width", options.panel as u64),
+            Agreed::named("the device kind", options.device.kind_code(), |v| {
+                Device::kind_name(v).to_string()
+            }),
+        ],
+    )?;
+    if options.panel == 0 {
+        return Err(Error::invalid(
+            "matmul",
+            "the panel width must be at least 1",
+        ));
+    }
+    if !options.device.is_gpu_like() || a.device() != options.device || b.device() != options.device
+    {
+        return Err(Error::invalid(
+            "matmul_device_blocks",
+            format!(
+                "the blocks are on {} and {}, the options name {}: pass blocks on the GPU the options name",
+                a.device(),
+                b.device(),
+                options.device
+            ),
+        ));
+    }
+    let share = |rows: usize, cols: usize| {
+        block_range(rows, grid.rows(), grid.row()).len()
+            * block_range(cols, grid.cols(), grid.col()).len()
+    };
+    let (want_a, want_b) = (share(m, k), share(k, n));
+    let local = if a.len() != want_a || b.len() != want_b {
+        Err(Error::ShapeMismatch {
+            op: "matmul_device_blocks",
+            expected: format!("blocks of {want_a} (A) and {want_b} (B) elements on this rank"),
+            got: format!("{} and {}", a.len(), b.len()),
+        })
+    } else {
+        Ok(())
+    };
+    // One rank's wrong block must not leave the others in a broadcast.
+    let bad = grid
+        .comm()
+        .unchecked()
+        .all_reduce(&[local.is_err() as u8], ReduceOp::Max)?[0];
+    local?;
+    if bad == 1 {
+        return Err(Error::Remote {
+            op: "matmul_device_blocks",
+            message: "another rank's blocks do not match its share".into(),
+        });
+    }
+    summa_device(grid, (m, k, n), a, b, options)
+}
+
+/// The SUMMA loop of [`matmul_device_blocks`], on checked operands.
+fn summa_device<T: Float>(
+    grid: &ProcessGrid,
+    (m, k, n): (usize, usize, usize),
+    a_dev: &DeviceBuffer<T>,
+    b_dev: &DeviceBuffer<T>,
+    options: MatmulOptions,
+) -> Result<(DeviceBuffer<T>, MatmulStats)> {
+    let device = options.device;
+    let (rows, cols) = (grid.rows(), grid.cols());
     let row_comm = grid.row_comm().unchecked();
     let col_comm = grid.col_comm().unchecked();
-    let (m_local, n_local) = (a.local().nrows(), b.local().ncols());
-    let a_cols = a.local().ncols();
+    let a_col_range = block_range(k, cols, grid.col());
+    let b_row_range = block_range(k, rows, grid.row());
+    let n_local = block_range(n, cols, grid.col()).len();
+    let a_cols = a_col_range.len();
+    let m_local = block_range(m, rows, grid.row()).len();
     let steps = panels(k, rows, cols, options.panel);
     let mut stats = MatmulStats {
         panel_width: options.panel,
         panels: steps.len(),
         ..Default::default()
     };
-    let t = Instant::now();
-    let a_dev = upload_matrix(device, a.local())?;
-    let b_dev = upload_matrix(device, b.local())?;
     let mut c_dev = DeviceBuffer::<T>::zeros(device, m_local * n_local)?;
-    a_dev.synchronize()?;
-    stats.copy_seconds += t.elapsed().as_secs_f64();
     for &(k0, k1) in &steps {
         let w = k1 - k0;
         let t = Instant::now();
@@ -379,8 +478,8 @@ fn matmul_device<T: Float>(
         // A's panel: columns k0..k1 of the owner's block, packed.
         let a_op = if cols == 1 {
             DeviceMatrix {
-                buf: &a_dev,
-                offset: k0 - a.col_range().start,
+                buf: a_dev,
+                offset: k0 - a_col_range.start,
                 rows: m_local,
                 cols: w,
                 ld: a_cols,
@@ -390,8 +489,8 @@ fn matmul_device<T: Float>(
             let mut panel = DeviceBuffer::<T>::uninit(device, m_local * w)?;
             if grid.col() == owner {
                 let src = DeviceMatrix {
-                    buf: &a_dev,
-                    offset: k0 - a.col_range().start,
+                    buf: a_dev,
+                    offset: k0 - a_col_range.start,
                     rows: m_local,
                     cols: w,
                     ld: a_cols,
@@ -405,8 +504,8 @@ fn matmul_device<T: Float>(
         // B's panel: rows k0..k1 of the owner's block, contiguous already.
         let b_op = if rows == 1 {
             DeviceMatrix {
-                buf: &b_dev,
-                offset: (k0 - b.row_range().start) * n_local,
+                buf: b_dev,
+                offset: (k0 - b_row_range.start) * n_local,
                 rows: w,
                 cols: n_local,
                 ld: n_local,
@@ -415,8 +514,8 @@ fn matmul_device<T: Float>(
             let owner = block_owner(k, rows, k0);
             let mut panel = DeviceBuffer::<T>::uninit(device, w * n_local)?;
             if grid.row() == owner {
-                let r0 = k0 - b.row_range().start;
-                panel.copy_from(0, &b_dev, r0 * n_local..(r0 + w) * n_local)?;
+                let r0 = k0 - b_row_range.start;
+                panel.copy_from(0, b_dev, r0 * n_local..(r0 + w) * n_local)?;
             }
             col_comm.broadcast_device(&mut panel, owner)?;
             b_panel = panel;
@@ -436,10 +535,7 @@ fn matmul_device<T: Float>(
         c_dev.synchronize()?;
         stats.compute_seconds += t.elapsed().as_secs_f64();
     }
-    let t = Instant::now();
-    let c_local = Array2::from_shape_vec((m_local, n_local), c_dev.to_vec()?).expect("sized above");
-    stats.copy_seconds += t.elapsed().as_secs_f64();
-    Ok((DistMatrix::from_parts(grid, m, n, c_local), stats))
+    Ok((c_dev, stats))
 }
 
 /// The outcome of [`verify_product`].

@@ -183,3 +183,53 @@ fn a_gpu_sort_of_generated_keys_keeps_them_in_device_memory() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Generated operands on GPUs: A and B are generated in device memory and
+/// C stays there unless `--verify` (Freivalds against A and B generated on
+/// the host) or `--out` needs it.
+#[test]
+fn a_gpu_matmul_of_generated_operands_keeps_them_in_device_memory() {
+    let Some(lib) = emulator() else { return };
+    let exe = env!("CARGO_BIN_EXE_tessera");
+    for (ranks, transfer, dtype, verify) in [
+        (1, "staged", "f64", true),
+        (3, "staged", "f32", true),
+        (4, "direct", "f64", true),
+        (2, "staged", "f32", false),
+    ] {
+        let mut cmd = Command::new("timeout");
+        cmd.arg("300")
+            .arg(exe)
+            .args(["run", "-n", &ranks.to_string(), "--", exe, "matmul"])
+            .args([
+                "--m", "97", "--k", "131", "--n", "64", "--panel", "40", "--repeat", "1",
+            ])
+            .args(["--dtype", dtype, "--device", "emulated", "--json"])
+            .env(tessera::env::EMU_LIB, &lib)
+            .env(tessera::env::DEVICE_MPI, transfer);
+        if verify {
+            cmd.arg("--verify");
+        }
+        let out = cmd.output().expect("launch tessera run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let what = format!("{ranks} ranks, {transfer}, {dtype}, verify {verify}");
+        assert!(
+            out.status.success(),
+            "{what}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+        assert_eq!(report["device_resident"], true, "{what}: {text}");
+        assert!(
+            report["generate_seconds"].as_f64().unwrap() > 0.0,
+            "{what}: {text}"
+        );
+        let copy = report["copy_seconds"].as_f64().unwrap();
+        assert_eq!(copy > 0.0, verify, "{what}: copy_seconds {copy}");
+        if verify {
+            assert_eq!(report["verified"], true, "{what}: {text}");
+        } else {
+            assert!(report["verified"].is_null(), "{what}: {text}");
+        }
+    }
+}

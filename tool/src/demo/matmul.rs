@@ -8,8 +8,11 @@ use serde::Serialize;
 use crate::{Error, Result};
 use tessera::comm::{Comm, ProcessGrid, ReduceOp};
 use tessera::device::DeviceChoice;
+use tessera::distributed::block_range;
+use tessera::distributed::matmul::matmul_device_blocks;
 use tessera::distributed::{DistMatrix, MatmulOptions, matmul_with, verify_product};
 use tessera::ops::Float;
+use tessera::ops::generate::uniform_matrix_on;
 
 /// What `tessera matmul` was asked for.
 #[derive(Debug, Clone)]
@@ -92,6 +95,16 @@ pub struct MatmulReport {
     pub verified: Option<bool>,
     /// A and B hold only finite values (the check applies to those only).
     pub inputs_finite: Option<bool>,
+    /// A, B and C stayed in device memory (generated operands on GPUs): A
+    /// and B were generated there, and C comes to the host only for
+    /// `--verify` and `--out`.
+    pub device_resident: bool,
+    /// Generating A and B (slowest rank), outside `seconds`.
+    pub generate_seconds: f64,
+    /// Copying C to the host for `--verify` or `--out` (device-resident
+    /// runs), outside `seconds`; the copies of a host-resident GPU run are
+    /// part of its time.
+    pub copy_seconds: f64,
 }
 
 /// Parses `RxC` (e.g. `2x3`).
@@ -142,6 +155,13 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         check_generated_sizes(job, rows, cols)?;
     }
     let device = tessera::device::Device::select(job.device, comm.local_rank())?;
+    if job.repeat == 0 {
+        return Err(Error::Usage("--repeat must be at least 1".into()));
+    }
+    if device.is_gpu_like() && job.inputs.is_none() {
+        return run_on_device::<T>(comm, job, &grid, device);
+    }
+    let t = std::time::Instant::now();
     let (a, b) = match &job.inputs {
         Some((pa, pb)) => (
             tessera::npy::read_distributed::<T>(&grid, pa, 0)?,
@@ -152,10 +172,8 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
             DistMatrix::<T>::random(&grid, job.k, job.n, job.seed.wrapping_add(1)),
         ),
     };
+    let generate_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    if job.repeat == 0 {
-        return Err(Error::Usage("--repeat must be at least 1".into()));
-    }
     let mut best: Option<(DistMatrix<T>, f64, Vec<tessera::trace::RankSplit>)> = None;
     for _ in 0..job.repeat {
         comm.barrier()?;
@@ -210,6 +228,98 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         row_ratio: verification.as_ref().map(|v| v.row_ratio),
         verified: verification.as_ref().map(|v| v.passed),
         inputs_finite: verification.as_ref().map(|v| v.inputs_finite),
+        device_resident: false,
+        generate_seconds,
+        copy_seconds: 0.0,
+    })
+}
+
+/// Generated operands on GPUs: each rank's blocks of A and B are generated
+/// in device memory (bit for bit `DistMatrix::random`'s), multiplied there
+/// ([`matmul_device_blocks`]), and C comes to the host only for `--verify`
+/// (Freivalds against A and B generated on the host, independently of the
+/// kernels) and `--out`.
+fn run_on_device<T: Float>(
+    comm: &Comm,
+    job: &MatmulJob,
+    grid: &ProcessGrid,
+    device: tessera::Device,
+) -> Result<MatmulReport> {
+    let (m, k, n) = (job.m, job.k, job.n);
+    let rows_of = |total: usize| block_range(total, grid.rows(), grid.row());
+    let cols_of = |total: usize| block_range(total, grid.cols(), grid.col());
+    comm.barrier()?;
+    let t = std::time::Instant::now();
+    let a = uniform_matrix_on::<T>(device, rows_of(m), cols_of(k), job.seed)?;
+    let b = uniform_matrix_on::<T>(device, rows_of(k), cols_of(n), job.seed.wrapping_add(1))?;
+    b.synchronize()?;
+    let generate_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+    let options = MatmulOptions {
+        device,
+        panel: job.panel,
+        gemm_backend: job.gemm_backend,
+        progress_slices: job.progress_slices,
+    };
+    let mut best: Option<(
+        tessera::device::DeviceBuffer<T>,
+        f64,
+        Vec<tessera::trace::RankSplit>,
+    )> = None;
+    for _ in 0..job.repeat {
+        comm.barrier()?;
+        let ((c, mine), split) = tessera::comm::trace::measured(comm, || {
+            let start = tessera::comm::wtime();
+            let (c, _stats) = matmul_device_blocks(grid, (m, k, n), &a, &b, options)?;
+            Ok((c, tessera::comm::wtime() - start))
+        })?;
+        let slowest = comm.all_reduce(&[mine], ReduceOp::Max)?[0];
+        if best.as_ref().is_none_or(|(_, t, _)| slowest < *t) {
+            best = Some((c, slowest, split));
+        }
+    }
+    let (c_dev, seconds, split) = best.expect("at least one run");
+    let (mut verification, mut copy_seconds) = (None, 0.0);
+    if job.verify || job.out.is_some() {
+        let t = std::time::Instant::now();
+        let local = c_dev.to_vec()?;
+        copy_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+        let (r0, c0, width) = (rows_of(m).start, cols_of(n).start, cols_of(n).len());
+        let c = DistMatrix::from_fn(grid, m, n, |i, j| local[(i - r0) * width + (j - c0)]);
+        if job.verify {
+            let a = DistMatrix::<T>::random(grid, m, k, job.seed);
+            let b = DistMatrix::<T>::random(grid, k, n, job.seed.wrapping_add(1));
+            verification = Some(verify_product(&a, &b, &c, job.seed)?);
+        }
+        if let Some(path) = &job.out {
+            tessera::npy::write_distributed(&c, path, 0)?;
+        }
+    }
+    let gflops = 2.0 * m as f64 * n as f64 * k as f64 / seconds / 1e9;
+    Ok(MatmulReport {
+        m,
+        n,
+        k,
+        dtype: T::DTYPE,
+        ranks: comm.size(),
+        grid: [grid.rows(), grid.cols()],
+        device: device.to_string(),
+        panel: job.panel,
+        seconds,
+        repeat: job.repeat,
+        gflops,
+        gflops_per_rank: gflops / comm.size() as f64,
+        compute_seconds: tessera::trace::slowest(&split, |r| r.compute + r.copy),
+        comm_seconds: tessera::trace::slowest(&split, |r| r.comm),
+        wait_seconds: tessera::trace::slowest(&split, |r| r.wait),
+        split,
+        residual: verification.as_ref().map(|v| v.residual),
+        residual_threshold: verification.as_ref().map(|v| v.threshold),
+        row_ratio: verification.as_ref().map(|v| v.row_ratio),
+        verified: verification.as_ref().map(|v| v.passed),
+        inputs_finite: verification.as_ref().map(|v| v.inputs_finite),
+        device_resident: true,
+        generate_seconds,
+        copy_seconds,
     })
 }
 
