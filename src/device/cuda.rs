@@ -18,9 +18,10 @@ use super::kernels::Entry;
 use super::nvrtc;
 use crate::error::{Error, Result};
 
-/// Bytes per pinned staging chunk; two chunks let the copy into one overlap
-/// the DMA transfer from the other.
-const STAGING_CHUNK: usize = 8 << 20;
+/// Bytes per pinned staging chunk; two chunks let the host copy into one
+/// (on rayon's threads: one thread's memcpy is a fraction of the link's
+/// rate) overlap the DMA transfer from the other.
+const STAGING_CHUNK: usize = 32 << 20;
 
 /// One CUDA GPU as this process uses it.
 pub(crate) struct CudaGpu {
@@ -150,6 +151,80 @@ impl CudaGpu {
     }
 }
 
+impl CudaGpu {
+    /// The driver's own copies of `bytes` bytes, best of `reps`, in
+    /// seconds: host to device and back from and to pinned memory (what
+    /// the link reaches), and from and to pageable memory (the driver's
+    /// own staging). The anchors of `tessera bench copy`.
+    pub(crate) fn raw_copies(&self, bytes: usize, reps: usize) -> Result<super::RawCopies> {
+        self.bind()?;
+        let stream = self.stream.cu_stream();
+        // SAFETY: pinned host memory of plain bytes; it is written before
+        // it is read.
+        let mut pinned = unsafe { self.ctx.alloc_pinned::<u8>(bytes.max(1)) }
+            .map_err(driver("cuMemHostAlloc"))?;
+        let mut pageable = vec![1u8; bytes.max(1)];
+        // SAFETY: a fresh device allocation of `bytes` bytes, freed below
+        // after the stream has finished every copy into and out of it.
+        let dev = unsafe { result::malloc_sync(bytes.max(1)) }.map_err(driver("cuMemAlloc"))?;
+        let best = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+            let mut best = f64::INFINITY;
+            for _ in 0..reps.max(1) {
+                let t = std::time::Instant::now();
+                f()?;
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            Ok(best)
+        };
+        let run = (|| -> Result<super::RawCopies> {
+            let host = pinned
+                .as_mut_slice()
+                .map_err(driver("cuEventSynchronize"))?;
+            host.fill(1);
+            let h2d_pinned = best(&mut || {
+                // SAFETY: `dev` holds `bytes` bytes and `host` is pinned
+                // memory of as many, alive until the stream is synchronised.
+                unsafe { result::memcpy_htod_async(dev, &host[..bytes], stream) }
+                    .map_err(driver("cuMemcpyHtoDAsync"))?;
+                self.stream
+                    .synchronize()
+                    .map_err(driver("cuStreamSynchronize"))
+            })?;
+            let d2h_pinned = best(&mut || {
+                // SAFETY: as above, the other way.
+                unsafe { result::memcpy_dtoh_async(&mut host[..bytes], dev, stream) }
+                    .map_err(driver("cuMemcpyDtoHAsync"))?;
+                self.stream
+                    .synchronize()
+                    .map_err(driver("cuStreamSynchronize"))
+            })?;
+            let h2d_pageable = best(&mut || {
+                // SAFETY: `dev` holds `bytes` bytes; the synchronous copy
+                // is over when the call returns.
+                unsafe { result::memcpy_htod_sync(dev, &pageable[..bytes]) }
+                    .map_err(driver("cuMemcpyHtoD"))
+            })?;
+            let d2h_pageable = best(&mut || {
+                // SAFETY: as above, the other way.
+                unsafe { result::memcpy_dtoh_sync(&mut pageable[..bytes], dev) }
+                    .map_err(driver("cuMemcpyDtoH"))
+            })?;
+            Ok(super::RawCopies {
+                h2d_pinned,
+                d2h_pinned,
+                h2d_pageable,
+                d2h_pageable,
+            })
+        })();
+        self.stream
+            .synchronize()
+            .map_err(driver("cuStreamSynchronize"))?;
+        // SAFETY: allocated above; every copy using it is over.
+        unsafe { result::free_sync(dev) }.map_err(driver("cuMemFree"))?;
+        run
+    }
+}
+
 impl Backend for CudaGpu {
     fn alloc(&self, bytes: usize) -> Result<Addr> {
         self.bind()?;
@@ -181,7 +256,7 @@ impl Backend for CudaGpu {
                 let pinned = st.buffers[slot]
                     .as_mut_slice()
                     .map_err(driver("cuEventSynchronize"))?;
-                pinned[..chunk.len()].copy_from_slice(chunk);
+                super::par_copy(&mut pinned[..chunk.len()], chunk);
                 let off = (i * STAGING_CHUNK) as Addr;
                 // SAFETY: the caller promises `dst .. dst + src.len()` is a
                 // live range, so `dst + off` has room for the chunk; the
@@ -240,7 +315,7 @@ impl Backend for CudaGpu {
                 let pinned = st.buffers[slot]
                     .as_slice()
                     .map_err(driver("cuEventSynchronize"))?;
-                dst[s..e].copy_from_slice(&pinned[..e - s]);
+                super::par_copy(&mut dst[s..e], &pinned[..e - s]);
             }
             Ok(())
         })

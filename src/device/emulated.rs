@@ -105,18 +105,27 @@ impl Backend for Emulated {
     }
 
     unsafe fn upload(&self, dst: Addr, src: &[u8]) -> Result<()> {
+        if src.is_empty() {
+            return Ok(());
+        }
         // SAFETY: the caller promises `dst` starts a live range of
         // `src.len()` bytes that no other thread touches; it is memory of
         // our own allocations, so it does not overlap the borrowed `src`.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
+        let dst = unsafe { std::slice::from_raw_parts_mut(dst as *mut u8, src.len()) };
+        // Like a GPU's staging copy, on rayon's threads.
+        super::par_copy(dst, src);
         Ok(())
     }
 
     unsafe fn download(&self, dst: &mut [u8], src: Addr) -> Result<()> {
+        if dst.is_empty() {
+            return Ok(());
+        }
         // SAFETY: the caller promises `src` starts a live range of
         // `dst.len()` bytes that no thread writes meanwhile; our allocations
         // do not overlap the borrowed `dst`.
-        unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
+        let src = unsafe { std::slice::from_raw_parts(src as *const u8, dst.len()) };
+        super::par_copy(dst, src);
         Ok(())
     }
 

@@ -99,6 +99,69 @@ impl Device {
     }
 }
 
+/// Copies `src` into `dst` (of the same length) on rayon's threads, a MiB
+/// a piece: one thread's memcpy reaches a fraction of a node's memory
+/// bandwidth, and every host-device transfer of pageable memory passes
+/// through such a copy into or out of pinned staging buffers.
+pub(crate) fn par_copy(dst: &mut [u8], src: &[u8]) {
+    use rayon::prelude::*;
+    const PIECE: usize = 1 << 20;
+    if src.len() <= PIECE {
+        dst.copy_from_slice(src);
+        return;
+    }
+    dst.par_chunks_mut(PIECE)
+        .zip(src.par_chunks(PIECE))
+        .for_each(|(d, s)| d.copy_from_slice(s));
+}
+
+/// The driver's own host-device copies of one size, in seconds (best of
+/// several): the anchors against which `tessera bench copy` measures
+/// Tessera's transfers.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RawCopies {
+    /// Host to device from pinned memory.
+    pub h2d_pinned: f64,
+    /// Device to host into pinned memory.
+    pub d2h_pinned: f64,
+    /// Host to device from pageable memory (the driver stages it).
+    pub h2d_pageable: f64,
+    /// Device to host into pageable memory.
+    pub d2h_pageable: f64,
+}
+
+/// [`RawCopies`] of `bytes` bytes on `device`, best of `reps` each. On the
+/// emulated GPU, whose memory is host memory, every copy is a memcpy.
+///
+/// # Errors
+/// On the CPU (it has no device memory), or when the driver fails.
+pub fn raw_copies(device: Device, bytes: usize, reps: usize) -> Result<RawCopies> {
+    match device {
+        Device::Cuda(i) => cuda::gpu(i)?.raw_copies(bytes, reps),
+        Device::Emulated => {
+            let src = vec![1u8; bytes];
+            let mut dst = vec![0u8; bytes];
+            let mut best = f64::INFINITY;
+            for _ in 0..reps.max(1) {
+                let t = std::time::Instant::now();
+                dst.copy_from_slice(std::hint::black_box(&src));
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            std::hint::black_box(&dst);
+            Ok(RawCopies {
+                h2d_pinned: best,
+                d2h_pinned: best,
+                h2d_pageable: best,
+                d2h_pageable: best,
+            })
+        }
+        Device::Cpu => Err(Error::invalid(
+            "raw_copies",
+            "the CPU has no device memory: pick a GPU",
+        )),
+    }
+}
+
 /// The backend behind a GPU-like device.
 fn backend_of(device: Device) -> Result<Arc<dyn backend::Backend>> {
     match device {
@@ -242,6 +305,19 @@ impl Device {
                     ),
                 }),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parallel_copies_copy_every_byte() {
+        for len in [0, 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 << 20 | 5] {
+            let src: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+            let mut dst = vec![0u8; len];
+            super::par_copy(&mut dst, &src);
+            assert!(dst == src, "{len} bytes");
         }
     }
 }

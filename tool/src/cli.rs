@@ -287,6 +287,20 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Host-device copies: Tessera's transfers of pageable memory against
+    /// the driver's own copies from pinned and pageable memory, same sizes,
+    /// same run (GB/s).
+    Copy {
+        /// Sizes in MiB, comma-separated.
+        #[arg(value_parser = positive, long, value_delimiter = ',', default_value = "64,1024")]
+        mib: Vec<usize>,
+        /// The GPU (cuda or auto; emulated for a dry run without one).
+        #[arg(long, default_value = "cuda", value_parser = choice(tessera::device::DeviceChoice::ALL))]
+        device: tessera::device::DeviceChoice,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Local GEMM GFLOP/s against this CPU's FMA peak and OpenBLAS.
     Gemm {
         /// Matrix orders, comma-separated.

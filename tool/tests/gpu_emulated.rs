@@ -233,3 +233,41 @@ fn a_gpu_matmul_of_generated_operands_keeps_them_in_device_memory() {
         }
     }
 }
+
+/// `bench copy` moves data up, across and down through Tessera's paths and
+/// the driver's, and gets it back unchanged.
+#[test]
+fn bench_copy_round_trips_through_every_path() {
+    let Some(lib) = emulator() else { return };
+    let exe = env!("CARGO_BIN_EXE_tessera");
+    let out = Command::new("timeout")
+        .arg("300")
+        .arg(exe)
+        .args(["run", "-n", "1", "--", exe, "bench", "copy"])
+        .args(["--device", "emulated", "--mib", "1,3", "--json"])
+        .env(tessera::env::EMU_LIB, &lib)
+        .output()
+        .expect("launch tessera run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+    let rows = report["results"].as_array().expect("results");
+    assert_eq!(rows.len(), 2, "{text}");
+    for (row, mib) in rows.iter().zip([1, 3]) {
+        assert_eq!(row["mib"], mib, "{text}");
+        assert_eq!(row["round_trip_exact"], true, "{text}");
+        for key in [
+            "h2d_pinned_gbs",
+            "h2d_tessera_gbs",
+            "d2h_tessera_gbs",
+            "d2d_tessera_gbs",
+        ] {
+            let rate = row[key].as_f64().unwrap();
+            assert!(rate.is_finite() && rate > 0.0, "{key}: {text}");
+        }
+    }
+}

@@ -638,3 +638,74 @@ pub fn bench_sort_device<K: tessera::ops::sort::SortKey>(
     }
     Ok(rows)
 }
+
+/// One size of `tessera bench copy`, rates in GB/s (10^9 bytes per second).
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyRow {
+    /// Size in MiB.
+    pub mib: usize,
+    /// The driver, host to device from pinned memory.
+    pub h2d_pinned_gbs: f64,
+    /// The driver, host to device from pageable memory.
+    pub h2d_pageable_gbs: f64,
+    /// Tessera, a `Vec` uploaded into a `DeviceBuffer`.
+    pub h2d_tessera_gbs: f64,
+    /// The driver, device to host into pinned memory.
+    pub d2h_pinned_gbs: f64,
+    /// The driver, device to host into pageable memory.
+    pub d2h_pageable_gbs: f64,
+    /// Tessera, a `DeviceBuffer` downloaded into a `Vec`.
+    pub d2h_tessera_gbs: f64,
+    /// Tessera, device to device (read and write counted once).
+    pub d2d_tessera_gbs: f64,
+    /// The data came back unchanged.
+    pub round_trip_exact: bool,
+}
+
+/// Copies of each size in MiB, Tessera's against the driver's, best of 5
+/// after a warm-up.
+pub fn bench_copy(device: Device, sizes_mib: &[usize]) -> Result<Vec<CopyRow>> {
+    let mut rows = Vec::with_capacity(sizes_mib.len());
+    for &mib in sizes_mib {
+        let bytes = mib << 20;
+        let raw = tessera::device::raw_copies(device, bytes, 5)?;
+        let host: Vec<u64> = (0..bytes / 8)
+            .map(|i| tessera::rng::mix64(i as u64))
+            .collect();
+        let mut back = vec![0u64; host.len()];
+        let mut buf = tessera::device::DeviceBuffer::<u64>::uninit(device, host.len())?;
+        let mut other = tessera::device::DeviceBuffer::<u64>::uninit(device, host.len())?;
+        let (mut up, mut down, mut d2d) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+        for rep in 0..6 {
+            let t = Instant::now();
+            buf.upload(&host)?;
+            buf.synchronize()?;
+            let u = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            other.copy_from(0, &buf, 0..host.len())?;
+            other.synchronize()?;
+            let c = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            other.download(&mut back)?;
+            let d = t.elapsed().as_secs_f64();
+            if rep > 0 {
+                up = up.min(u);
+                d2d = d2d.min(c);
+                down = down.min(d);
+            }
+        }
+        let gbs = |s: f64| bytes as f64 / s / 1e9;
+        rows.push(CopyRow {
+            mib,
+            h2d_pinned_gbs: gbs(raw.h2d_pinned),
+            h2d_pageable_gbs: gbs(raw.h2d_pageable),
+            h2d_tessera_gbs: gbs(up),
+            d2h_pinned_gbs: gbs(raw.d2h_pinned),
+            d2h_pageable_gbs: gbs(raw.d2h_pageable),
+            d2h_tessera_gbs: gbs(down),
+            d2d_tessera_gbs: gbs(d2d),
+            round_trip_exact: back == host,
+        });
+    }
+    Ok(rows)
+}

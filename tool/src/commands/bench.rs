@@ -49,6 +49,9 @@ pub fn bench(command: BenchCommand) -> ExitCode {
         } if device != DeviceChoice::Cpu => {
             with_mpi(|_, w| sort_device(w, device, &n, dtype, json).map(|()| 0))
         }
+        BenchCommand::Copy { mib, device, json } => {
+            with_mpi(|_, w| copy(w, device, &mib, json).map(|()| 0))
+        }
         BenchCommand::Gemm {
             n,
             dtype,
@@ -221,6 +224,68 @@ fn gemm_device(
                 r.max_rel_diff.map_or("-".into(), |d| format!("{d:.1e}"))
             );
         }
+    }
+    Ok(())
+}
+
+/// Host-device copies of each size: Tessera's (a `Vec` up and down through
+/// `DeviceBuffer`, and a device-to-device copy) against the driver's from
+/// pinned and pageable memory.
+fn copy(world: &Comm, choice: DeviceChoice, sizes_mib: &[usize], json: bool) -> Result<()> {
+    if choice == DeviceChoice::Cpu {
+        return Err(Error::Usage(
+            "bench copy measures host-device copies: pass --device cuda (or auto, or emulated)"
+                .into(),
+        ));
+    }
+    let device = tessera::Device::select(choice, world.local_rank())?;
+    let rows = ops_bench::bench_copy(device, sizes_mib)?;
+    if world.rank() != 0 {
+        return Ok(());
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "device": device.to_string(), "results": rows })
+        );
+        return Ok(());
+    }
+    println!(
+        "copies on {device} (GB/s, best of 5; Tessera moves a Vec, pageable memory, through its staging; ratio = Tessera / driver from pinned memory)"
+    );
+    println!(
+        "{:>7} {:>4} {:>10} {:>10} {:>10} {:>7}",
+        "MiB", "dir", "pinned", "pageable", "Tessera", "ratio"
+    );
+    for r in &rows {
+        for (dir, pinned, pageable, ours) in [
+            (
+                "h2d",
+                r.h2d_pinned_gbs,
+                r.h2d_pageable_gbs,
+                r.h2d_tessera_gbs,
+            ),
+            (
+                "d2h",
+                r.d2h_pinned_gbs,
+                r.d2h_pageable_gbs,
+                r.d2h_tessera_gbs,
+            ),
+        ] {
+            println!(
+                "{:>7} {:>4} {:>10.1} {:>10.1} {:>10.1} {:>7.2}",
+                r.mib,
+                dir,
+                pinned,
+                pageable,
+                ours,
+                ours / pinned
+            );
+        }
+        println!(
+            "{:>7} {:>4} {:>10} {:>10} {:>10.1} {:>7}",
+            r.mib, "d2d", "-", "-", r.d2d_tessera_gbs, "-"
+        );
     }
     Ok(())
 }
