@@ -196,6 +196,29 @@ fn check_operands<T: Float>(
     Ok(())
 }
 
+/// Checks that every rank of the grid agrees on `fields` and on the panel
+/// width and device kind of `options` (the SUMMA steps run unchecked, so
+/// every rank must cut the same panels and reach the same steps), and that
+/// the panel width is at least 1.
+fn agree_on_options(
+    grid: &ProcessGrid,
+    op: &'static str,
+    options: MatmulOptions,
+    mut fields: Vec<Agreed>,
+) -> Result<()> {
+    fields.push(Agreed::number("the panel width", options.panel as u64));
+    fields.push(Agreed::named(
+        "the device kind",
+        options.device.kind_code(),
+        |v| Device::kind_name(v).to_string(),
+    ));
+    grid.comm().same_everywhere(op, &fields)?;
+    if options.panel == 0 {
+        return Err(Error::invalid(op, "the panel width must be at least 1"));
+    }
+    Ok(())
+}
+
 /// [`matmul`] with a device and panel width; also returns where this rank's
 /// time went.
 pub fn matmul_with<T: Float>(
@@ -210,21 +233,7 @@ pub fn matmul_with<T: Float>(
     check_operands(a, b, None)?;
     // The steps below run unchecked: every rank must cut the same panels
     // and reach the same steps.
-    grid.comm().same_everywhere(
-        "matmul",
-        &[
-            Agreed::number("the panel width", options.panel as u64),
-            Agreed::named("the device kind", options.device.kind_code(), |v| {
-                Device::kind_name(v).to_string()
-            }),
-        ],
-    )?;
-    if options.panel == 0 {
-        return Err(Error::invalid(
-            "matmul",
-            "the panel width must be at least 1",
-        ));
-    }
+    agree_on_options(grid, "matmul", options, Vec::new())?;
     if options.device.is_gpu_like() {
         return matmul_device(a, b, options);
     }
@@ -385,24 +394,12 @@ pub fn matmul_device_blocks<T: Float>(
     options: MatmulOptions,
 ) -> Result<(DeviceBuffer<T>, MatmulStats)> {
     let _span = crate::trace::region("summa");
-    grid.comm().same_everywhere(
-        "matmul_device_blocks",
-        &[
-            Agreed::number("m", m as u64),
-            Agreed::number("k", k as u64),
-            Agreed::number("n", n as u64),
-            Agreed::number("the panel width", options.panel as u64),
-            Agreed::named("the device kind", options.device.kind_code(), |v| {
-                Device::kind_name(v).to_string()
-            }),
-        ],
-    )?;
-    if options.panel == 0 {
-        return Err(Error::invalid(
-            "matmul",
-            "the panel width must be at least 1",
-        ));
-    }
+    let shape = vec![
+        Agreed::number("m", m as u64),
+        Agreed::number("k", k as u64),
+        Agreed::number("n", n as u64),
+    ];
+    agree_on_options(grid, "matmul_device_blocks", options, shape)?;
     if !options.device.is_gpu_like() || a.device() != options.device || b.device() != options.device
     {
         return Err(Error::invalid(

@@ -121,29 +121,7 @@ pub fn dist_sort<K: SortKey>(
     let _span = crate::trace::region("dist_sort");
     // The algorithms run unchecked internally: agree on them first, and on
     // sizes that every MPI call below can carry (counts are C ints).
-    const KEY_TYPES: [&str; 6] = ["u32", "u64", "i32", "i64", "f32", "f64"];
-    let type_code = KEY_TYPES.iter().position(|&t| t == K::DTYPE).unwrap_or(99) as u64;
-    comm.same_everywhere(
-        "dist_sort",
-        &[
-            Agreed::named("the algorithm", algo as u64, |v| {
-                SortAlgo::ALL
-                    .get(v as usize)
-                    .map_or("an unknown algorithm", |a| a.name())
-                    .to_string()
-            }),
-            Agreed::named("the device kind", device.kind_code(), |v| {
-                Device::kind_name(v).to_string()
-            }),
-            Agreed::named("the key type", type_code, |v| {
-                KEY_TYPES
-                    .get(v as usize)
-                    .copied()
-                    .unwrap_or("another type")
-                    .to_string()
-            }),
-        ],
-    )?;
+    agree::<K>(comm, "dist_sort", Some(algo), device)?;
     let sizes = comm.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0] as usize;
     let largest = comm.all_reduce(&[keys.len() as u64], ReduceOp::Max)?[0] as usize;
     let limit = i32::MAX as usize;
@@ -173,6 +151,41 @@ pub fn dist_sort<K: SortKey>(
     let sorted = from_bits::<K>(sorted);
     stats.local_sort_seconds += mapping + t.elapsed().as_secs_f64();
     Ok((sorted, stats))
+}
+
+/// The key types, in the order of their agreement codes.
+const KEY_TYPES: [&str; 6] = ["u32", "u64", "i32", "i64", "f32", "f64"];
+
+/// Checks that every rank of `comm` sorts keys of type `K` on the same kind
+/// of device (and with the same algorithm, where one is named), with an
+/// error naming the ranks that differ otherwise (collective).
+pub(super) fn agree<K: SortKey>(
+    comm: &Comm,
+    op: &'static str,
+    algo: Option<SortAlgo>,
+    device: Device,
+) -> Result<()> {
+    let type_code = KEY_TYPES.iter().position(|&t| t == K::DTYPE).unwrap_or(99) as u64;
+    let mut fields = Vec::with_capacity(3);
+    if let Some(algo) = algo {
+        fields.push(Agreed::named("the algorithm", algo as u64, |v| {
+            SortAlgo::ALL
+                .get(v as usize)
+                .map_or("an unknown algorithm", |a| a.name())
+                .to_string()
+        }));
+    }
+    fields.push(Agreed::named("the device kind", device.kind_code(), |v| {
+        Device::kind_name(v).to_string()
+    }));
+    fields.push(Agreed::named("the key type", type_code, |v| {
+        KEY_TYPES
+            .get(v as usize)
+            .copied()
+            .unwrap_or("another type")
+            .to_string()
+    }));
+    comm.same_everywhere(op, &fields)
 }
 
 /// `keys` as their order-preserving bits, in the same memory.

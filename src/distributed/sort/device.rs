@@ -16,7 +16,7 @@
 use std::time::Instant;
 
 use super::{SortCheck, SortStats, balance_bound, block_counts, judge};
-use crate::comm::{Agreed, Comm, ReduceOp};
+use crate::comm::{Comm, ReduceOp};
 use crate::device::DeviceBuffer;
 use crate::error::{Error, Result};
 use crate::ops::merge::merge_device_runs;
@@ -37,21 +37,7 @@ pub fn dist_sort_device<K: SortKey>(
 ) -> Result<(DeviceBuffer<K>, SortStats)> {
     let _span = crate::trace::region("dist_sort_device");
     let device = keys.device();
-    comm.same_everywhere(
-        "dist_sort_device",
-        &[
-            Agreed::named("the device kind", device.kind_code(), |v| {
-                crate::Device::kind_name(v).to_string()
-            }),
-            Agreed::named("the key type", key_code::<K>(), |v| {
-                KEY_TYPES
-                    .get(v as usize)
-                    .copied()
-                    .unwrap_or("another type")
-                    .to_string()
-            }),
-        ],
-    )?;
+    super::agree::<K>(comm, "dist_sort_device", None, device)?;
     let total = comm.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0] as usize;
     let largest = comm.all_reduce(&[keys.len() as u64], ReduceOp::Max)?[0] as usize;
     let share = largest.max(balance_bound(total, comm.size()));
@@ -100,13 +86,6 @@ pub fn dist_sort_device<K: SortKey>(
     merged.synchronize()?;
     stats.merge_seconds = t.elapsed().as_secs_f64();
     Ok((merged, stats))
-}
-
-/// The key types, in the order of their agreement codes.
-const KEY_TYPES: [&str; 6] = ["u32", "u64", "i32", "i64", "f32", "f64"];
-
-fn key_code<K: SortKey>() -> u64 {
-    KEY_TYPES.iter().position(|&t| t == K::DTYPE).unwrap_or(99) as u64
 }
 
 /// The fingerprint of every rank's device keys together (collective),

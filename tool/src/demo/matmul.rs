@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::Resident;
 use crate::{Error, Result};
 use tessera::comm::{Comm, ProcessGrid, ReduceOp};
 use tessera::device::DeviceChoice;
@@ -205,33 +206,19 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
     if let Some(path) = &job.out {
         tessera::npy::write_distributed(&c, path, 0)?;
     }
-    let gflops = 2.0 * m as f64 * n as f64 * k as f64 / seconds / 1e9;
-    Ok(MatmulReport {
-        m,
-        n,
-        k,
-        dtype: T::DTYPE,
-        ranks: comm.size(),
-        grid: [rows, cols],
-        device: device.to_string(),
-        panel: job.panel,
-        seconds,
-        repeat: job.repeat,
-        gflops,
-        gflops_per_rank: gflops / comm.size() as f64,
-        compute_seconds: tessera::trace::slowest(&split, |r| r.compute + r.copy),
-        comm_seconds: tessera::trace::slowest(&split, |r| r.comm),
-        wait_seconds: tessera::trace::slowest(&split, |r| r.wait),
-        split,
-        residual: verification.as_ref().map(|v| v.residual),
-        residual_threshold: verification.as_ref().map(|v| v.threshold),
-        row_ratio: verification.as_ref().map(|v| v.row_ratio),
-        verified: verification.as_ref().map(|v| v.passed),
-        inputs_finite: verification.as_ref().map(|v| v.inputs_finite),
-        device_resident: false,
-        generate_seconds,
-        copy_seconds: 0.0,
-    })
+    Ok(report::<T>(
+        comm,
+        job,
+        ((m, k, n), [rows, cols]),
+        device,
+        (seconds, split),
+        verification,
+        Resident {
+            on_device: false,
+            generate_seconds,
+            copy_seconds: 0.0,
+        },
+    ))
 }
 
 /// Generated operands on GPUs: each rank's blocks of A and B are generated
@@ -294,14 +281,40 @@ fn run_on_device<T: Float>(
             tessera::npy::write_distributed(&c, path, 0)?;
         }
     }
+    Ok(report::<T>(
+        comm,
+        job,
+        ((m, k, n), [grid.rows(), grid.cols()]),
+        device,
+        (seconds, split),
+        verification,
+        Resident {
+            on_device: true,
+            generate_seconds,
+            copy_seconds,
+        },
+    ))
+}
+
+/// The report of a run: the shape and process grid, `seconds` of the
+/// fastest multiply and its split.
+fn report<T: Float>(
+    comm: &Comm,
+    job: &MatmulJob,
+    ((m, k, n), grid): ((usize, usize, usize), [usize; 2]),
+    device: tessera::Device,
+    (seconds, split): (f64, Vec<tessera::trace::RankSplit>),
+    verification: Option<tessera::distributed::Verification>,
+    resident: Resident,
+) -> MatmulReport {
     let gflops = 2.0 * m as f64 * n as f64 * k as f64 / seconds / 1e9;
-    Ok(MatmulReport {
+    MatmulReport {
         m,
         n,
         k,
         dtype: T::DTYPE,
         ranks: comm.size(),
-        grid: [grid.rows(), grid.cols()],
+        grid,
         device: device.to_string(),
         panel: job.panel,
         seconds,
@@ -317,10 +330,10 @@ fn run_on_device<T: Float>(
         row_ratio: verification.as_ref().map(|v| v.row_ratio),
         verified: verification.as_ref().map(|v| v.passed),
         inputs_finite: verification.as_ref().map(|v| v.inputs_finite),
-        device_resident: true,
-        generate_seconds,
-        copy_seconds,
-    })
+        device_resident: resident.on_device,
+        generate_seconds: resident.generate_seconds,
+        copy_seconds: resident.copy_seconds,
+    }
 }
 
 /// The report as the lines `tessera matmul` prints.

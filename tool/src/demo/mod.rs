@@ -18,6 +18,17 @@ pub fn human_seconds(s: f64) -> String {
     }
 }
 
+/// Where a workload's data lived, and the time spent outside the timed
+/// section: generating the inputs, and copying results to the host.
+pub(crate) struct Resident {
+    /// Generated on the device and kept there.
+    pub(crate) on_device: bool,
+    /// Generating the inputs (slowest rank).
+    pub(crate) generate_seconds: f64,
+    /// Copying results to the host for a check or a file (slowest rank).
+    pub(crate) copy_seconds: f64,
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

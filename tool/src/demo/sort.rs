@@ -5,12 +5,14 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::Resident;
 use crate::{Error, Result};
 use tessera::comm::{Comm, ReduceOp};
 use tessera::device::DeviceChoice;
 use tessera::distributed::block_range;
 use tessera::distributed::sort::{
-    SortAlgo, dist_sort, dist_sort_device, fingerprint, verify_sorted, verify_sorted_device,
+    SortAlgo, SortCheck, dist_sort, dist_sort_device, fingerprint, verify_sorted,
+    verify_sorted_device,
 };
 use tessera::ops::generate::{KeyDist, generate_keys, generate_keys_on};
 use tessera::ops::sort::SortKey;
@@ -131,6 +133,95 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
         let (sorted, stats) = dist_sort(comm, keys, job.algo, device)?;
         Ok((sorted, stats, tessera::comm::wtime() - start))
     })?;
+    let check = match &before {
+        Some(before) => Some(verify_sorted(comm, before, &sorted)?),
+        None => None,
+    };
+    if let Some(path) = &job.out {
+        tessera::npy::write_keys_distributed(comm, &sorted, path, 0)?;
+    }
+    report::<K>(
+        comm,
+        job,
+        device,
+        (mine, stats, split),
+        (sorted.len(), check),
+        Resident {
+            on_device: false,
+            generate_seconds,
+            copy_seconds: 0.0,
+        },
+    )
+}
+
+/// Generated keys on GPUs: each rank's block is generated in device memory
+/// (bit for bit the host's keys), sorted there
+/// ([`dist_sort_device`]: the exchange moves device buffers), and
+/// comes to the host only for `--out`. `--verify` checks the result on the
+/// device against a fingerprint of keys the host generates itself, so the
+/// generator and the sort are both checked.
+fn run_on_device<K: SortKey>(
+    comm: &Comm,
+    job: &SortJob,
+    device: tessera::Device,
+) -> Result<SortReport> {
+    let place = block_range(job.n, comm.size(), comm.rank());
+    let before = if job.verify {
+        let input: Vec<K> = generate_keys(job.dist, job.n, place.clone(), job.seed);
+        Some(fingerprint(comm, &input)?)
+    } else {
+        None
+    };
+    comm.barrier()?;
+    let t = std::time::Instant::now();
+    let keys = generate_keys_on::<K>(device, job.dist, job.n, place, job.seed)?;
+    keys.synchronize()?;
+    let generate_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+    comm.barrier()?;
+    let ((mut sorted, stats, mine), split) = tessera::comm::trace::measured(comm, || {
+        let start = tessera::comm::wtime();
+        let (sorted, stats) = dist_sort_device(comm, keys)?;
+        Ok((sorted, stats, tessera::comm::wtime() - start))
+    })?;
+    let check = match &before {
+        Some(before) => Some(verify_sorted_device(comm, before, &mut sorted)?),
+        None => None,
+    };
+    let mut copy_seconds = 0.0;
+    if let Some(path) = &job.out {
+        let t = std::time::Instant::now();
+        let host = sorted.to_vec()?;
+        copy_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+        tessera::npy::write_keys_distributed(comm, &host, path, 0)?;
+    }
+    report::<K>(
+        comm,
+        job,
+        device,
+        (mine, stats, split),
+        (sorted.len(), check),
+        Resident {
+            on_device: true,
+            generate_seconds,
+            copy_seconds,
+        },
+    )
+}
+
+/// The report of a run (collective): this rank's sort time, phases and
+/// split, the keys it holds and the check, if any.
+fn report<K: SortKey>(
+    comm: &Comm,
+    job: &SortJob,
+    device: tessera::Device,
+    (mine, stats, split): (
+        f64,
+        tessera::distributed::sort::SortStats,
+        Vec<tessera::trace::RankSplit>,
+    ),
+    (held, check): (usize, Option<SortCheck>),
+    resident: Resident,
+) -> Result<SortReport> {
     let slowest = comm.all_reduce(
         &[
             mine,
@@ -140,17 +231,9 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
         ],
         ReduceOp::Max,
     )?;
-    let check = match &before {
-        Some(before) => Some(verify_sorted(comm, before, &sorted)?),
-        None => None,
-    };
-    if let Some(path) = &job.out {
-        tessera::npy::write_keys_distributed(comm, &sorted, path, 0)?;
-    }
     // Keys in all and the load balance, checked or not.
-    let counts = comm.all_reduce(&[sorted.len() as u64], ReduceOp::Sum)?[0];
-    let most = comm.all_reduce(&[sorted.len() as u64], ReduceOp::Max)?[0];
-    let n = counts as usize;
+    let n = comm.all_reduce(&[held as u64], ReduceOp::Sum)?[0] as usize;
+    let most = comm.all_reduce(&[held as u64], ReduceOp::Max)?[0];
     let max_over_mean = check.as_ref().map_or_else(
         || {
             if n == 0 {
@@ -185,88 +268,9 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
         split,
         max_over_mean,
         verified: check.as_ref().map(|c| c.passed()),
-        device_resident: false,
-        generate_seconds,
-        copy_seconds: 0.0,
-    })
-}
-
-/// Generated keys on GPUs: each rank's block is generated in device memory
-/// (bit for bit the host's keys), sorted there
-/// ([`dist_sort_device`]: the exchange moves device buffers), and
-/// comes to the host only for `--out`. `--verify` checks the result on the
-/// device against a fingerprint of keys the host generates itself, so the
-/// generator and the sort are both checked.
-fn run_on_device<K: SortKey>(
-    comm: &Comm,
-    job: &SortJob,
-    device: tessera::Device,
-) -> Result<SortReport> {
-    let place = block_range(job.n, comm.size(), comm.rank());
-    let before = if job.verify {
-        let input: Vec<K> = generate_keys(job.dist, job.n, place.clone(), job.seed);
-        Some(fingerprint(comm, &input)?)
-    } else {
-        None
-    };
-    comm.barrier()?;
-    let t = std::time::Instant::now();
-    let keys = generate_keys_on::<K>(device, job.dist, job.n, place, job.seed)?;
-    keys.synchronize()?;
-    let generate_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
-    comm.barrier()?;
-    let ((mut sorted, stats, mine), split) = tessera::comm::trace::measured(comm, || {
-        let start = tessera::comm::wtime();
-        let (sorted, stats) = dist_sort_device(comm, keys)?;
-        Ok((sorted, stats, tessera::comm::wtime() - start))
-    })?;
-    let slowest = comm.all_reduce(
-        &[
-            mine,
-            stats.local_sort_seconds,
-            stats.exchange_seconds,
-            stats.merge_seconds,
-        ],
-        ReduceOp::Max,
-    )?;
-    let check = match &before {
-        Some(before) => Some(verify_sorted_device(comm, before, &mut sorted)?),
-        None => None,
-    };
-    let mut copy_seconds = 0.0;
-    if let Some(path) = &job.out {
-        let t = std::time::Instant::now();
-        let host = sorted.to_vec()?;
-        copy_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
-        tessera::npy::write_keys_distributed(comm, &host, path, 0)?;
-    }
-    let most = comm.all_reduce(&[sorted.len() as u64], ReduceOp::Max)?[0];
-    let kps = job.n as f64 / slowest[0];
-    Ok(SortReport {
-        n: job.n,
-        dtype: K::DTYPE,
-        ranks: comm.size(),
-        algo: job.algo,
-        dist: format!("{:?}", job.dist).to_lowercase(),
-        device: device.to_string(),
-        seconds: slowest[0],
-        keys_per_second: kps,
-        keys_per_second_per_rank: kps / comm.size() as f64,
-        local_sort_seconds: slowest[1],
-        exchange_seconds: slowest[2],
-        merge_seconds: slowest[3],
-        compute_seconds: tessera::trace::slowest(&split, |r| r.compute + r.copy),
-        comm_seconds: tessera::trace::slowest(&split, |r| r.comm),
-        wait_seconds: tessera::trace::slowest(&split, |r| r.wait),
-        split,
-        max_over_mean: check.as_ref().map_or_else(
-            || most as f64 / (job.n as f64 / comm.size() as f64),
-            |c| c.max_over_mean,
-        ),
-        verified: check.as_ref().map(|c| c.passed()),
-        device_resident: true,
-        generate_seconds,
-        copy_seconds,
+        device_resident: resident.on_device,
+        generate_seconds: resident.generate_seconds,
+        copy_seconds: resident.copy_seconds,
     })
 }
 
