@@ -52,6 +52,8 @@ const OPS: &[&str] = &[
     "split",
     "broadcast_device",
     "all_reduce_device",
+    "all_to_all_v_device",
+    "all_gather_v_device",
 ];
 
 const FIELDS: usize = 8;

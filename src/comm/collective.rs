@@ -69,7 +69,12 @@ impl Comm {
 
     /// Every rank's element count, for the variable-count collectives
     /// (`MPI_Allgather` of one integer per rank, after the check).
-    fn gather_counts(&self, sig: Signature, local: Result<()>, len: usize) -> Result<Vec<usize>> {
+    pub(super) fn gather_counts(
+        &self,
+        sig: Signature,
+        local: Result<()>,
+        len: usize,
+    ) -> Result<Vec<usize>> {
         self.prepare(sig, local)?;
         let counts = self.unchecked().all_gather(&[len as u64])?;
         Ok(counts.into_iter().map(|c| c as usize).collect())

@@ -412,4 +412,52 @@ impl Comm {
         }
         Ok((recv, plan.recv_counts))
     }
+
+    /// [`Comm::all_gather_v`] of a device buffer: every rank's elements, in
+    /// rank order, in a new buffer on `send`'s device on every rank, and the
+    /// count from each rank (zero included).
+    ///
+    /// With CUDA-aware MPI the device addresses go to `MPI_Allgatherv`.
+    /// Otherwise each rank's part is copied down once, gathered on the host
+    /// (`MPI_Allgatherv`) and the whole copied up.
+    pub fn all_gather_v_device<T: Pod>(
+        &self,
+        send: &DeviceBuffer<T>,
+    ) -> Result<(DeviceBuffer<T>, Vec<usize>)> {
+        const OP: &str = "all_gather_v_device";
+        let _span = self.trace_call(OP, send.len() * std::mem::size_of::<T>());
+        let local = to_count(OP, send.len()).map(drop);
+        let counts = self.gather_counts(Signature::new::<T>(OP), local, send.len())?;
+        match device_transfer(send) {
+            DeviceTransfer::Direct => {
+                let (c, d) = super::datatype::counts_and_displs(OP, &counts)?;
+                let mut recv = DeviceBuffer::<T>::uninit(send.device(), counts.iter().sum())?;
+                send.synchronize()?;
+                // SAFETY: MPI may read and write device memory (the library
+                // said so); `send` holds counts[rank] elements the device has
+                // finished writing; `recv` holds their sum, laid out by `d`;
+                // `&mut recv` keeps other users out until MPI returns.
+                unsafe {
+                    mpi!(MPI_Allgatherv(
+                        send.as_raw_ptr(),
+                        send.len() as c_int,
+                        element_datatype::<T>(),
+                        recv.as_raw_mut_ptr(),
+                        c.as_ptr(),
+                        d.as_ptr(),
+                        element_datatype::<T>(),
+                        self.as_raw(),
+                    ))?;
+                }
+                Ok((recv, counts))
+            }
+            DeviceTransfer::Staged => {
+                let mine = send.to_vec()?;
+                let all = self.unchecked().all_gather_v(&mine)?;
+                drop(mine);
+                let recv = DeviceBuffer::from_slice(send.device(), &all.data)?;
+                Ok((recv, counts))
+            }
+        }
+    }
 }

@@ -154,6 +154,8 @@ fn a_gpu_sort_of_generated_keys_keeps_them_in_device_memory() {
         assert!(report["generate_seconds"].as_f64().unwrap() > 0.0, "{text}");
         let copy = report["copy_seconds"].as_f64().unwrap();
         assert_eq!(copy > 0.0, copied, "{what}: copy_seconds {copy}");
+        let checked = report["verify_seconds"].as_f64().unwrap() > 0.0;
+        assert_eq!(checked, args.contains(&"--verify"), "{what}: {text}");
         if args.contains(&"--verify") {
             assert_eq!(report["verified"], true, "{what}: {text}");
         } else {
@@ -226,6 +228,8 @@ fn a_gpu_matmul_of_generated_operands_keeps_them_in_device_memory() {
         );
         let copy = report["copy_seconds"].as_f64().unwrap();
         assert_eq!(copy > 0.0, verify, "{what}: copy_seconds {copy}");
+        let checked = report["verify_seconds"].as_f64().unwrap() > 0.0;
+        assert_eq!(checked, verify, "{what}: {text}");
         if verify {
             assert_eq!(report["verified"], true, "{what}: {text}");
         } else {
@@ -268,6 +272,49 @@ fn bench_copy_round_trips_through_every_path() {
         ] {
             let rate = row[key].as_f64().unwrap();
             assert!(rate.is_finite() && rate > 0.0, "{key}: {text}");
+        }
+    }
+}
+
+/// All-to-all-v and all-gather-v of device buffers, uneven counts and
+/// empty parts included, through both ways device data reaches MPI: the
+/// `device_exchange` example checks every element against its closed form.
+#[test]
+fn device_buffers_travel_between_ranks_both_ways() {
+    let Some(lib) = emulator() else { return };
+    let exe = env!("CARGO_BIN_EXE_tessera");
+    let example = std::path::Path::new(exe)
+        .parent()
+        .expect("the binary's folder")
+        .join("examples/device_exchange");
+    assert!(
+        example.is_file(),
+        "example {} was not built",
+        example.display()
+    );
+    for transfer in ["staged", "direct"] {
+        for ranks in [1, 3, 4] {
+            let out = Command::new("timeout")
+                .arg("300")
+                .arg(exe)
+                .args(["run", "-n", &ranks.to_string(), "--"])
+                .arg(&example)
+                .arg("emulated")
+                .env(tessera::env::EMU_LIB, &lib)
+                .env(tessera::env::DEVICE_MPI, transfer)
+                .output()
+                .expect("launch tessera run");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{transfer}, {ranks} ranks:\n{text}");
+            assert!(
+                text.contains(&format!("device exchange on {ranks} ranks"))
+                    && text.contains("checked"),
+                "{transfer}, {ranks} ranks:\n{text}"
+            );
         }
     }
 }

@@ -102,6 +102,9 @@ pub struct MatmulReport {
     pub device_resident: bool,
     /// Generating A and B (slowest rank), outside `seconds`.
     pub generate_seconds: f64,
+    /// Checking the product (`--verify`, with the host's A and B for a
+    /// device-resident run; slowest rank), outside `seconds`.
+    pub verify_seconds: f64,
     /// Copying C to the host for `--verify` or `--out` (device-resident
     /// runs), outside `seconds`; the copies of a host-resident GPU run are
     /// part of its time.
@@ -198,15 +201,17 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         }
     }
     let (c, seconds, split) = best.expect("at least one run");
+    let t = std::time::Instant::now();
     let verification = if job.verify {
         Some(verify_product(&a, &b, &c, job.seed)?)
     } else {
         None
     };
+    let verify_seconds = t.elapsed().as_secs_f64();
     if let Some(path) = &job.out {
         tessera::npy::write_distributed(&c, path, 0)?;
     }
-    Ok(report::<T>(
+    report::<T>(
         comm,
         job,
         ((m, k, n), [rows, cols]),
@@ -217,8 +222,9 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
             on_device: false,
             generate_seconds,
             copy_seconds: 0.0,
+            verify_seconds: if job.verify { verify_seconds } else { 0.0 },
         },
-    ))
+    )
 }
 
 /// Generated operands on GPUs: each rank's blocks of A and B are generated
@@ -265,7 +271,7 @@ fn run_on_device<T: Float>(
         }
     }
     let (c_dev, seconds, split) = best.expect("at least one run");
-    let (mut verification, mut copy_seconds) = (None, 0.0);
+    let (mut verification, mut copy_seconds, mut verify_seconds) = (None, 0.0, 0.0);
     if job.verify || job.out.is_some() {
         let t = std::time::Instant::now();
         let local = c_dev.to_vec()?;
@@ -273,15 +279,17 @@ fn run_on_device<T: Float>(
         let (r0, c0, width) = (rows_of(m).start, cols_of(n).start, cols_of(n).len());
         let c = DistMatrix::from_fn(grid, m, n, |i, j| local[(i - r0) * width + (j - c0)]);
         if job.verify {
+            let t = std::time::Instant::now();
             let a = DistMatrix::<T>::random(grid, m, k, job.seed);
             let b = DistMatrix::<T>::random(grid, k, n, job.seed.wrapping_add(1));
             verification = Some(verify_product(&a, &b, &c, job.seed)?);
+            verify_seconds = t.elapsed().as_secs_f64();
         }
         if let Some(path) = &job.out {
             tessera::npy::write_distributed(&c, path, 0)?;
         }
     }
-    Ok(report::<T>(
+    report::<T>(
         comm,
         job,
         ((m, k, n), [grid.rows(), grid.cols()]),
@@ -292,8 +300,9 @@ fn run_on_device<T: Float>(
             on_device: true,
             generate_seconds,
             copy_seconds,
+            verify_seconds: if job.verify { verify_seconds } else { 0.0 },
         },
-    ))
+    )
 }
 
 /// The report of a run: the shape and process grid, `seconds` of the
@@ -306,9 +315,10 @@ fn report<T: Float>(
     (seconds, split): (f64, Vec<tessera::trace::RankSplit>),
     verification: Option<tessera::distributed::Verification>,
     resident: Resident,
-) -> MatmulReport {
+) -> Result<MatmulReport> {
     let gflops = 2.0 * m as f64 * n as f64 * k as f64 / seconds / 1e9;
-    MatmulReport {
+    let verify_seconds = comm.all_reduce(&[resident.verify_seconds], ReduceOp::Max)?[0];
+    Ok(MatmulReport {
         m,
         n,
         k,
@@ -333,7 +343,8 @@ fn report<T: Float>(
         device_resident: resident.on_device,
         generate_seconds: resident.generate_seconds,
         copy_seconds: resident.copy_seconds,
-    }
+        verify_seconds,
+    })
 }
 
 /// The report as the lines `tessera matmul` prints.
@@ -343,7 +354,7 @@ pub fn render(r: &MatmulReport) -> String {
          time {secs}, fastest of {repeat}\n\
          {split}\
          {gf:.2} GFLOP/s overall, {gfr:.2} GFLOP/s per rank\n\
-         {check}\n",
+         {resident}{check}\n",
         m = r.m,
         k = r.k,
         n = r.n,
@@ -358,6 +369,22 @@ pub fn render(r: &MatmulReport) -> String {
         split = tessera::trace::render_split(&r.split),
         gf = r.gflops,
         gfr = r.gflops_per_rank,
+        resident = if r.device_resident {
+            format!(
+                "A and B generated in device memory in {}; C {}\n",
+                super::human_seconds(r.generate_seconds),
+                if r.copy_seconds > 0.0 {
+                    format!(
+                        "copied to the host in {} for the check or the file",
+                        super::human_seconds(r.copy_seconds)
+                    )
+                } else {
+                    "never copied to the host".to_string()
+                }
+            )
+        } else {
+            String::new()
+        },
         check = match (
             r.residual,
             r.residual_threshold,
@@ -366,7 +393,8 @@ pub fn render(r: &MatmulReport) -> String {
             r.inputs_finite
         ) {
             (Some(res), Some(thr), Some(rows), Some(verified), Some(finite)) => format!(
-                "residual ||C - AB|| / (||A|| ||B|| k eps) = {res:.3e} (threshold {thr:.3}), row check {rows:.3e} (threshold 1): {}",
+                "residual ||C - AB|| / (||A|| ||B|| k eps) = {res:.3e} (threshold {thr:.3}), row check {rows:.3e} (threshold 1), check {}: {}",
+                super::human_seconds(r.verify_seconds),
                 match (verified, finite) {
                     (true, _) => "verified",
                     (false, true) => "FAILED",

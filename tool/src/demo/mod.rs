@@ -27,6 +27,8 @@ pub(crate) struct Resident {
     pub(crate) generate_seconds: f64,
     /// Copying results to the host for a check or a file (slowest rank).
     pub(crate) copy_seconds: f64,
+    /// Checking the result (this rank).
+    pub(crate) verify_seconds: f64,
 }
 
 #[cfg(test)]
