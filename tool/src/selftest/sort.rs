@@ -82,6 +82,22 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
             .map(|i| specials[(i + c.rank()) % specials.len()])
             .collect();
         sort_case::<f64>(c, algo, &mine)?;
+        // Keys at the top of their type, where a boundary search must not
+        // step past the largest value.
+        let top: Vec<u64> = (0..37 + c.rank())
+            .map(|i| {
+                if i % 9 == 0 {
+                    0
+                } else {
+                    u64::MAX - (i % 2) as u64
+                }
+            })
+            .collect();
+        sort_case::<u64>(c, algo, &top)?;
+        let top: Vec<u32> = (0..29 + 3 * c.rank())
+            .map(|i| u32::MAX - (i % 3) as u32)
+            .collect();
+        sort_case::<u32>(c, algo, &top)?;
     }
     // Ranks that sort different key types of the same size get an error.
     if p > 1 {
