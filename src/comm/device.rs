@@ -84,6 +84,23 @@ fn chunks<T>(len: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// The way `buf`'s data reaches MPI that every rank of `comm` can take
+/// (collective): device addresses only where every rank can pass them, so
+/// that ranks whose MPI differs (a host without CUDA-aware Open MPI, or
+/// `TESSERA_DEVICE_MPI` set on some ranks only) make the same calls.
+fn agreed_transfer<T: Pod>(comm: &Comm, buf: &DeviceBuffer<T>) -> Result<DeviceTransfer> {
+    let direct = device_transfer(buf) == DeviceTransfer::Direct;
+    let everywhere = comm
+        .unchecked()
+        .all_reduce(&[direct as u8], ReduceOp::Min)?[0]
+        == 1;
+    Ok(if everywhere {
+        DeviceTransfer::Direct
+    } else {
+        DeviceTransfer::Staged
+    })
+}
+
 /// The staged pipeline, one chunk ahead: chunk i + 1's request is posted
 /// (`post`, which may first download it) before chunk i's request is waited
 /// for and finished (`finish`, which may upload it), so the device copies of
@@ -333,7 +350,7 @@ impl Comm {
         let plan = self.plan_all_to_all_v::<T>(OP, send.len(), send_counts)?;
         let total: usize = plan.recv_counts.iter().sum();
         let mut recv = DeviceBuffer::<T>::uninit(send.device(), total)?;
-        match device_transfer(send) {
+        match agreed_transfer(self, send)? {
             DeviceTransfer::Direct => {
                 send.synchronize()?;
                 // SAFETY: MPI may read and write device memory (the library
@@ -428,7 +445,7 @@ impl Comm {
         let _span = self.trace_call(OP, send.len() * std::mem::size_of::<T>());
         let local = to_count(OP, send.len()).map(drop);
         let counts = self.gather_counts(Signature::new::<T>(OP), local, send.len())?;
-        match device_transfer(send) {
+        match agreed_transfer(self, send)? {
             DeviceTransfer::Direct => {
                 let (c, d) = super::datatype::counts_and_displs(OP, &counts)?;
                 let mut recv = DeviceBuffer::<T>::uninit(send.device(), counts.iter().sum())?;

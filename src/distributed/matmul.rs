@@ -400,9 +400,16 @@ pub fn matmul_device_blocks<T: Float>(
         Agreed::number("n", n as u64),
     ];
     agree_on_options(grid, "matmul_device_blocks", options, shape)?;
-    if !options.device.is_gpu_like() || a.device() != options.device || b.device() != options.device
+    let share = |rows: usize, cols: usize| {
+        block_range(rows, grid.rows(), grid.row()).len()
+            * block_range(cols, grid.cols(), grid.col()).len()
+    };
+    let (want_a, want_b) = (share(m, k), share(k, n));
+    let local = if !options.device.is_gpu_like()
+        || a.device() != options.device
+        || b.device() != options.device
     {
-        return Err(Error::invalid(
+        Err(Error::invalid(
             "matmul_device_blocks",
             format!(
                 "the blocks are on {} and {}, the options name {}: pass blocks on the GPU the options name",
@@ -410,14 +417,8 @@ pub fn matmul_device_blocks<T: Float>(
                 b.device(),
                 options.device
             ),
-        ));
-    }
-    let share = |rows: usize, cols: usize| {
-        block_range(rows, grid.rows(), grid.row()).len()
-            * block_range(cols, grid.cols(), grid.col()).len()
-    };
-    let (want_a, want_b) = (share(m, k), share(k, n));
-    let local = if a.len() != want_a || b.len() != want_b {
+        ))
+    } else if a.len() != want_a || b.len() != want_b {
         Err(Error::ShapeMismatch {
             op: "matmul_device_blocks",
             expected: format!("blocks of {want_a} (A) and {want_b} (B) elements on this rank"),
@@ -435,7 +436,7 @@ pub fn matmul_device_blocks<T: Float>(
     if bad == 1 {
         return Err(Error::Remote {
             op: "matmul_device_blocks",
-            message: "another rank's blocks do not match its share".into(),
+            message: "another rank's blocks are not its share on the GPU the options name".into(),
         });
     }
     summa_device(grid, (m, k, n), a, b, options)

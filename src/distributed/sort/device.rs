@@ -48,8 +48,10 @@ pub fn dist_sort_device<K: SortKey>(
         });
     }
     let t = Instant::now();
-    sort_device(&mut keys, None)?;
-    keys.synchronize()?;
+    // A device that fails here (out of memory, say) fails on one rank: say
+    // so on every rank before the collectives, so none waits in them.
+    let local = sort_device(&mut keys, None).and_then(|()| keys.synchronize());
+    together(comm, local)?;
     let mut stats = SortStats {
         local_sort_seconds: t.elapsed().as_secs_f64(),
         ..Default::default()
@@ -60,7 +62,7 @@ pub fn dist_sort_device<K: SortKey>(
     let group = comm.unchecked();
     let t = Instant::now();
     let counts = {
-        let search = SortedOnDevice::new(&mut keys, "dist_sort_device")?;
+        let search = together(&group, SortedOnDevice::new(&mut keys, "dist_sort_device"))?;
         let n = search.len();
         let counts = block_counts(&group, n, 8 * size_of::<K>() as u32, |q| search.below(q));
         search.finish()?;
@@ -86,6 +88,23 @@ pub fn dist_sort_device<K: SortKey>(
     merged.synchronize()?;
     stats.merge_seconds = t.elapsed().as_secs_f64();
     Ok((merged, stats))
+}
+
+/// `local` on every rank of `comm` if it is `Ok` everywhere (collective);
+/// otherwise this rank's own error, or, where this rank did not fail, an
+/// error that another did.
+fn together<T>(comm: &Comm, local: Result<T>) -> Result<T> {
+    let failed = comm
+        .unchecked()
+        .all_reduce(&[local.is_err() as u8], ReduceOp::Max)?[0];
+    let value = local?;
+    if failed == 1 {
+        return Err(Error::Remote {
+            op: "dist_sort_device",
+            message: "another rank's device failed (its own message says how)".into(),
+        });
+    }
+    Ok(value)
 }
 
 /// The fingerprint of every rank's device keys together (collective),

@@ -159,6 +159,15 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
         check_generated_sizes(job, rows, cols)?;
     }
     let device = tessera::device::Device::select(job.device, comm.local_rank())?;
+    // The paths below differ by device: every rank must take the same.
+    comm.same_everywhere(
+        "matmul",
+        &[tessera::comm::Agreed::named(
+            "the device kind",
+            device.kind_code(),
+            |v| tessera::Device::kind_name(v).to_string(),
+        )],
+    )?;
     if job.repeat == 0 {
         return Err(Error::Usage("--repeat must be at least 1".into()));
     }
