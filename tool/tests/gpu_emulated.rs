@@ -84,7 +84,6 @@ fn distributed_matmul_and_sort_on_the_emulated_gpu_under_mpirun() {
 #[test]
 fn a_gpu_sort_of_generated_keys_keeps_them_in_device_memory() {
     let Some(lib) = emulator() else { return };
-    let exe = env!("CARGO_BIN_EXE_tessera");
     let dir = std::env::temp_dir().join(format!("tessera-resident-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("sorted.npy");
@@ -116,33 +115,10 @@ fn a_gpu_sort_of_generated_keys_keeps_them_in_device_memory() {
             false,
         ),
     ] {
-        let out = Command::new("timeout")
-            .arg("300")
-            .arg(exe)
-            .args([
-                "run",
-                "-n",
-                &ranks.to_string(),
-                "--",
-                exe,
-                "sort",
-                "--n",
-                "3001",
-            ])
-            .args(["--device", "emulated", "--json"])
-            .args(&args)
-            .env(tessera::env::EMU_LIB, &lib)
-            .env(tessera::env::DEVICE_MPI, transfer)
-            .output()
-            .expect("launch tessera run");
-        let text = String::from_utf8_lossy(&out.stdout);
         let what = format!("{ranks} ranks, {transfer}, {args:?}");
-        assert!(
-            out.status.success(),
-            "{what}: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+        let mut all = vec!["sort", "--n", "3001"];
+        all.extend(&args);
+        let (report, text) = emulated_json(&lib, ranks, transfer, &all, &what);
         assert_eq!(report["device_resident"], true, "{what}: {text}");
         assert_eq!(report["n"], 3001);
         // Balanced blocks: ceil(N / P) keys at most on a rank.
@@ -192,35 +168,21 @@ fn a_gpu_sort_of_generated_keys_keeps_them_in_device_memory() {
 #[test]
 fn a_gpu_matmul_of_generated_operands_keeps_them_in_device_memory() {
     let Some(lib) = emulator() else { return };
-    let exe = env!("CARGO_BIN_EXE_tessera");
     for (ranks, transfer, dtype, verify) in [
         (1, "staged", "f64", true),
         (3, "staged", "f32", true),
         (4, "direct", "f64", true),
         (2, "staged", "f32", false),
     ] {
-        let mut cmd = Command::new("timeout");
-        cmd.arg("300")
-            .arg(exe)
-            .args(["run", "-n", &ranks.to_string(), "--", exe, "matmul"])
-            .args([
-                "--m", "97", "--k", "131", "--n", "64", "--panel", "40", "--repeat", "1",
-            ])
-            .args(["--dtype", dtype, "--device", "emulated", "--json"])
-            .env(tessera::env::EMU_LIB, &lib)
-            .env(tessera::env::DEVICE_MPI, transfer);
-        if verify {
-            cmd.arg("--verify");
-        }
-        let out = cmd.output().expect("launch tessera run");
-        let text = String::from_utf8_lossy(&out.stdout);
         let what = format!("{ranks} ranks, {transfer}, {dtype}, verify {verify}");
-        assert!(
-            out.status.success(),
-            "{what}: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+        let mut args = vec![
+            "matmul", "--m", "97", "--k", "131", "--n", "64", "--panel", "40", "--repeat", "1",
+            "--dtype", dtype,
+        ];
+        if verify {
+            args.push("--verify");
+        }
+        let (report, text) = emulated_json(&lib, ranks, transfer, &args, &what);
         assert_eq!(report["device_resident"], true, "{what}: {text}");
         assert!(
             report["generate_seconds"].as_f64().unwrap() > 0.0,
@@ -317,4 +279,34 @@ fn device_buffers_travel_between_ranks_both_ways() {
             );
         }
     }
+}
+
+/// Runs `tessera run -n RANKS -- tessera ARGS --device emulated --json` with
+/// device data reaching MPI the `transfer` way; the report and its text.
+fn emulated_json(
+    lib: &std::path::Path,
+    ranks: usize,
+    transfer: &str,
+    args: &[&str],
+    what: &str,
+) -> (serde_json::Value, String) {
+    let exe = env!("CARGO_BIN_EXE_tessera");
+    let out = Command::new("timeout")
+        .arg("300")
+        .arg(exe)
+        .args(["run", "-n", &ranks.to_string(), "--", exe])
+        .args(args)
+        .args(["--device", "emulated", "--json"])
+        .env(tessera::env::EMU_LIB, lib)
+        .env(tessera::env::DEVICE_MPI, transfer)
+        .output()
+        .expect("launch tessera run");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = serde_json::from_str(text.trim()).expect("one JSON object");
+    (report, text)
 }
