@@ -310,3 +310,37 @@ fn emulated_json(
     let report = serde_json::from_str(text.trim()).expect("one JSON object");
     (report, text)
 }
+
+/// `bench sort` on a GPU sorts keys and (key, position) pairs in device
+/// memory and checks both against the CPU: the positions must come out as
+/// the stable sorting permutation.
+#[test]
+fn bench_sort_on_the_device_checks_keys_and_pairs() {
+    let Some(lib) = emulator() else { return };
+    let exe = env!("CARGO_BIN_EXE_tessera");
+    for dtype in ["u32", "f64"] {
+        let out = Command::new("timeout")
+            .arg("300")
+            .arg(exe)
+            .args(["run", "-n", "1", "--", exe, "bench", "sort"])
+            .args([
+                "--device", "emulated", "--n", "4099", "--dtype", dtype, "--json",
+            ])
+            .env(tessera::env::EMU_LIB, &lib)
+            .output()
+            .expect("launch tessera run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{dtype}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+        let row = &report["results"][0];
+        assert_eq!(row["matches_cpu"], true, "{dtype}: {text}");
+        assert!(
+            row["pairs_keys_per_s"].as_f64().unwrap() > 0.0,
+            "{dtype}: {text}"
+        );
+    }
+}

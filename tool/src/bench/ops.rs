@@ -586,7 +586,11 @@ pub struct DeviceSortRow {
     pub device_keys_per_s: f64,
     /// Keys per second including the copies to and from the device.
     pub with_copies_keys_per_s: f64,
-    /// The result equals the CPU sort of the same keys.
+    /// (key, u32 index) pairs per second sorted in device memory, the
+    /// index moving with its key (an argsort).
+    pub pairs_keys_per_s: f64,
+    /// The result equals the CPU sort of the same keys, and the pairs'
+    /// indices are the stable sorting permutation.
     pub matches_cpu: bool,
 }
 
@@ -621,6 +625,32 @@ pub fn bench_sort_device<K: tessera::ops::sort::SortKey>(
                 best = best.min(t.elapsed().as_secs_f64());
             }
         }
+        // Pairs: the keys with their positions, which must come out as the
+        // stable sorting permutation.
+        let positions: Vec<u32> = (0..n as u32).collect();
+        let mut pk = DeviceBuffer::from_slice(device, &input)?;
+        let mut pv = DeviceBuffer::from_slice(device, &positions)?;
+        let mut best_pairs = f64::INFINITY;
+        for run in 0..4 {
+            pk.upload(&input)?;
+            pv.upload(&positions)?;
+            pv.synchronize()?;
+            let t = Instant::now();
+            sort_device(&mut pk, Some(&mut pv))?;
+            pk.synchronize()?;
+            if run > 0 {
+                best_pairs = best_pairs.min(t.elapsed().as_secs_f64());
+            }
+        }
+        let (pair_keys, order) = (pk.to_vec()?, pv.to_vec()?);
+        let pairs_right = order.iter().zip(&pair_keys).all(|(&i, k)| {
+            input
+                .get(i as usize)
+                .is_some_and(|x| x.to_bits() == k.to_bits())
+        }) && order
+            .windows(2)
+            .zip(pair_keys.windows(2))
+            .all(|(i, k)| k[0].to_bits() != k[1].to_bits() || i[0] < i[1]);
         let mut with_copies = input.clone();
         let t = Instant::now();
         sort(device, &mut with_copies)?;
@@ -633,7 +663,11 @@ pub fn bench_sort_device<K: tessera::ops::sort::SortKey>(
             n,
             device_keys_per_s: n as f64 / best,
             with_copies_keys_per_s: n as f64 / copies,
-            matches_cpu: same(&got, &expected) && same(&with_copies, &expected),
+            pairs_keys_per_s: n as f64 / best_pairs,
+            matches_cpu: same(&got, &expected)
+                && same(&with_copies, &expected)
+                && same(&pair_keys, &expected)
+                && pairs_right,
         });
     }
     Ok(rows)

@@ -309,17 +309,20 @@ fn sort_device(
             serde_json::json!({ "dtype": dtype, "device": device.to_string(), "results": rows })
         );
     } else {
-        println!("sort {dtype:?} on {device} (uniform keys, best of 3 after a warm-up)");
         println!(
-            "{:>11} {:>16} {:>18} {:>8}",
-            "n", "device Mkeys/s", "w/ copies Mkeys/s", "matches"
+            "sort {dtype:?} on {device} (uniform keys, best of 3 after a warm-up; pairs: each key with its u32 position)"
+        );
+        println!(
+            "{:>11} {:>16} {:>18} {:>15} {:>8}",
+            "n", "device Mkeys/s", "w/ copies Mkeys/s", "pairs Mkeys/s", "matches"
         );
         for r in &rows {
             println!(
-                "{:>11} {:>16.1} {:>18.1} {:>8}",
+                "{:>11} {:>16.1} {:>18.1} {:>15.1} {:>8}",
                 r.n,
                 r.device_keys_per_s / 1e6,
                 r.with_copies_keys_per_s / 1e6,
+                r.pairs_keys_per_s / 1e6,
                 r.matches_cpu
             );
         }
