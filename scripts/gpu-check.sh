@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check: correctness first, then speed, on a machine with an NVIDIA GPU.
 # Every step has its own time limit, and its output goes to a log of its own
-# in OUT_DIR, so a short session on a lent machine comes back with whatever
+# in OUT_DIR, so a run with little machine time comes back with whatever
 # finished. Nothing here is needed without a GPU: the tests cover the device
 # code paths on the emulated GPU.
 #
