@@ -56,6 +56,26 @@ impl Comm {
         self.scatter_v(data, &counts, root)
     }
 
+    /// `local`, a step each rank took on its own (a device allocation, a
+    /// check of its arguments), if it went well on every rank
+    /// (collective, one small all-reduce): otherwise this rank's own error,
+    /// or, on a rank whose step went well, an [`Error::Remote`] for `op`
+    /// saying `others`. Called before the collectives that follow the step,
+    /// so that no rank waits in them for one that failed.
+    pub(crate) fn all_ok<T>(&self, op: &'static str, local: Result<T>, others: &str) -> Result<T> {
+        let failed = self
+            .unchecked()
+            .all_reduce(&[local.is_err() as u8], ReduceOp::Max)?[0];
+        let value = local?;
+        if failed == 1 {
+            return Err(Error::Remote {
+                op,
+                message: others.into(),
+            });
+        }
+        Ok(value)
+    }
+
     /// Checks that every rank passed the same values (a shape, an
     /// algorithm, a device kind) to the distributed operation `op`
     /// (collective): otherwise an [`Error::Disagreement`] naming each field

@@ -375,17 +375,9 @@ impl Comm {
             }
             DeviceTransfer::Staged => {
                 let (p, me) = (self.size(), self.rank());
-                let starts = |counts: &[usize]| -> Vec<usize> {
-                    counts
-                        .iter()
-                        .scan(0, |acc, &c| {
-                            let start = *acc;
-                            *acc += c;
-                            Some(start)
-                        })
-                        .collect()
-                };
-                let (send_at, recv_at) = (starts(send_counts), starts(&plan.recv_counts));
+                // Where each rank's part starts: the plan's displacements.
+                let send_at = |r: usize| plan.send_displs[r] as usize;
+                let recv_at = |r: usize| plan.recv_displs[r] as usize;
                 // A message space of its own: no user message can match.
                 let comm = self.unchecked().dup();
                 let mut receives = Vec::with_capacity(p.saturating_sub(1));
@@ -398,7 +390,7 @@ impl Comm {
                 let mut sends = Vec::with_capacity(p.saturating_sub(1));
                 for step in 1..p {
                     let to = (me + step) % p;
-                    let part = send_at[to]..send_at[to] + send_counts[to];
+                    let part = send_at(to)..send_at(to) + send_counts[to];
                     if !part.is_empty() {
                         let mut host = vec![T::zeroed(); part.len()];
                         send.download_range(part, &mut host)?;
@@ -406,8 +398,8 @@ impl Comm {
                     }
                 }
                 if send_counts[me] > 0 {
-                    let mine = send_at[me]..send_at[me] + send_counts[me];
-                    recv.copy_from(recv_at[me], send, mine)?;
+                    let mine = send_at(me)..send_at(me) + send_counts[me];
+                    recv.copy_from(recv_at(me), send, mine)?;
                 }
                 for (from, request) in receives {
                     let (host, status) = request.wait()?;
@@ -420,7 +412,7 @@ impl Comm {
                             ),
                         ));
                     }
-                    recv.upload_range(recv_at[from]..recv_at[from] + host.len(), &host)?;
+                    recv.upload_range(recv_at(from)..recv_at(from) + host.len(), &host)?;
                 }
                 for request in sends {
                     request.wait()?;

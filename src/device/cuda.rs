@@ -167,15 +167,7 @@ impl CudaGpu {
         // SAFETY: a fresh device allocation of `bytes` bytes, freed below
         // after the stream has finished every copy into and out of it.
         let dev = unsafe { result::malloc_sync(bytes.max(1)) }.map_err(driver("cuMemAlloc"))?;
-        let best = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
-            let mut best = f64::INFINITY;
-            for _ in 0..reps.max(1) {
-                let t = std::time::Instant::now();
-                f()?;
-                best = best.min(t.elapsed().as_secs_f64());
-            }
-            Ok(best)
-        };
+        let best = |f: &mut dyn FnMut() -> Result<()>| super::best_seconds(reps, f);
         let run = (|| -> Result<super::RawCopies> {
             let host = pinned
                 .as_mut_slice()

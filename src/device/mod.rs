@@ -141,12 +141,10 @@ pub fn raw_copies(device: Device, bytes: usize, reps: usize) -> Result<RawCopies
         Device::Emulated => {
             let src = vec![1u8; bytes];
             let mut dst = vec![0u8; bytes];
-            let mut best = f64::INFINITY;
-            for _ in 0..reps.max(1) {
-                let t = std::time::Instant::now();
+            let best = best_seconds(reps, &mut || {
                 dst.copy_from_slice(std::hint::black_box(&src));
-                best = best.min(t.elapsed().as_secs_f64());
-            }
+                Ok(())
+            })?;
             std::hint::black_box(&dst);
             Ok(RawCopies {
                 h2d_pinned: best,
@@ -160,6 +158,17 @@ pub fn raw_copies(device: Device, bytes: usize, reps: usize) -> Result<RawCopies
             "the CPU has no device memory: pick a GPU",
         )),
     }
+}
+
+/// The fastest of `reps` (at least one) runs of `f`, in seconds.
+pub(crate) fn best_seconds(reps: usize, f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..reps.max(1) {
+        let t = std::time::Instant::now();
+        f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
 }
 
 /// The backend behind a GPU-like device.

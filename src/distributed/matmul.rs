@@ -428,17 +428,11 @@ pub fn matmul_device_blocks<T: Float>(
         Ok(())
     };
     // One rank's wrong block must not leave the others in a broadcast.
-    let bad = grid
-        .comm()
-        .unchecked()
-        .all_reduce(&[local.is_err() as u8], ReduceOp::Max)?[0];
-    local?;
-    if bad == 1 {
-        return Err(Error::Remote {
-            op: "matmul_device_blocks",
-            message: "another rank's blocks are not its share on the GPU the options name".into(),
-        });
-    }
+    grid.comm().all_ok(
+        "matmul_device_blocks",
+        local,
+        "another rank's blocks are not its share on the GPU the options name",
+    )?;
     summa_device(grid, (m, k, n), a, b, options)
 }
 

@@ -14,9 +14,10 @@
 //! Sample sort ([`SortAlgo::Sample`], the default): every rank sorts its
 //! keys; the boundary keys are found by a search over key values (each
 //! rank counts by binary search in its sorted keys, one small all-reduce
-//! per 8-bit digit of the keys: 4 rounds for 32-bit keys, 8 for 64-bit); one all-to-all-v sends each rank a sorted run from every
-//! rank, and it merges them on all its threads (multi-way merge path) into
-//! the memory its keys were sent from.
+//! per 8-bit digit of the keys: 4 rounds for 32-bit keys, 8 for 64-bit);
+//! one all-to-all-v sends each rank a sorted run from every rank, and it
+//! merges them on all its threads (multi-way merge path) into the memory
+//! its keys were sent from.
 //!
 //! Sample sort that sorts each key once ([`SortAlgo::Radix`]): the
 //! boundaries are found on the unsorted keys (radix selection over counts
@@ -35,8 +36,8 @@
 //! round i, groups of `2^(i+1)` ranks merge the sequence of their lower half
 //! with that of their upper half, and every rank of the group takes part:
 //! the keys at the group's balanced block boundaries are found by the same
-//! search over key values, one all-to-all-v brings each rank the two sorted runs
-//! of its block, and it merges them on all its threads. No rank idles while
+//! search over key values, one all-to-all-v brings each rank the two
+//! sorted runs of its block, and it merges them on all its threads. No rank idles while
 //! another merges, and every rank ends with its balanced block, as in
 //! sample sort.
 
@@ -46,8 +47,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::split::Boundaries;
-
-mod device;
 use crate::comm::{Agreed, Comm, ExchangePath, ReduceOp, rank_list};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -56,6 +55,8 @@ use crate::ops::sort::{
     Bits, SortKey, bits_as_keys, keys_as_bits, radix_sort_into, sort, sort_with,
 };
 use crate::rng::mix64;
+
+mod device;
 pub use device::{dist_sort_device, fingerprint_device, verify_sorted_device};
 
 /// The distributed sort algorithms.
@@ -122,18 +123,7 @@ pub fn dist_sort<K: SortKey>(
     // The algorithms run unchecked internally: agree on them first, and on
     // sizes that every MPI call below can carry (counts are C ints).
     agree::<K>(comm, "dist_sort", Some(algo), device)?;
-    let sizes = comm.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0] as usize;
-    let largest = comm.all_reduce(&[keys.len() as u64], ReduceOp::Max)?[0] as usize;
-    let limit = i32::MAX as usize;
-    // Every rank's share, before and after (and in between for merge
-    // sort, whose groups balance their keys too), must fit one call.
-    let too_many = largest > limit || balance_bound(sizes, comm.size()) > limit;
-    if too_many {
-        return Err(Error::CountOverflow {
-            op: "dist_sort",
-            count: largest.max(balance_bound(sizes, comm.size())),
-        });
-    }
+    let sizes = shares_fit(comm, "dist_sort", keys.len())?;
     if algo == SortAlgo::Radix && comm.size() > 1 {
         return radix_sample_sort(&comm.unchecked(), keys, sizes as u64, device);
     }
@@ -151,6 +141,19 @@ pub fn dist_sort<K: SortKey>(
     let sorted = from_bits::<K>(sorted);
     stats.local_sort_seconds += mapping + t.elapsed().as_secs_f64();
     Ok((sorted, stats))
+}
+
+/// The keys of every rank together (collective), after checking that every
+/// rank's share, before and after the sort (and in between for merge sort,
+/// whose groups balance their keys too), fits one MPI call.
+pub(super) fn shares_fit(comm: &Comm, op: &'static str, len: usize) -> Result<usize> {
+    let total = comm.all_reduce(&[len as u64], ReduceOp::Sum)?[0] as usize;
+    let largest = comm.all_reduce(&[len as u64], ReduceOp::Max)?[0] as usize;
+    let share = largest.max(balance_bound(total, comm.size()));
+    if share > i32::MAX as usize {
+        return Err(Error::CountOverflow { op, count: share });
+    }
+    Ok(total)
 }
 
 /// The key types, in the order of their agreement codes.
@@ -334,9 +337,9 @@ fn merge_sort<K: SortKey>(
 /// The keys at the block boundaries are found by a search over key values,
 /// a digit of every boundary per all-reduce (each rank counts by binary
 /// search in its sorted keys; see [`bisection_digit`]), ties split by
-/// position; one all-to-all-v brings each rank its
-/// part of every run (into `spare`'s memory), which it merges on all its
-/// threads into the memory its keys were sent from. Returns the merged keys
+/// position; one all-to-all-v brings each rank its part of every run (into
+/// `spare`'s memory), which it merges on all its threads into the memory
+/// its keys were sent from. Returns the merged keys
 /// and the receive buffer, for reuse.
 fn split_and_merge<K: SortKey>(
     group: &Comm,
@@ -487,14 +490,22 @@ pub fn fingerprint<K: SortKey>(comm: &Comm, keys: &[K]) -> Result<Fingerprint> {
             || (0, 0),
             |(s1, x1), (s2, x2)| (s1.wrapping_add(s2), x1 ^ x2),
         );
-    // MPI_SUM on unsigned 64-bit integers wraps modulo 2^64, like ours.
-    let parts = comm.all_reduce(&[keys.len() as u64, sum], ReduceOp::Sum)?;
-    let xor = comm.all_reduce(&[xor], ReduceOp::BitXor)?[0];
-    Ok(Fingerprint {
-        count: parts[0],
-        sum: parts[1],
-        xor,
-    })
+    Fingerprint::over(comm, keys.len(), sum, xor)
+}
+
+impl Fingerprint {
+    /// The fingerprint of every rank's keys together, from this rank's
+    /// count, sum and xor of mixed keys (collective).
+    pub(super) fn over(comm: &Comm, count: usize, sum: u64, xor: u64) -> Result<Fingerprint> {
+        // MPI_SUM on unsigned 64-bit integers wraps modulo 2^64, like ours.
+        let parts = comm.all_reduce(&[count as u64, sum], ReduceOp::Sum)?;
+        let xor = comm.all_reduce(&[xor], ReduceOp::BitXor)?[0];
+        Ok(Fingerprint {
+            count: parts[0],
+            sum: parts[1],
+            xor,
+        })
+    }
 }
 
 /// What [`verify_sorted`] found.

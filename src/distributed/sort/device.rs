@@ -15,12 +15,15 @@
 
 use std::time::Instant;
 
-use super::{SortCheck, SortStats, balance_bound, block_counts, judge};
-use crate::comm::{Comm, ReduceOp};
+use super::{SortCheck, SortStats, block_counts, judge};
+use crate::comm::Comm;
 use crate::device::DeviceBuffer;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::merge::merge_device_runs;
 use crate::ops::sort::{Bits, SortKey, SortedOnDevice, check_device, sort_device};
+
+/// What a rank whose device step went well says when another's failed.
+const FAILED_ELSEWHERE: &str = "another rank's device failed (its own message says how)";
 
 /// Sorts the keys that every rank of `comm` holds in device memory
 /// (collective): rank r ends with its balanced block of the sorted whole,
@@ -38,20 +41,12 @@ pub fn dist_sort_device<K: SortKey>(
     let _span = crate::trace::region("dist_sort_device");
     let device = keys.device();
     super::agree::<K>(comm, "dist_sort_device", None, device)?;
-    let total = comm.all_reduce(&[keys.len() as u64], ReduceOp::Sum)?[0] as usize;
-    let largest = comm.all_reduce(&[keys.len() as u64], ReduceOp::Max)?[0] as usize;
-    let share = largest.max(balance_bound(total, comm.size()));
-    if share > i32::MAX as usize {
-        return Err(Error::CountOverflow {
-            op: "dist_sort_device",
-            count: share,
-        });
-    }
+    super::shares_fit(comm, "dist_sort_device", keys.len())?;
     let t = Instant::now();
     // A device that fails here (out of memory, say) fails on one rank: say
     // so on every rank before the collectives, so none waits in them.
     let local = sort_device(&mut keys, None).and_then(|()| keys.synchronize());
-    together(comm, local)?;
+    comm.all_ok("dist_sort_device", local, FAILED_ELSEWHERE)?;
     let mut stats = SortStats {
         local_sort_seconds: t.elapsed().as_secs_f64(),
         ..Default::default()
@@ -62,7 +57,11 @@ pub fn dist_sort_device<K: SortKey>(
     let group = comm.unchecked();
     let t = Instant::now();
     let counts = {
-        let search = together(&group, SortedOnDevice::new(&mut keys, "dist_sort_device"))?;
+        let search = group.all_ok(
+            "dist_sort_device",
+            SortedOnDevice::new(&mut keys, "dist_sort_device"),
+            FAILED_ELSEWHERE,
+        )?;
         let n = search.len();
         let counts = block_counts(&group, n, 8 * size_of::<K>() as u32, |q| search.below(q));
         search.finish()?;
@@ -90,23 +89,6 @@ pub fn dist_sort_device<K: SortKey>(
     Ok((merged, stats))
 }
 
-/// `local` on every rank of `comm` if it is `Ok` everywhere (collective);
-/// otherwise this rank's own error, or, where this rank did not fail, an
-/// error that another did.
-fn together<T>(comm: &Comm, local: Result<T>) -> Result<T> {
-    let failed = comm
-        .unchecked()
-        .all_reduce(&[local.is_err() as u8], ReduceOp::Max)?[0];
-    let value = local?;
-    if failed == 1 {
-        return Err(Error::Remote {
-            op: "dist_sort_device",
-            message: "another rank's device failed (its own message says how)".into(),
-        });
-    }
-    Ok(value)
-}
-
 /// The fingerprint of every rank's device keys together (collective),
 /// computed on the device: equal to [`fingerprint`](super::fingerprint) of
 /// the same keys on the host.
@@ -115,13 +97,7 @@ pub fn fingerprint_device<K: SortKey>(
     keys: &mut DeviceBuffer<K>,
 ) -> Result<super::Fingerprint> {
     let (sum, xor, _) = check_device(keys)?;
-    let parts = comm.all_reduce(&[keys.len() as u64, sum], ReduceOp::Sum)?;
-    let xor = comm.all_reduce(&[xor], ReduceOp::BitXor)?[0];
-    Ok(super::Fingerprint {
-        count: parts[0],
-        sum: parts[1],
-        xor,
-    })
+    super::Fingerprint::over(comm, keys.len(), sum, xor)
 }
 
 /// [`verify_sorted`](super::verify_sorted) of keys in device memory
@@ -145,12 +121,6 @@ pub fn verify_sorted_device<K: SortKey>(
     } else {
         [1, end(0)?, end(n - 1)?, (descents == 0) as u64, n as u64]
     };
-    let parts = comm.all_reduce(&[n as u64, sum], ReduceOp::Sum)?;
-    let xor = comm.all_reduce(&[xor], ReduceOp::BitXor)?[0];
-    let after = super::Fingerprint {
-        count: parts[0],
-        sum: parts[1],
-        xor,
-    };
+    let after = super::Fingerprint::over(comm, n, sum, xor)?;
     judge(comm, before, ends, after)
 }

@@ -185,7 +185,7 @@ pub fn run<T: Float>(comm: &Comm, job: &MatmulJob) -> Result<MatmulReport> {
             DistMatrix::<T>::random(&grid, job.k, job.n, job.seed.wrapping_add(1)),
         ),
     };
-    let generate_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+    let generate_seconds = t.elapsed().as_secs_f64();
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     let mut best: Option<(DistMatrix<T>, f64, Vec<tessera::trace::RankSplit>)> = None;
     for _ in 0..job.repeat {
@@ -255,7 +255,7 @@ fn run_on_device<T: Float>(
     let a = uniform_matrix_on::<T>(device, rows_of(m), cols_of(k), job.seed)?;
     let b = uniform_matrix_on::<T>(device, rows_of(k), cols_of(n), job.seed.wrapping_add(1))?;
     b.synchronize()?;
-    let generate_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+    let generate_seconds = t.elapsed().as_secs_f64();
     let options = MatmulOptions {
         device,
         panel: job.panel,
@@ -284,7 +284,7 @@ fn run_on_device<T: Float>(
     if job.verify || job.out.is_some() {
         let t = std::time::Instant::now();
         let local = c_dev.to_vec()?;
-        copy_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+        copy_seconds = t.elapsed().as_secs_f64();
         let (r0, c0, width) = (rows_of(m).start, cols_of(n).start, cols_of(n).len());
         let c = DistMatrix::from_fn(grid, m, n, |i, j| local[(i - r0) * width + (j - c0)]);
         if job.verify {
@@ -326,7 +326,7 @@ fn report<T: Float>(
     resident: Resident,
 ) -> Result<MatmulReport> {
     let gflops = 2.0 * m as f64 * n as f64 * k as f64 / seconds / 1e9;
-    let verify_seconds = comm.all_reduce(&[resident.verify_seconds], ReduceOp::Max)?[0];
+    let resident = resident.slowest(comm)?;
     Ok(MatmulReport {
         m,
         n,
@@ -352,7 +352,7 @@ fn report<T: Float>(
         device_resident: resident.on_device,
         generate_seconds: resident.generate_seconds,
         copy_seconds: resident.copy_seconds,
-        verify_seconds,
+        verify_seconds: resident.verify_seconds,
     })
 }
 
@@ -382,14 +382,7 @@ pub fn render(r: &MatmulReport) -> String {
             format!(
                 "A and B generated in device memory in {}; C {}\n",
                 super::human_seconds(r.generate_seconds),
-                if r.copy_seconds > 0.0 {
-                    format!(
-                        "copied to the host in {} for the check or the file",
-                        super::human_seconds(r.copy_seconds)
-                    )
-                } else {
-                    "never copied to the host".to_string()
-                }
+                super::copied_to_host(r.copy_seconds, "the check or the file")
             )
         } else {
             String::new()

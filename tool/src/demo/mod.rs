@@ -18,17 +18,50 @@ pub fn human_seconds(s: f64) -> String {
     }
 }
 
-/// Where a workload's data lived, and the time spent outside the timed
-/// section: generating the inputs, and copying results to the host.
+/// Where a workload's data lived, and this rank's time outside the timed
+/// section: generating the inputs, copying results to the host, checking.
 pub(crate) struct Resident {
     /// Generated on the device and kept there.
     pub(crate) on_device: bool,
-    /// Generating the inputs (slowest rank).
+    /// Generating the inputs.
     pub(crate) generate_seconds: f64,
-    /// Copying results to the host for a check or a file (slowest rank).
+    /// Copying results to the host for a check or a file.
     pub(crate) copy_seconds: f64,
-    /// Checking the result (this rank).
+    /// Checking the result.
     pub(crate) verify_seconds: f64,
+}
+
+impl Resident {
+    /// The same times on the slowest rank (collective: one all-reduce).
+    pub(crate) fn slowest(&self, comm: &tessera::Comm) -> crate::Result<Resident> {
+        let t = comm.all_reduce(
+            &[
+                self.generate_seconds,
+                self.copy_seconds,
+                self.verify_seconds,
+            ],
+            tessera::comm::ReduceOp::Max,
+        )?;
+        Ok(Resident {
+            on_device: self.on_device,
+            generate_seconds: t[0],
+            copy_seconds: t[1],
+            verify_seconds: t[2],
+        })
+    }
+}
+
+/// How a device-resident run's result reached the host, for the reports:
+/// copied in `seconds` for `purpose`, or not at all.
+pub(crate) fn copied_to_host(seconds: f64, purpose: &str) -> String {
+    if seconds > 0.0 {
+        format!(
+            "copied to the host in {} for {purpose}",
+            human_seconds(seconds)
+        )
+    } else {
+        "never copied to the host".to_string()
+    }
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
             job.seed,
         ),
     };
-    let generate_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+    let generate_seconds = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
     let before = if job.verify {
         Some(fingerprint(comm, &keys)?)
@@ -197,7 +197,7 @@ fn run_on_device<K: SortKey>(
     let t = std::time::Instant::now();
     let keys = generate_keys_on::<K>(device, job.dist, job.n, place, job.seed)?;
     keys.synchronize()?;
-    let generate_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+    let generate_seconds = t.elapsed().as_secs_f64();
     comm.barrier()?;
     let ((mut sorted, stats, mine), split) = tessera::comm::trace::measured(comm, || {
         let start = tessera::comm::wtime();
@@ -214,7 +214,7 @@ fn run_on_device<K: SortKey>(
     if let Some(path) = &job.out {
         let t = std::time::Instant::now();
         let host = sorted.to_vec()?;
-        copy_seconds = comm.all_reduce(&[t.elapsed().as_secs_f64()], ReduceOp::Max)?[0];
+        copy_seconds = t.elapsed().as_secs_f64();
         tessera::npy::write_keys_distributed(comm, &host, path, 0)?;
     }
     report::<K>(
@@ -252,10 +252,10 @@ fn report<K: SortKey>(
             stats.local_sort_seconds,
             stats.exchange_seconds,
             stats.merge_seconds,
-            resident.verify_seconds,
         ],
         ReduceOp::Max,
     )?;
+    let resident = resident.slowest(comm)?;
     // Keys in all and the load balance, checked or not.
     let n = comm.all_reduce(&[held as u64], ReduceOp::Sum)?[0] as usize;
     let most = comm.all_reduce(&[held as u64], ReduceOp::Max)?[0];
@@ -296,7 +296,7 @@ fn report<K: SortKey>(
         device_resident: resident.on_device,
         generate_seconds: resident.generate_seconds,
         copy_seconds: resident.copy_seconds,
-        verify_seconds: slowest[4],
+        verify_seconds: resident.verify_seconds,
     })
 }
 
@@ -333,14 +333,7 @@ pub fn render(r: &SortReport) -> String {
                     "generated in device memory"
                 },
                 super::human_seconds(r.generate_seconds),
-                if r.copy_seconds > 0.0 {
-                    format!(
-                        "copied to the host in {} for the file",
-                        super::human_seconds(r.copy_seconds)
-                    )
-                } else {
-                    "never copied to the host".to_string()
-                }
+                super::copied_to_host(r.copy_seconds, "the file")
             )
         } else {
             String::new()
