@@ -205,22 +205,8 @@ fn a_gpu_matmul_of_generated_operands_keeps_them_in_device_memory() {
 #[test]
 fn bench_copy_round_trips_through_every_path() {
     let Some(lib) = emulator() else { return };
-    let exe = env!("CARGO_BIN_EXE_tessera");
-    let out = Command::new("timeout")
-        .arg("300")
-        .arg(exe)
-        .args(["run", "-n", "1", "--", exe, "bench", "copy"])
-        .args(["--device", "emulated", "--mib", "1,3", "--json"])
-        .env(tessera::env::EMU_LIB, &lib)
-        .output()
-        .expect("launch tessera run");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+    let args = ["bench", "copy", "--mib", "1,3"];
+    let (report, text) = emulated_json(&lib, 1, "staged", &args, "bench copy");
     let rows = report["results"].as_array().expect("results");
     assert_eq!(rows.len(), 2, "{text}");
     for (row, mib) in rows.iter().zip([1, 3]) {
@@ -317,25 +303,10 @@ fn emulated_json(
 #[test]
 fn bench_sort_on_the_device_checks_keys_and_pairs() {
     let Some(lib) = emulator() else { return };
-    let exe = env!("CARGO_BIN_EXE_tessera");
-    for dtype in ["u32", "f64"] {
-        let out = Command::new("timeout")
-            .arg("300")
-            .arg(exe)
-            .args(["run", "-n", "1", "--", exe, "bench", "sort"])
-            .args([
-                "--device", "emulated", "--n", "4099", "--dtype", dtype, "--json",
-            ])
-            .env(tessera::env::EMU_LIB, &lib)
-            .output()
-            .expect("launch tessera run");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{dtype}: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+    // Two radix tiles of u32 keys; one of f64 keys (eight passes).
+    for (dtype, n) in [("u32", "4099"), ("f64", "1000")] {
+        let args = ["bench", "sort", "--n", n, "--dtype", dtype];
+        let (report, text) = emulated_json(&lib, 1, "staged", &args, dtype);
         let row = &report["results"][0];
         assert_eq!(row["matches_cpu"], true, "{dtype}: {text}");
         assert!(
