@@ -3,19 +3,10 @@
 
 use bytemuck::Pod;
 
-use super::Params;
-use crate::device::backend::Dim3;
+use super::{BLOCK, Params, stride_grid};
 use crate::device::kernels::{self, Entry};
 use crate::device::{DeviceBuffer, GemmElement};
 use crate::error::{Error, Result};
-
-/// Threads per block of the generation kernels.
-const THREADS: u32 = 256;
-
-/// Grid of the grid-stride kernels for `n` elements.
-fn grid(n: u64) -> Dim3 {
-    (n.div_ceil(THREADS as u64).clamp(1, 65535) as u32, 1, 1)
-}
 
 /// Writes the `rows x cols` block at `(row0, col0)` of the random matrix of
 /// `seed` (`DistMatrix::random`'s entries) into `out`, row-major with
@@ -54,7 +45,14 @@ pub(crate) fn uniform_matrix<T: GemmElement>(
     // SAFETY: the kernel writes out[r * cols + c] for r < rows, c < cols:
     // elements 0..rows * cols, which is out's length (checked); `out` is
     // borrowed mutably. Grid-stride: any grid is in bounds.
-    unsafe { params.launch(out.backend(), entry, grid(elements as u64), (THREADS, 1, 1)) }
+    unsafe {
+        params.launch(
+            out.backend(),
+            entry,
+            stride_grid(elements as u64, 65535),
+            BLOCK,
+        )
+    }
 }
 
 /// The kernel that generates keys of type `dtype` (the key type's name:
@@ -135,5 +133,5 @@ pub(crate) fn keys<T: Pod>(
     // SAFETY: the kernel writes out[0..n], n being out's length, with
     // elements of T's size (checked against the key type); `out` is
     // borrowed mutably. Grid-stride: any grid is in bounds.
-    unsafe { params.launch(out.backend(), entry, grid(n), (THREADS, 1, 1)) }
+    unsafe { params.launch(out.backend(), entry, stride_grid(n, 65535), BLOCK) }
 }

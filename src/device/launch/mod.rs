@@ -124,6 +124,18 @@ impl Params {
     }
 }
 
+/// Threads per block of the sort and generation kernels.
+pub(in crate::device) const THREADS: u32 = 256;
+
+/// The block of the sort and generation kernels.
+pub(in crate::device) const BLOCK: Dim3 = (THREADS, 1, 1);
+
+/// Grid for the grid-stride kernels: enough blocks of [`THREADS`] threads
+/// for `n` items, at most `cap` (the kernels are correct for any grid).
+pub(in crate::device) fn stride_grid(n: u64, cap: u64) -> Dim3 {
+    (n.div_ceil(THREADS as u64).clamp(1, cap) as u32, 1, 1)
+}
+
 /// Blocks needed for `n` items at `per_block` each, as a u32 grid size.
 pub(in crate::device) fn blocks(n: u64, per_block: u64, op: &'static str) -> Result<u32> {
     u32::try_from(n.div_ceil(per_block)).map_err(|_| {

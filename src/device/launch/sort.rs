@@ -19,28 +19,17 @@ use std::marker::PhantomData;
 
 use bytemuck::Pod;
 
-use super::{Params, blocks, same_device};
-use crate::device::backend::Dim3;
+use super::{BLOCK, Params, THREADS, blocks, same_device, stride_grid};
 use crate::device::kernels::{self, Entry};
 use crate::device::{Device, DeviceBuffer};
 use crate::error::{Error, Result};
 
-/// Threads per block of every sort kernel.
-const THREADS: u32 = 256;
 /// Keys per block of the radix kernels.
 const RADIX_TILE: u64 = 4096;
 /// Elements per block of the scan kernels.
 const SCAN_TILE: u64 = 2048;
 /// Outputs per block of the merge-path kernel.
 const MERGE_TILE: u64 = 2048;
-
-const BLOCK: Dim3 = (THREADS, 1, 1);
-
-/// Grid for the grid-stride kernels: enough blocks of 256 threads for `n`
-/// items, at most `cap` (the kernels are correct for any grid).
-fn stride_grid(n: u64, cap: u64) -> Dim3 {
-    (n.div_ceil(THREADS as u64).clamp(1, cap) as u32, 1, 1)
-}
 
 /// How the kernels map a key's bits to an unsigned integer of the same
 /// order (`kernels/sort.cu`, "Key mapping").
