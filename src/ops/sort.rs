@@ -3,7 +3,8 @@
 //! Keys of every type are mapped to unsigned integers whose order is the
 //! key order ([`SortKey::to_bits`]), sorted by a parallel radix sort of our
 //! own (8-bit digits: parallel MSD passes down to cache-sized buckets, then
-//! LSD passes within each bucket; see [`radix_sort`]), and mapped back.
+//! in each bucket LSD passes over its top bytes and a scan that finishes the
+//! rare runs of keys sharing them; see [`radix_sort`]), and mapped back.
 //! Key-value pairs are sorted by rayon's comparison sorts on the mapped key
 //! (its merge sort for the stable variant). Floats sort in IEEE
 //! 754 total order: `-NaN < -inf < ... < -0.0 < +0.0 < ... < +inf < +NaN`,
@@ -192,7 +193,7 @@ pub fn sort_with<K: SortKey>(device: Device, keys: &mut [K], scratch: &mut Vec<K
     if scratch.len() < bits.len() {
         // A new zeroed allocation (calloc: pages mapped on first write)
         // rather than `resize`, which writes every element first.
-        *scratch = vec![K::zeroed(); bits.len()];
+        *scratch = crate::device::cpu::zeroed_vec_huge(bits.len());
     }
     radix_sort_with(bits, bytemuck::cast_slice_mut(&mut scratch[..bits.len()]));
     bits_as_keys::<K>(bits);
@@ -424,7 +425,9 @@ fn check_device_len(device: Device, op: &'static str, n: usize) -> Result<()> {
 /// Parallel radix sort of unsigned integers. MSD passes split the keys by
 /// their top bytes, in parallel, until a bucket fits in cache (at most
 /// `CACHE_KEYS` keys); each such bucket is then sorted on one thread by LSD
-/// passes over its remaining bytes. Buckets are worked on in parallel, and a
+/// passes over its remaining bytes, or over only the top ones where a scan
+/// for the keys that share them finishes the sort sooner. Buckets are worked
+/// on in parallel, and a
 /// pass whose digit is the same for every key is skipped, so skewed keys
 /// (floats crowding a few exponents, few distinct values) keep both the
 /// parallelism and the short cut.
@@ -433,7 +436,7 @@ pub fn radix_sort<B: Bits>(keys: &mut [B]) {
         keys.sort_unstable();
         return;
     }
-    let mut scratch: Vec<B> = vec![B::zeroed(); keys.len()];
+    let mut scratch: Vec<B> = crate::device::cpu::zeroed_vec_huge(keys.len());
     msd(keys, &mut scratch, B::BYTES - 1, true);
 }
 
@@ -532,11 +535,17 @@ fn split_buckets<'a, B>(
 }
 
 /// Sorts a bucket that fits in cache on bytes `0..=byte`, on one thread,
-/// ending in `a` when `in_a`, else in `b`. LSD passes cost one pass per
-/// byte left; an MSD pass splits the bucket 256 ways, so a few more levels
-/// leave buckets small enough for an insertion sort. With many bytes left
-/// and few keys (u64 keys below the parallel levels: some 1,500 keys and 6
-/// bytes) MSD levels are far fewer passes.
+/// ending in `a` when `in_a`, else in `b`.
+///
+/// When LSD passes over every byte left are few enough (at most
+/// [`DIVERT_DIGITS`] that are not the same for every key) they sort the
+/// bucket outright. Otherwise the bucket is sorted on only its top bytes,
+/// enough of them that keys sharing all of them are rare in keys spread over
+/// their values ("diverting" LSD), and each run of keys that do share them
+/// is then sorted on the bytes below: by insertion sort when short, else by
+/// the same means recursively. Random 64-bit keys below the parallel levels
+/// (390,000 keys, 7 bytes left) thus take three passes and a scan instead of
+/// seven passes; skewed keys take more runs, never a quadratic sort.
 fn in_cache<B: Bits>(a: &mut [B], b: &mut [B], byte: usize, in_a: bool) {
     let n = a.len();
     if n <= INSERTION {
@@ -546,44 +555,64 @@ fn in_cache<B: Bits>(a: &mut [B], b: &mut [B], byte: usize, in_a: bool) {
         }
         return;
     }
-    // MSD levels until buckets reach INSERTION keys: log256(n / INSERTION).
-    let msd_levels = ((n / INSERTION).max(1).ilog2() as usize).div_ceil(8) + 1;
-    if byte < 2 || byte < msd_levels {
-        if lsd_serial(a, b, byte + 1) != in_a {
-            if in_a {
-                a.copy_from_slice(b);
-            } else {
-                b.copy_from_slice(a);
-            }
+    // Digits that make keys sharing all of them rare: 256^d >= SPREAD * n.
+    let wanted = ((n * SPREAD).ilog2() as usize / 8 + 1).min(DIVERT_DIGITS);
+    let lo = (byte + 1).saturating_sub(wanted);
+    let ended_in_a = lsd_serial(a, b, lo, byte + 1);
+    {
+        let (sorted, spare) = if ended_in_a {
+            (&mut *a, &mut *b)
+        } else {
+            (&mut *b, &mut *a)
+        };
+        if lo > 0 {
+            sort_runs(sorted, spare, lo);
         }
-        return;
     }
-    // One serial counting pass on this byte into `b`, then each bucket.
-    let mut count = [0usize; 256];
-    for &k in a.iter() {
-        count[k.digit(byte)] += 1;
-    }
-    if count.contains(&n) {
-        in_cache(a, b, byte - 1, in_a);
-        return;
-    }
-    let mut offset = [0usize; 256];
-    let mut running = 0;
-    for (o, &c) in offset.iter_mut().zip(&count) {
-        *o = running;
-        running += c;
-    }
-    for &k in a.iter() {
-        let d = k.digit(byte);
-        b[offset[d]] = k;
-        offset[d] += 1;
-    }
-    for (src, dst) in split_buckets(b, a, &count) {
-        if !src.is_empty() {
-            in_cache(src, dst, byte - 1, !in_a);
+    if ended_in_a != in_a {
+        if in_a {
+            a.copy_from_slice(b);
+        } else {
+            b.copy_from_slice(a);
         }
     }
 }
+
+/// Keys sorted on their bytes from `lo` up, finished: each run of keys that
+/// share those bytes is sorted on bytes `0..lo`, in place (`spare`, as long
+/// as `keys`, is scratch).
+fn sort_runs<B: Bits>(keys: &mut [B], spare: &mut [B], lo: usize) {
+    let shift = 8 * lo as u32;
+    let n = keys.len();
+    let mut i = 0;
+    while i + 1 < n {
+        let prefix = keys[i].widen() >> shift;
+        if keys[i + 1].widen() >> shift != prefix {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += 2;
+        while i < n && keys[i].widen() >> shift == prefix {
+            i += 1;
+        }
+        let run = &mut keys[start..i];
+        if run.len() <= INSERTION {
+            insertion_sort(run);
+        } else {
+            in_cache(run, &mut spare[start..i], lo - 1, true);
+        }
+    }
+}
+
+/// Most digits a bucket is sorted on before the runs that share them are
+/// finished apart (at most 3 LSD passes before a scan).
+const DIVERT_DIGITS: usize = 3;
+
+/// How many more values than keys the top digits of a diverted bucket must
+/// hold: with k keys spread over s * k values, about k / (2 s) of them share
+/// their top digits with another key.
+const SPREAD: usize = 64;
 
 /// Buckets of at most this many keys are finished by insertion sort.
 const INSERTION: usize = 32;
@@ -601,26 +630,23 @@ fn insertion_sort<B: Bits>(a: &mut [B]) {
     }
 }
 
-/// LSD passes over bytes `0..top` of one bucket on one thread, ping-ponging
-/// between `a` (where the keys start) and `b`. Returns whether the sorted
-/// keys ended up in `a`.
-fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], top: usize) -> bool {
-    if a.len() <= 64 {
-        a.sort_unstable();
-        return true;
-    }
+/// Stable LSD passes over bytes `lo..hi` of one bucket on one thread,
+/// ping-ponging between `a` (where the keys start) and `b`; a byte that is
+/// the same for every key is skipped. Returns whether the keys ended up in
+/// `a`.
+fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], lo: usize, hi: usize) -> bool {
     // Buckets fit in cache (at most CACHE_KEYS keys), so u32 counts do.
     debug_assert!(a.len() <= CACHE_KEYS);
     let n = a.len() as u32;
     // Every pass's histogram in one read of the keys.
     let mut counts = [[0u32; 256]; 8];
     for &k in a.iter() {
-        for (byte, count) in counts.iter_mut().enumerate().take(top) {
+        for (byte, count) in counts.iter_mut().enumerate().take(hi).skip(lo) {
             count[k.digit(byte)] += 1;
         }
     }
     let mut in_a = true;
-    for (byte, count) in counts.iter().enumerate().take(top) {
+    for (byte, count) in counts.iter().enumerate().take(hi).skip(lo) {
         if count.contains(&n) {
             continue;
         }
@@ -732,6 +758,11 @@ mod tests {
             check::<u32>(raw.iter().map(|&x| (x % 7) as u32).collect()); // few distinct
             check::<u64>(raw.iter().map(|&x| x >> 40).collect()); // top bytes all zero
             check::<u64>(raw.iter().map(|&x| (x % 1000) << 20).collect()); // ties, low bytes zero
+            // Keys that share their top bytes in long runs, middle bytes
+            // zero: the diverted buckets' runs are finished recursively.
+            check::<u64>(raw.iter().map(|&x| x & 0xffff_0000_0000_ffff).collect());
+            check::<u64>(raw.iter().map(|&x| x & 0xff00_0000_0000_0fff).collect());
+            check::<u32>(raw.iter().map(|&x| (x as u32) & 0xff00_00ff).collect());
             check::<i32>(raw.iter().map(|&x| x as i32).collect());
             check::<i64>(raw.iter().map(|&x| x as i64).collect());
             check::<f32>(raw.iter().map(|&x| f32::from_bits(x as u32)).collect()); // NaNs, infs, subnormals
