@@ -437,7 +437,7 @@ pub fn radix_sort<B: Bits>(keys: &mut [B]) {
         return;
     }
     let mut scratch: Vec<B> = crate::device::cpu::zeroed_vec_huge(keys.len());
-    msd(keys, &mut scratch, B::BYTES - 1, true);
+    msd_top(keys, &mut scratch, true);
 }
 
 /// [`radix_sort`] with `scratch` (as long as `keys`) as the second buffer.
@@ -454,7 +454,7 @@ pub fn radix_sort_with<B: Bits>(keys: &mut [B], scratch: &mut [B]) {
         keys.sort_unstable();
         return;
     }
-    msd(keys, scratch, B::BYTES - 1, true);
+    msd_top(keys, scratch, true);
 }
 
 /// Sorts `keys` into `out` (of the same length), using `keys` as scratch:
@@ -470,7 +470,7 @@ pub fn radix_sort_into<B: Bits>(keys: &mut [B], out: &mut [B]) {
         out.copy_from_slice(keys);
         return;
     }
-    msd(keys, out, B::BYTES - 1, false);
+    msd_top(keys, out, false);
 }
 
 /// Keys a bucket may hold to be finished on one thread in cache (2^18:
@@ -479,6 +479,24 @@ pub fn radix_sort_into<B: Bits>(keys: &mut [B], out: &mut [B]) {
 /// 390,000-key buckets after the first level then need no second pass
 /// over memory; f32 and u64 the same).
 const CACHE_KEYS: usize = 1 << 19;
+
+/// Sorts `a`, using `b` (of the same length) as scratch, leaving the sorted
+/// keys in `a` when `in_a`, else in `b`: [`msd`] from the top byte, or,
+/// where the keys crowd a few values of the top byte (floats: a few
+/// exponents) whose buckets would each take another pass over memory, a
+/// first pass by ranges of the top 16 bits into buckets of even size.
+fn msd_top<B: Bits>(a: &mut [B], b: &mut [B], in_a: bool) {
+    if a.len() <= CACHE_KEYS || !top_byte_skewed(a) {
+        msd(a, b, B::BYTES - 1, in_a);
+        return;
+    }
+    let buckets = balanced_pass(a, b);
+    let lengths: Vec<usize> = buckets.iter().map(|&(len, _)| len).collect();
+    split_buckets(b, a, &lengths)
+        .into_par_iter()
+        .zip(buckets)
+        .for_each(|((src, dst), (_, next))| msd(src, dst, next, !in_a));
+}
 
 /// Sorts `a` on bytes `0..=byte`, using `b` (of the same length) as
 /// scratch, leaving the sorted keys in `a` when `in_a`, else in `b`.
@@ -514,6 +532,90 @@ fn msd<B: Bits>(a: &mut [B], b: &mut [B], byte: usize, in_a: bool) {
     split_buckets(b, a, &buckets)
         .into_par_iter()
         .for_each(|(src, dst)| msd(src, dst, byte - 1, !in_a));
+}
+
+/// Whether a sample of `keys` says that some value of the top byte holds
+/// more keys than fit in cache and far more than its share: then a pass on
+/// the top byte would leave buckets that need another pass over memory.
+fn top_byte_skewed<B: Bits>(keys: &[B]) -> bool {
+    const SAMPLES: usize = 8192;
+    let n = keys.len();
+    if n < 4 * SAMPLES {
+        return false;
+    }
+    let mut count = [0usize; 256];
+    for i in 0..SAMPLES {
+        count[keys[i * (n / SAMPLES)].digit(B::BYTES - 1)] += 1;
+    }
+    let most = count.iter().copied().max().unwrap_or(0);
+    most > 4 * SAMPLES / 256 && most * (n / SAMPLES) > CACHE_KEYS
+}
+
+/// One parallel, stable pass of `src` into `dst` into 256 buckets of about
+/// `n / 256` keys each, by ranges of the keys' top 16 bits (a 16-bit prefix
+/// with more keys makes its bucket that much larger). Returns each bucket's
+/// length and the highest byte on which its keys may still differ.
+fn balanced_pass<B: Bits>(src: &[B], dst: &mut [B]) -> Vec<(usize, usize)> {
+    const PREFIXES: usize = 1 << 16;
+    let n = src.len();
+    let shift = 8 * B::BYTES as u32 - 16;
+    let prefix = move |k: B| (k.widen() >> shift) as usize;
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = n.div_ceil(threads * 4).max(SMALL);
+    let prefix_hists: Vec<Vec<u32>> = src
+        .par_chunks(chunk)
+        .map(|c| {
+            let mut h = vec![0u32; PREFIXES];
+            for &k in c {
+                h[prefix(k)] += 1;
+            }
+            h
+        })
+        .collect();
+    // A prefix goes to the bucket of the 256-quantile its first key falls
+    // in: buckets follow prefix order, and each holds about n / 256 keys.
+    let mut bucket_of = vec![0u8; PREFIXES];
+    let mut range = [(usize::MAX, 0usize, 0usize); 256]; // (first, last prefix, keys)
+    let mut before = 0usize;
+    for (p, slot) in bucket_of.iter_mut().enumerate() {
+        let here: usize = prefix_hists.iter().map(|h| h[p] as usize).sum();
+        let j = (before * 256 / n).min(255);
+        *slot = j as u8;
+        if here > 0 {
+            let r = &mut range[j];
+            r.0 = r.0.min(p);
+            r.1 = p;
+            r.2 += here;
+        }
+        before += here;
+    }
+    let hists: Vec<[usize; 256]> = prefix_hists
+        .iter()
+        .map(|h| {
+            let mut counts = [0usize; 256];
+            for (&c, &j) in h.iter().zip(&bucket_of) {
+                counts[j as usize] += c as usize;
+            }
+            counts
+        })
+        .collect();
+    let bucket_of = &bucket_of;
+    scatter_by(src, dst, chunk, &hists, |k| bucket_of[prefix(k)] as usize);
+    range
+        .iter()
+        .map(|&(first, last, keys)| {
+            // Bytes above the first one on which the bucket's prefixes
+            // differ are the same for all its keys.
+            let next = if keys == 0 || first == last {
+                B::BYTES - 3
+            } else if first >> 8 == last >> 8 {
+                B::BYTES - 2
+            } else {
+                B::BYTES - 1
+            };
+            (keys, next)
+        })
+        .collect()
 }
 
 /// `src` and `dst` cut into the pieces of the given lengths, pairwise.
@@ -694,6 +796,20 @@ fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<us
     if total.contains(&n) {
         return None;
     }
+    scatter_by(src, dst, chunk, &hists, |k| k.digit(byte));
+    Some(total)
+}
+
+/// The scatter of a stable counting-sort pass: `src`, cut in chunks of
+/// `chunk` keys whose counts of each digit are `hists`, into `dst` by
+/// `digit` (below 256).
+fn scatter_by<B: Bits>(
+    src: &[B],
+    dst: &mut [B],
+    chunk: usize,
+    hists: &[[usize; 256]],
+    digit: impl Fn(B) -> usize + Sync,
+) {
     // Chunk c writes its keys with digit d to a part of `dst` of its own:
     // after every smaller digit, and after the earlier chunks' keys with
     // digit d (so the pass is stable). `dst` is cut into those parts, digit
@@ -714,12 +830,11 @@ fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<us
             let parts: [&mut [B]; 256] = parts.try_into().expect("256 parts per chunk");
             let mut next = [0usize; 256];
             for &k in c {
-                let d = k.digit(byte);
+                let d = digit(k) & 0xff;
                 parts[d][next[d]] = k;
                 next[d] += 1;
             }
         });
-    Some(total)
 }
 
 #[cfg(test)]
@@ -768,6 +883,36 @@ mod tests {
             check::<f32>(raw.iter().map(|&x| f32::from_bits(x as u32)).collect()); // NaNs, infs, subnormals
             check::<f64>(raw.iter().map(|&x| f64::from_bits(x)).collect());
         }
+    }
+
+    #[test]
+    fn keys_crowding_a_few_top_bytes_are_split_by_their_top_16_bits() {
+        let n = 5 * CACHE_KEYS;
+        let raw = keys(n, 11);
+        // Floats uniform in [-1, 1): a quarter of them share one top byte.
+        let floats: Vec<f32> = raw.iter().map(|&x| f32::from_random(x)).collect();
+        let doubles: Vec<f64> = raw.iter().map(|&x| f64::from_random(x)).collect();
+        // One hot 16-bit prefix (a bucket of its own), a few spread ones.
+        let hot: Vec<u32> = raw
+            .iter()
+            .map(|&x| {
+                if x % 3 == 0 {
+                    0x1234_0000 | (x >> 40) as u32 & 0xffff
+                } else {
+                    (x >> 32) as u32 % 0x0500_0000
+                }
+            })
+            .collect();
+        let wide: Vec<u64> = raw.iter().map(|&x| (x % 3) << 56 | x >> 20).collect();
+        let bits = |v: &[f32]| v.iter().map(|&k| SortKey::to_bits(k)).collect::<Vec<u32>>();
+        assert!(top_byte_skewed(&bits(&floats)));
+        assert!(top_byte_skewed(&hot));
+        assert!(top_byte_skewed(&wide));
+        assert!(!top_byte_skewed(&raw), "uniform keys take the plain pass");
+        check(floats);
+        check(doubles);
+        check(hot);
+        check(wide);
     }
 
     #[test]
