@@ -915,6 +915,39 @@ mod tests {
         check(wide);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Keys with structure: random bits under a random mask over a
+        /// random base, from a few distinct values to all bits free, so
+        /// that buckets have constant bytes, long runs sharing their top
+        /// bytes, and every mix of the two; sizes around the thresholds.
+        #[test]
+        fn structured_keys_sort_like_the_standard_library(
+            seed in proptest::prelude::any::<u64>(),
+            mask in proptest::prelude::any::<u64>(),
+            base in proptest::prelude::any::<u64>(),
+            free_bits in 0u32..64,
+            n in proptest::prop_oneof![0usize..100, SMALL - 10..SMALL + 10, 5_000usize..60_000],
+        ) {
+            let keep = mask & (u64::MAX >> (63 - free_bits));
+            let raw: Vec<u64> = keys(n, seed).iter().map(|&x| base ^ (x & keep)).collect();
+            for v in [raw.clone(), raw.iter().map(|&x| x.rotate_left(free_bits)).collect()] {
+                let mut want = v.clone();
+                want.sort_unstable();
+                let mut got = v.clone();
+                radix_sort(&mut got);
+                proptest::prop_assert_eq!(&got, &want);
+                let narrow: Vec<u32> = v.iter().map(|&x| (x >> 32) as u32 ^ x as u32).collect();
+                let mut want32 = narrow.clone();
+                want32.sort_unstable();
+                let mut got32 = narrow;
+                radix_sort(&mut got32);
+                proptest::prop_assert_eq!(got32, want32);
+            }
+        }
+    }
+
     #[test]
     fn sorting_into_another_buffer_matches_in_place() {
         for n in [0, 5, SMALL + 3, 3 * CACHE_KEYS + 1] {
