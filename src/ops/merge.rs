@@ -204,7 +204,38 @@ fn merged<'a, K: SortKey>(parts: &[&'a [K]], buf: &'a mut [K], spare: &mut [K]) 
 
 /// Merges sorted `a` and `b` into `dst` (`a.len() + b.len()` keys); on
 /// ties `a` first.
+///
+/// The smallest keys are merged from the front and the largest from the
+/// back in the same loop: two independent chains of compare-and-advance,
+/// which the core runs side by side, where one chain waits on each
+/// comparison before the next load. While neither run can be exhausted
+/// (`min(|a|, |b|)` steps from each end) the loop needs no end checks; the
+/// middle is merged by [`merge_front`].
 fn merge_two_into<K: SortKey>(a: &[K], b: &[K], dst: &mut [K]) {
+    // Both chains take `steps` keys: at most the whole output.
+    let steps = a.len().min(b.len());
+    let (mut i, mut j) = (0, 0);
+    let (mut ia, mut jb) = (a.len(), b.len());
+    let (front, rest) = dst.split_at_mut(steps);
+    let back_start = rest.len() - steps;
+    let (middle, back) = rest.split_at_mut(back_start);
+    for (f, k) in front.iter_mut().zip((0..steps).rev()) {
+        // From the front: the smaller head, `a` on ties.
+        let take_b = b[j].to_bits() < a[i].to_bits();
+        *f = if take_b { b[j] } else { a[i] };
+        j += usize::from(take_b);
+        i += usize::from(!take_b);
+        // From the back: the larger tail, `b` on ties (it comes later).
+        let take_a = a[ia - 1].to_bits() > b[jb - 1].to_bits();
+        back[k] = if take_a { a[ia - 1] } else { b[jb - 1] };
+        ia -= usize::from(take_a);
+        jb -= usize::from(!take_a);
+    }
+    merge_front(&a[i..ia], &b[j..jb], middle);
+}
+
+/// [`merge_two_into`] from the front only, with end checks.
+fn merge_front<K: SortKey>(a: &[K], b: &[K], dst: &mut [K]) {
     let (mut i, mut j, mut o) = (0, 0, 0);
     while i < a.len() && j < b.len() {
         let take_b = b[j].to_bits() < a[i].to_bits();
@@ -386,6 +417,42 @@ mod tests {
                 check::<f64>(lens, 300 + s as u64, few);
             }
         }
+    }
+
+    #[test]
+    fn two_runs_merge_from_both_ends_at_every_small_length() {
+        // Every pair of lengths up to 9, keys from a few values (ties
+        // across the runs and at the point where the two ends meet), one
+        // run wholly below the other, and signed zeros (equal values,
+        // different keys).
+        for la in 0..10u64 {
+            for lb in 0..10u64 {
+                for values in [2u64, 5, 1000] {
+                    let a: Vec<u32> = (0..la).map(|x| ((x * 7 + lb) % values) as u32).collect();
+                    let b: Vec<u32> = (0..lb).map(|x| ((x * 3 + la) % values) as u32).collect();
+                    let (mut a, mut b) = (a, b);
+                    a.sort_unstable();
+                    b.sort_unstable();
+                    for (a, b) in [(&a, &b), (&b, &a)] {
+                        let mut want = [a.as_slice(), b.as_slice()].concat();
+                        want.sort_unstable();
+                        let mut got = vec![0u32; want.len()];
+                        merge_two_into(a, b, &mut got);
+                        assert_eq!(got, want, "{a:?} and {b:?}");
+                    }
+                    let high: Vec<u32> = b.iter().map(|x| x + 2000).collect();
+                    let mut got = vec![0u32; a.len() + high.len()];
+                    merge_two_into(&high, &a, &mut got);
+                    assert_eq!(got, [a.as_slice(), &high].concat());
+                }
+            }
+        }
+        let a = [-0.0f64, -0.0, 0.0];
+        let b = [-0.0f64, 0.0, 0.0];
+        let mut got = [1.0f64; 6];
+        merge_two_into(&a, &b, &mut got);
+        let signs: Vec<bool> = got.iter().map(|x| x.is_sign_negative()).collect();
+        assert_eq!(signs, [true, true, true, false, false, false]);
     }
 
     #[test]
