@@ -560,8 +560,9 @@ fn balanced_pass<B: Bits>(src: &[B], dst: &mut [B]) -> Vec<(usize, usize)> {
     let n = src.len();
     let shift = 8 * B::BYTES as u32 - 16;
     let prefix = move |k: B| (k.widen() >> shift) as usize;
+    // One chunk per thread: each holds a 256 KiB count of its prefixes.
     let threads = rayon::current_num_threads().max(1);
-    let chunk = n.div_ceil(threads * 4).max(SMALL);
+    let chunk = n.div_ceil(threads).max(SMALL);
     let prefix_hists: Vec<Vec<u32>> = src
         .par_chunks(chunk)
         .map(|c| {
