@@ -426,9 +426,9 @@ fn check_device_len(device: Device, op: &'static str, n: usize) -> Result<()> {
 /// their top bytes, in parallel, until a bucket fits in cache (at most
 /// `CACHE_KEYS` keys); each such bucket is then sorted on one thread by LSD
 /// passes over its remaining bytes, or over only the top ones where a scan
-/// for the keys that share them finishes the sort sooner. Buckets are worked
-/// on in parallel, and a
-/// pass whose digit is the same for every key is skipped, so skewed keys
+/// for the keys that share them finishes the sort sooner. Buckets are
+/// worked on in parallel, and a pass whose digit is the same for every key
+/// is skipped, so skewed keys
 /// (floats crowding a few exponents, few distinct values) keep both the
 /// parallelism and the short cut.
 pub fn radix_sort<B: Bits>(keys: &mut [B]) {
@@ -640,19 +640,25 @@ fn split_buckets<'a, B>(
 /// Sorts a bucket that fits in cache on bytes `0..=byte`, on one thread,
 /// ending in `a` when `in_a`, else in `b`.
 ///
-/// When LSD passes over every byte left are few enough (at most
-/// [`DIVERT_DIGITS`] that are not the same for every key) they sort the
-/// bucket outright. Otherwise the bucket is sorted on only its top bytes,
-/// enough of them that keys sharing all of them are rare in keys spread over
-/// their values ("diverting" LSD), and each run of keys that do share them
-/// is then sorted on the bytes below: by insertion sort when short, else by
-/// the same means recursively. Random 64-bit keys below the parallel levels
-/// (390,000 keys, 7 bytes left) thus take three passes and a scan instead of
-/// seven passes; skewed keys take more runs, never a quadratic sort.
+/// The bucket is sorted by LSD passes on its top bytes, as many as make keys
+/// that share all of them rare among keys spread over their values (256^d
+/// at least [`SPREAD`] times the keys, at most [`DIVERT_DIGITS`]; a byte
+/// that is the same for every key costs no pass). When those are all the
+/// bytes left, that sorts it; otherwise ("diverting" LSD) a scan finds each
+/// run of keys that share them and sorts it on the bytes below: by
+/// insertion sort when short, else by the same means recursively. Random
+/// 64-bit keys below the parallel levels (390,000 keys, 7 bytes left) thus
+/// take three passes and a scan instead of seven passes; skewed keys make
+/// longer runs, never a quadratic sort.
 fn in_cache<B: Bits>(a: &mut [B], b: &mut [B], byte: usize, in_a: bool) {
     let n = a.len();
-    if n <= INSERTION {
-        insertion_sort(a);
+    if n <= SMALL_BUCKET {
+        // Fewer keys than a pass has counts: no passes.
+        if n <= INSERTION {
+            insertion_sort(a);
+        } else {
+            a.sort_unstable();
+        }
         if !in_a {
             b.copy_from_slice(a);
         }
@@ -719,6 +725,9 @@ const SPREAD: usize = 64;
 
 /// Buckets of at most this many keys are finished by insertion sort.
 const INSERTION: usize = 32;
+
+/// Buckets of at most this many keys are sorted without radix passes.
+const SMALL_BUCKET: usize = 64;
 
 /// Insertion sort: the fastest for a few dozen keys.
 fn insertion_sort<B: Bits>(a: &mut [B]) {
