@@ -535,20 +535,37 @@ fn msd<B: Bits>(a: &mut [B], b: &mut [B], byte: usize, in_a: bool) {
 }
 
 /// Whether a sample of `keys` says that some value of the top byte holds
-/// more keys than fit in cache and far more than its share: then a pass on
-/// the top byte would leave buckets that need another pass over memory.
+/// more keys than fit in cache and far more than its share, while no value
+/// of the top 16 bits holds many: then a pass on the top byte would leave
+/// buckets that need another pass over memory, and a pass by ranges of the
+/// top 16 bits would not. (Where one 16-bit value holds many keys, equal
+/// or nearly equal keys, the plain passes skip the bytes they share
+/// without moving a key.)
 fn top_byte_skewed<B: Bits>(keys: &[B]) -> bool {
     const SAMPLES: usize = 8192;
     let n = keys.len();
     if n < 4 * SAMPLES {
         return false;
     }
+    let shift = 8 * B::BYTES as u32 - 16;
+    let mut prefixes: Vec<u16> = (0..SAMPLES)
+        .map(|i| (keys[i * (n / SAMPLES)].widen() >> shift) as u16)
+        .collect();
     let mut count = [0usize; 256];
-    for i in 0..SAMPLES {
-        count[keys[i * (n / SAMPLES)].digit(B::BYTES - 1)] += 1;
+    for &p in &prefixes {
+        count[(p >> 8) as usize] += 1;
     }
     let most = count.iter().copied().max().unwrap_or(0);
-    most > 4 * SAMPLES / 256 && most * (n / SAMPLES) > CACHE_KEYS
+    if most <= 4 * SAMPLES / 256 || most * (n / SAMPLES) <= CACHE_KEYS {
+        return false;
+    }
+    prefixes.sort_unstable();
+    let longest = prefixes
+        .chunk_by(|x, y| x == y)
+        .map(<[u16]>::len)
+        .max()
+        .unwrap_or(0);
+    longest <= SAMPLES / 16
 }
 
 /// One parallel, stable pass of `src` into `dst` into 256 buckets of about
@@ -664,19 +681,36 @@ fn in_cache<B: Bits>(a: &mut [B], b: &mut [B], byte: usize, in_a: bool) {
         }
         return;
     }
+    // The bytes on which some keys differ (one quick read): the others
+    // cost neither a pass nor a scan, and equal keys are sorted already.
+    let first = a[0].widen();
+    let below = if byte >= 7 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * (byte + 1))) - 1
+    };
+    let diff = a.iter().fold(0, |d, &k| d | (k.widen() ^ first)) & below;
+    let varies = |i: usize| (diff >> (8 * i)) & 0xff != 0;
     // Digits that make keys sharing all of them rare: 256^d >= SPREAD * n.
     let wanted = ((n * SPREAD).ilog2() as usize / 8 + 1).min(DIVERT_DIGITS);
-    let lo = (byte + 1).saturating_sub(wanted);
-    let ended_in_a = lsd_serial(a, b, lo, byte + 1);
-    {
+    let mut sorted_on = [0usize; 8];
+    let mut count = 0;
+    for i in (0..=byte).rev().filter(|&i| varies(i)).take(wanted) {
+        sorted_on[count] = i;
+        count += 1;
+    }
+    let sorted_on = &mut sorted_on[..count];
+    sorted_on.reverse();
+    let lo = sorted_on.first().copied().unwrap_or(0);
+    let ended_in_a = lsd_serial(a, b, sorted_on);
+    if (0..lo).any(varies) {
+        // Keys that share the bytes sorted on remain: finish each run.
         let (sorted, spare) = if ended_in_a {
             (&mut *a, &mut *b)
         } else {
             (&mut *b, &mut *a)
         };
-        if lo > 0 {
-            sort_runs(sorted, spare, lo);
-        }
+        sort_runs(sorted, spare, lo);
     }
     if ended_in_a != in_a {
         if in_a {
@@ -742,23 +776,23 @@ fn insertion_sort<B: Bits>(a: &mut [B]) {
     }
 }
 
-/// Stable LSD passes over bytes `lo..hi` of one bucket on one thread,
-/// ping-ponging between `a` (where the keys start) and `b`; a byte that is
-/// the same for every key is skipped. Returns whether the keys ended up in
-/// `a`.
-fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], lo: usize, hi: usize) -> bool {
+/// Stable LSD passes over the given bytes (ascending) of one bucket on one
+/// thread, ping-ponging between `a` (where the keys start) and `b`; a byte
+/// that is the same for every key is skipped. Returns whether the keys
+/// ended up in `a`.
+fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], bytes: &[usize]) -> bool {
     // Buckets fit in cache (at most CACHE_KEYS keys), so u32 counts do.
     debug_assert!(a.len() <= CACHE_KEYS);
     let n = a.len() as u32;
     // Every pass's histogram in one read of the keys.
     let mut counts = [[0u32; 256]; 8];
     for &k in a.iter() {
-        for (byte, count) in counts.iter_mut().enumerate().take(hi).skip(lo) {
+        for (&byte, count) in bytes.iter().zip(counts.iter_mut()) {
             count[k.digit(byte)] += 1;
         }
     }
     let mut in_a = true;
-    for (byte, count) in counts.iter().enumerate().take(hi).skip(lo) {
+    for (&byte, count) in bytes.iter().zip(counts.iter()) {
         if count.contains(&n) {
             continue;
         }
@@ -902,23 +936,28 @@ mod tests {
         // Floats uniform in [-1, 1): a quarter of them share one top byte.
         let floats: Vec<f32> = raw.iter().map(|&x| f32::from_random(x)).collect();
         let doubles: Vec<f64> = raw.iter().map(|&x| f64::from_random(x)).collect();
-        // One hot 16-bit prefix (a bucket of its own), a few spread ones.
+        // A third of the keys under one top byte, a twentieth of them
+        // under one 16-bit prefix (a bucket of its own), the rest spread.
         let hot: Vec<u32> = raw
             .iter()
-            .map(|&x| {
-                if x % 3 == 0 {
-                    0x1234_0000 | (x >> 40) as u32 & 0xffff
-                } else {
-                    (x >> 32) as u32 % 0x0500_0000
-                }
+            .map(|&x| match x % 60 {
+                0..3 => 0x1234_0000 | (x >> 40) as u32 & 0xffff,
+                3..20 => 0x1200_0000 | (x >> 40) as u32 & 0xff_ffff,
+                _ => (x >> 32) as u32 % 0x0500_0000,
             })
             .collect();
-        let wide: Vec<u64> = raw.iter().map(|&x| (x % 3) << 56 | x >> 20).collect();
+        let wide: Vec<u64> = raw.iter().map(|&x| (x % 3) << 56 | x >> 12).collect();
         let bits = |v: &[f32]| v.iter().map(|&k| SortKey::to_bits(k)).collect::<Vec<u32>>();
         assert!(top_byte_skewed(&bits(&floats)));
         assert!(top_byte_skewed(&hot));
         assert!(top_byte_skewed(&wide));
         assert!(!top_byte_skewed(&raw), "uniform keys take the plain pass");
+        // Keys that share their top 16 bits (equal keys, small integers)
+        // take the plain passes, which skip the bytes they share.
+        assert!(!top_byte_skewed(&vec![42u64; n]));
+        assert!(!top_byte_skewed(
+            &raw.iter().map(|&x| x % 1000).collect::<Vec<u64>>()
+        ));
         check(floats);
         check(doubles);
         check(hot);
