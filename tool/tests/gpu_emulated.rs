@@ -5,7 +5,7 @@
 #[path = "../../tests/common/emulator.rs"]
 mod emulator;
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use emulator::emulator;
 
@@ -46,16 +46,7 @@ fn distributed_matmul_and_sort_on_the_emulated_gpu_under_mpirun() {
                 ],
             ),
         ] {
-            let out = Command::new("timeout")
-                .arg("300")
-                .arg(exe)
-                .args(["run", "-n", &ranks.to_string(), "--"])
-                .arg(exe)
-                .args(&args)
-                .env(tessera::env::EMU_LIB, &lib)
-                .env(tessera::env::DEVICE_MPI, transfer)
-                .output()
-                .expect("launch tessera run");
+            let out = run_emulated(&lib, ranks, transfer, exe, &args);
             let text = format!(
                 "{}{}",
                 String::from_utf8_lossy(&out.stdout),
@@ -242,16 +233,7 @@ fn device_buffers_travel_between_ranks_both_ways() {
     );
     for transfer in ["staged", "direct"] {
         for ranks in [1, 3, 4] {
-            let out = Command::new("timeout")
-                .arg("300")
-                .arg(exe)
-                .args(["run", "-n", &ranks.to_string(), "--"])
-                .arg(&example)
-                .arg("emulated")
-                .env(tessera::env::EMU_LIB, &lib)
-                .env(tessera::env::DEVICE_MPI, transfer)
-                .output()
-                .expect("launch tessera run");
+            let out = run_emulated(&lib, ranks, transfer, &example, &["emulated"]);
             let text = format!(
                 "{}{}",
                 String::from_utf8_lossy(&out.stdout),
@@ -267,6 +249,27 @@ fn device_buffers_travel_between_ranks_both_ways() {
     }
 }
 
+/// Runs `tessera run -n RANKS -- PROGRAM ARGS` (at most 300 s) on the
+/// emulated GPU, with device data reaching MPI the `transfer` way.
+fn run_emulated(
+    lib: &std::path::Path,
+    ranks: usize,
+    transfer: &str,
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+) -> Output {
+    Command::new("timeout")
+        .arg("300")
+        .arg(env!("CARGO_BIN_EXE_tessera"))
+        .args(["run", "-n", &ranks.to_string(), "--"])
+        .arg(program)
+        .args(args)
+        .env(tessera::env::EMU_LIB, lib)
+        .env(tessera::env::DEVICE_MPI, transfer)
+        .output()
+        .expect("launch tessera run")
+}
+
 /// Runs `tessera run -n RANKS -- tessera ARGS --device emulated --json` with
 /// device data reaching MPI the `transfer` way; the report and its text.
 fn emulated_json(
@@ -276,17 +279,8 @@ fn emulated_json(
     args: &[&str],
     what: &str,
 ) -> (serde_json::Value, String) {
-    let exe = env!("CARGO_BIN_EXE_tessera");
-    let out = Command::new("timeout")
-        .arg("300")
-        .arg(exe)
-        .args(["run", "-n", &ranks.to_string(), "--", exe])
-        .args(args)
-        .args(["--device", "emulated", "--json"])
-        .env(tessera::env::EMU_LIB, lib)
-        .env(tessera::env::DEVICE_MPI, transfer)
-        .output()
-        .expect("launch tessera run");
+    let args = [args, &["--device", "emulated", "--json"]].concat();
+    let out = run_emulated(lib, ranks, transfer, env!("CARGO_BIN_EXE_tessera"), &args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
