@@ -168,7 +168,7 @@ pub fn run<K: SortKey>(comm: &Comm, job: &SortJob) -> Result<SortReport> {
             on_device: false,
             generate_seconds,
             copy_seconds: 0.0,
-            verify_seconds: if job.verify { verify_seconds } else { 0.0 },
+            verify_seconds,
         },
     )
 }
@@ -227,7 +227,7 @@ fn run_on_device<K: SortKey>(
             on_device: true,
             generate_seconds,
             copy_seconds,
-            verify_seconds: if job.verify { verify_seconds } else { 0.0 },
+            verify_seconds,
         },
     )
 }
@@ -255,7 +255,7 @@ fn report<K: SortKey>(
         ],
         ReduceOp::Max,
     )?;
-    let resident = resident.slowest(comm)?;
+    let resident = resident.slowest(comm, job.verify)?;
     // Keys in all and the load balance, checked or not.
     let n = comm.all_reduce(&[held as u64], ReduceOp::Sum)?[0] as usize;
     let most = comm.all_reduce(&[held as u64], ReduceOp::Max)?[0];
