@@ -684,11 +684,7 @@ fn in_cache<B: Bits>(a: &mut [B], b: &mut [B], byte: usize, in_a: bool) {
     // The bytes on which some keys differ (one quick read): the others
     // cost neither a pass nor a scan, and equal keys are sorted already.
     let first = a[0].widen();
-    let below = if byte >= 7 {
-        u64::MAX
-    } else {
-        (1u64 << (8 * (byte + 1))) - 1
-    };
+    let below = u64::MAX >> (8 * (7 - byte));
     let diff = a.iter().fold(0, |d, &k| d | (k.widen() ^ first)) & below;
     let varies = |i: usize| (diff >> (8 * i)) & 0xff != 0;
     // Digits that make keys sharing all of them rare: 256^d >= SPREAD * n.
@@ -776,14 +772,13 @@ fn insertion_sort<B: Bits>(a: &mut [B]) {
     }
 }
 
-/// Stable LSD passes over the given bytes (ascending) of one bucket on one
-/// thread, ping-ponging between `a` (where the keys start) and `b`; a byte
-/// that is the same for every key is skipped. Returns whether the keys
-/// ended up in `a`.
+/// Stable LSD passes over the given bytes (ascending; [`in_cache`] lists
+/// only bytes on which keys differ) of one bucket on one thread,
+/// ping-ponging between `a` (where the keys start) and `b`. Returns whether
+/// the keys ended up in `a`.
 fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], bytes: &[usize]) -> bool {
     // Buckets fit in cache (at most CACHE_KEYS keys), so u32 counts do.
     debug_assert!(a.len() <= CACHE_KEYS);
-    let n = a.len() as u32;
     // Every pass's histogram in one read of the keys.
     let mut counts = [[0u32; 256]; 8];
     for &k in a.iter() {
@@ -793,9 +788,6 @@ fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], bytes: &[usize]) -> bool {
     }
     let mut in_a = true;
     for (&byte, count) in bytes.iter().zip(counts.iter()) {
-        if count.contains(&n) {
-            continue;
-        }
         let mut offset = [0u32; 256];
         let mut running = 0;
         for (o, &c) in offset.iter_mut().zip(count) {
