@@ -508,8 +508,10 @@ impl Comm {
         if recv.capacity() < total {
             // calloc'ed: pages are mapped as MPI writes them.
             recv = vec![T::zeroed(); total];
+        } else if recv.len() >= total {
+            // MPI overwrites every element: write none here.
+            recv.truncate(total);
         } else {
-            recv.clear();
             recv.resize(total, T::zeroed());
         }
         // SAFETY: `send` holds sum(send_counts) elements laid out by the send

@@ -21,15 +21,21 @@
 //!
 //! Sample sort that sorts each key once ([`SortAlgo::Radix`]): the
 //! boundaries are found on the unsorted keys (radix selection over counts
-//! of the top bits, summed over ranks: see `split.rs`), each rank writes
-//! each of its keys once into the part of the rank that owns it
-//! ([`Comm::exchange`](crate::comm::Comm::exchange): straight into the
-//! receiver's memory through a shared-memory window where every rank
-//! shares one node, else one `MPI_Alltoallv`), and each rank sorts what it
-//! received with one local radix sort. On the 2-core machine of
-//! BENCHMARKS.md it is slower than sample sort (the fresh pages of the
-//! exchange cost more than the merge it saves); it is kept for larger
-//! rank counts, where a P-way merge takes `log2 P` passes.
+//! of the top 16 bits, summed over ranks: see `split.rs`). On the CPU the
+//! classification is the radix sort's first pass: each rank writes its
+//! keys once, bucket by bucket (about 256 buckets over all ranks, ranges
+//! of top-16-bit values that each belong to one rank), one
+//! `MPI_Alltoallv` sends each rank its buckets, and each rank sorts each
+//! of its buckets, gathered from every sender, in cache on its threads: no
+//! key is sorted twice and nothing is merged. (`TESSERA_EXCHANGE=shared`
+//! writes the buckets straight into the receivers' shared-memory window
+//! instead, where every rank shares one node.) On a GPU each rank writes
+//! its keys into the part of the rank that owns them
+//! ([`Comm::exchange`](crate::comm::Comm::exchange)) and sorts what it
+//! received with one device sort. On the 2-core machine of BENCHMARKS.md
+//! it is slower than sample sort at two ranks: finding the boundaries
+//! reads the keys twice, which costs more than the merge it saves; it is
+//! kept for larger rank counts, where a P-way merge costs more.
 //!
 //! Merge sort across ranks: local sort, then `ceil(log2 P)` rounds of
 //! merging pairs of sorted sequences (any P, not only powers of two). In
@@ -52,7 +58,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::merge::merge_runs_on_into;
 use crate::ops::sort::{
-    Bits, SortKey, bits_as_keys, keys_as_bits, radix_sort_into, sort, sort_with,
+    Bits, SortKey, bits_as_keys, keys_as_bits, radix_sort_into, sort, sort_pieces_into, sort_with,
 };
 use crate::rng::mix64;
 
@@ -70,8 +76,8 @@ pub enum SortAlgo {
     /// Merge sort across ranks: log2(P) rounds of two-way merges.
     Merge,
     /// Sample sort that sorts each key once: exact splitters on the
-    /// unsorted keys, each key written once into its rank's memory, one
-    /// local radix sort.
+    /// unsorted keys, a first radix pass that classifies them into buckets
+    /// of the ranks, one exchange, and an in-cache sort of each bucket.
     Radix,
 }
 
@@ -232,6 +238,21 @@ fn sort_and_merge<K: SortKey>(
     }
 }
 
+/// Keys per bucket of the host radix sample sort, over all ranks: the
+/// classification is a radix pass into about [`FANOUT`] buckets, each then
+/// sorted in cache by the rank that owns it.
+/// A quarter over `total / FANOUT`, so that evenly spread keys fill one
+/// bucket per value of the top byte rather than one and a sliver.
+fn bucket_keys(total: u64) -> u64 {
+    (total / FANOUT + total / (4 * FANOUT)).max(1 << 12)
+}
+
+/// Buckets of the host radix sample sort's first pass, over all ranks: as
+/// many as a radix pass writes at full speed (its 256 write streams fit
+/// the first-level cache; 700 buckets made the pass twice as slow on the
+/// machine of BENCHMARKS.md).
+const FANOUT: u64 = 256;
+
 /// Sample sort of unsorted keys: exact boundaries, each key written once
 /// to the rank that owns it, one local sort of what arrived.
 fn radix_sample_sort<K: SortKey>(
@@ -240,6 +261,9 @@ fn radix_sample_sort<K: SortKey>(
     total: u64,
     device: Device,
 ) -> Result<(Vec<K>, SortStats)> {
+    if !device.is_gpu_like() {
+        return radix_sample_sort_host(comm, keys, total);
+    }
     let t = Instant::now();
     // Order-preserving bits in place: the boundaries, the classification
     // and the radix sort all work on them.
@@ -273,6 +297,144 @@ fn radix_sample_sort<K: SortKey>(
         merge_seconds: 0.0,
     };
     Ok((sorted?, stats))
+}
+
+/// [`radix_sample_sort`] on the CPU, where the classification is the
+/// first pass of the radix sort: each rank writes its keys bucket by
+/// bucket (ranges of top-16-bit bins, each owned by one rank; see
+/// [`Boundaries::buckets`]), sends each rank its buckets, and sorts each of
+/// its own buckets, gathered from every sender, in cache and on its
+/// threads. Keys move through `MPI_Alltoallv` between buffers whose pages
+/// are mapped already, or, with `TESSERA_EXCHANGE=shared` and every rank
+/// on one node, are written straight into the receivers' shared-memory
+/// window (whose fresh pages cost more than the copy they save, on the
+/// machine of BENCHMARKS.md).
+fn radix_sample_sort_host<K: SortKey>(
+    comm: &Comm,
+    keys: Vec<K>,
+    total: u64,
+) -> Result<(Vec<K>, SortStats)> {
+    let t = Instant::now();
+    let (p, me) = (comm.size(), comm.rank());
+    let mut bits = into_bits(keys);
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = bits.len().div_ceil(4 * threads).max(1 << 16);
+    let bounds = Boundaries::find(comm, &bits, total, chunk)?;
+    let buckets = bounds.buckets(bucket_keys(total));
+    // Every rank's count of each of this rank's buckets.
+    let per_rank: Vec<usize> = (0..p).map(|r| buckets.of_rank(r).len()).collect();
+    let wire: Vec<u64> = buckets.counts.iter().map(|&c| c as u64).collect();
+    let from = comm.all_to_all_v(&wire, &per_rank)?;
+    let send_counts: Vec<usize> = (0..p)
+        .map(|r| buckets.counts[buckets.of_rank(r)].iter().sum())
+        .collect();
+    let mut stats = SortStats {
+        exchange_seconds: t.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    let mine = buckets.of_rank(me).len();
+    if ExchangePath::from_env()? == ExchangePath::Shared {
+        let t = Instant::now();
+        let buffer = std::cell::Cell::new(None);
+        let mut sort_seconds = 0.0;
+        let (sorted, _path) = comm.exchange::<K::Bits, Vec<K::Bits>>(
+            &send_counts,
+            |parts| {
+                bounds.scatter_buckets(&bits, &buckets, parts);
+                buffer.set(Some(std::mem::take(&mut bits)));
+            },
+            |received, sent| {
+                let t = Instant::now();
+                let mut out = buffer.take().unwrap_or_default();
+                fit(&mut out, received.len());
+                sort_buckets(received, sent, &from, mine, &mut out);
+                sort_seconds = t.elapsed().as_secs_f64();
+                out
+            },
+            ExchangePath::Shared,
+        )?;
+        stats.local_sort_seconds = sort_seconds;
+        stats.exchange_seconds += t.elapsed().as_secs_f64() - sort_seconds;
+        return Ok((from_bits(sorted), stats));
+    }
+    let t = Instant::now();
+    let mut scratch: Vec<K::Bits> = crate::device::cpu::zeroed_vec_huge(bits.len());
+    {
+        let mut parts = split_counts(&mut scratch, &send_counts);
+        bounds.scatter_buckets(&bits, &buckets, &mut parts);
+    }
+    stats.local_sort_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let received = comm.all_to_all_v_into(&scratch, &send_counts, bits)?;
+    stats.exchange_seconds += t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut out = scratch;
+    fit(&mut out, received.data.len());
+    sort_buckets(&received.data, &received.counts, &from, mine, &mut out);
+    stats.local_sort_seconds += t.elapsed().as_secs_f64();
+    Ok((from_bits(out), stats))
+}
+
+/// `buf` at length `len`, writing only the elements it gains.
+fn fit<T: bytemuck::Zeroable + Clone>(buf: &mut Vec<T>, len: usize) {
+    if buf.len() >= len {
+        buf.truncate(len);
+    } else {
+        buf.resize(len, T::zeroed());
+    }
+}
+
+/// `buf` cut into consecutive slices of the given lengths.
+fn split_counts<'a, T>(buf: &'a mut [T], counts: &[usize]) -> Vec<&'a mut [T]> {
+    let mut parts = Vec::with_capacity(counts.len());
+    let mut rest = buf;
+    for &c in counts {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(c);
+        parts.push(head);
+        rest = tail;
+    }
+    parts
+}
+
+/// Sorts this rank's `buckets` buckets into `out` (as long as `received`)
+/// on its threads: `received` holds what each rank sent (`sent[s]` keys
+/// from rank s, in rank order), bucket by bucket, and `from` how many keys
+/// of each bucket each rank sent.
+fn sort_buckets<B: Bits>(
+    received: &[B],
+    sent: &[usize],
+    from: &crate::comm::Varying<u64>,
+    buckets: usize,
+    out: &mut [B],
+) {
+    // Each sender's part, cut into its buckets.
+    let mut pieces: Vec<Vec<&[B]>> = (0..buckets)
+        .map(|_| Vec::with_capacity(sent.len()))
+        .collect();
+    let mut rest = received;
+    for (s, &n) in sent.iter().enumerate() {
+        let (mut part, tail) = rest.split_at(n);
+        rest = tail;
+        for (j, &c) in from.part(s).iter().enumerate() {
+            let (head, tail) = part.split_at(c as usize);
+            pieces[j].push(head);
+            part = tail;
+        }
+    }
+    let lengths: Vec<usize> = pieces
+        .iter()
+        .map(|p| p.iter().map(|x| x.len()).sum())
+        .collect();
+    let outs = split_counts(out, &lengths);
+    // One scratch buffer per piece of work that rayon hands a thread (a
+    // run of buckets), reused bucket after bucket: no page is mapped or
+    // zeroed per bucket.
+    pieces
+        .par_iter()
+        .zip(outs)
+        .for_each_init(Vec::new, |spare, (pieces, out)| {
+            sort_pieces_into(pieces, out, spare)
+        });
 }
 
 /// Sorts the order-preserving bits that arrived (overwriting them) into

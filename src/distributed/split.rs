@@ -49,7 +49,11 @@ pub(crate) struct Boundaries {
     /// Keys per chunk.
     chunk: usize,
     /// Each chunk's count of keys by their top 16 bits.
-    chunk_hists: Vec<Vec<u64>>,
+    chunk_hists: Vec<Vec<u32>>,
+    /// The count of all ranks' keys by their top 16 bits.
+    top: Vec<u64>,
+    /// Each chunk's keys (widened) in the bins that hold a boundary value.
+    chunk_candidates: Vec<Vec<u64>>,
 }
 
 /// Bits of the first counting round.
@@ -84,12 +88,20 @@ impl Boundaries {
         let bits = 8 * B::BYTES as u32;
         let shift = bits - FIRST_BITS;
         let chunk_hists = count_top(keys, shift, chunk);
+        // The first round's counts, over all ranks: the boundaries' top 16
+        // bits, and the sizes of the buckets of [`Self::buckets`].
+        let mut top = vec![0u64; 1 << FIRST_BITS];
+        for c in &chunk_hists {
+            top.iter_mut().zip(c).for_each(|(x, &y)| *x += u64::from(y));
+        }
+        let top = comm.all_reduce(&top, ReduceOp::Sum)?;
         // Per boundary: the top `done` bits of v_q, and the keys whose top
         // bits are below them.
         let mut prefix = vec![0u64; wanted.len()];
         let mut below = vec![0u64; wanted.len()];
         let mut done = 0u32;
         let mut candidates: Vec<u64> = Vec::new();
+        let mut chunk_candidates: Vec<Vec<u64>> = Vec::new();
         while done < bits && !wanted.is_empty() {
             let mut distinct = prefix.clone();
             distinct.dedup();
@@ -106,14 +118,11 @@ impl Boundaries {
             let bins = 1usize << width;
             let shift = bits - done - width;
             let hist: Vec<u64> = if done == 0 {
-                let mut h = vec![0u64; bins];
-                for c in &chunk_hists {
-                    h.iter_mut().zip(c).for_each(|(x, y)| *x += y);
-                }
-                h
+                top.clone()
             } else {
                 if done == FIRST_BITS {
-                    candidates = pick_candidates(keys, shift + width, &distinct, chunk);
+                    chunk_candidates = pick_candidates(keys, shift + width, &distinct, chunk);
+                    candidates = chunk_candidates.concat();
                 } else {
                     candidates.retain(|&k| distinct.binary_search(&(k >> (shift + width))).is_ok());
                 }
@@ -123,9 +132,8 @@ impl Boundaries {
                         h[i * bins + ((k >> shift) as usize & (bins - 1))] += 1;
                     }
                 }
-                h
+                comm.all_reduce(&h, ReduceOp::Sum)?
             };
-            let hist = comm.all_reduce(&hist, ReduceOp::Sum)?;
             for q in 0..wanted.len() {
                 let i = distinct.binary_search(&prefix[q]).unwrap_or(0);
                 let bin = &hist[i * bins..(i + 1) * bins];
@@ -196,7 +204,39 @@ impl Boundaries {
             bin_rank,
             chunk,
             chunk_hists,
+            top,
+            chunk_candidates,
         })
+    }
+
+    /// The rank of the keys in each gap between boundary values: gap i
+    /// (above value `i - 1`, below value `i`) goes to the rank after the
+    /// boundaries below it.
+    fn gap_rank(&self) -> Vec<usize> {
+        let p = self.targets.len() - 1;
+        let mut gap_rank = Vec::with_capacity(self.values.len() + 1);
+        let mut boundaries_below = 0;
+        gap_rank.push(0);
+        for &mult in &self.multiplicity {
+            boundaries_below += mult;
+            gap_rank.push(boundaries_below.min(p - 1));
+        }
+        gap_rank
+    }
+
+    /// Chunk `c`'s keys in bins that hold a boundary value.
+    fn candidates_of(&self, c: usize) -> &[u64] {
+        self.chunk_candidates.get(c).map_or(&[], Vec::as_slice)
+    }
+
+    /// The global position of this rank's first copy of each boundary
+    /// value.
+    fn first_copies(&self) -> Vec<u64> {
+        self.below
+            .iter()
+            .zip(&self.before_me)
+            .map(|(b, m)| b + m)
+            .collect()
     }
 
     /// The rank that owns global position `pos`.
@@ -218,18 +258,11 @@ impl Boundaries {
     pub(crate) fn plan<B: Bits>(&self, keys: &[B]) -> Plan {
         let m = self.values.len();
         let p = self.targets.len() - 1;
-        // Gap i goes to the rank after the boundaries below it.
-        let mut gap_rank = Vec::with_capacity(m + 1);
-        let mut boundaries_below = 0;
-        gap_rank.push(0);
-        for &mult in &self.multiplicity {
-            boundaries_below += mult;
-            gap_rank.push(boundaries_below.min(p - 1));
-        }
+        let gap_rank = self.gap_rank();
         // Whole bins by their counts; keys in bins holding a boundary value
-        // one by one.
-        let per_chunk: Vec<(Vec<usize>, Vec<u64>)> = keys
-            .par_chunks(self.chunk)
+        // (the chunk's candidates) one by one.
+        let per_chunk: Vec<(Vec<usize>, Vec<u64>)> = (0..keys.len().div_ceil(self.chunk))
+            .into_par_iter()
             .zip(self.chunk_hists.par_iter())
             .map(|(c, hist)| {
                 let mut to = vec![0usize; p];
@@ -239,21 +272,18 @@ impl Boundaries {
                     }
                 }
                 let mut ties = vec![0u64; m];
-                for k in c {
-                    let k = k.widen();
-                    if self.bin_rank[(k >> self.shift) as usize] == MIXED {
-                        let class = self.class(k);
-                        if class.is_multiple_of(2) {
-                            to[gap_rank[class / 2]] += 1;
-                        } else {
-                            ties[class / 2] += 1;
-                        }
+                for &k in self.candidates_of(c) {
+                    let class = self.class(k);
+                    if class.is_multiple_of(2) {
+                        to[gap_rank[class / 2]] += 1;
+                    } else {
+                        ties[class / 2] += 1;
                     }
                 }
                 (to, ties)
             })
             .collect();
-        let mut next_copy: Vec<u64> = (0..m).map(|i| self.below[i] + self.before_me[i]).collect();
+        let mut next_copy = self.first_copies();
         let mut chunk_counts = Vec::with_capacity(per_chunk.len());
         let mut tie_start = Vec::with_capacity(per_chunk.len());
         for (mut to, ties) in per_chunk {
@@ -328,6 +358,215 @@ impl Boundaries {
     }
 }
 
+impl Boundaries {
+    /// Cuts the keys of all ranks into buckets for a sample sort whose
+    /// classification is a radix sort's first pass: runs of top-16-bit bins
+    /// in key order, each owned by one rank and holding about `per_bucket`
+    /// keys over all ranks (a single bin may hold more); a bin that holds a
+    /// boundary value gives a bucket to each rank its keys go to. No bucket
+    /// spans two values of the top byte, which would cost its in-cache sort
+    /// a pass (an empty bucket may: it costs nothing). Counts
+    /// this rank's keys in each bucket, chunk by chunk, from the counts and
+    /// candidates of [`Self::find`] (no read of the keys).
+    pub(crate) fn buckets(&self, per_bucket: u64) -> Buckets {
+        let p = self.targets.len() - 1;
+        let gap_rank = self.gap_rank();
+        let mut bin_bucket = vec![0u32; 1 << FIRST_BITS];
+        let mut mixed: Vec<(usize, usize)> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        // The rank and keys of the last bucket, while bins may join it.
+        let mut open: Option<(usize, u64)> = None;
+        let (mut boundaries_below, mut next) = (0usize, 0usize);
+        for (b, slot) in bin_bucket.iter_mut().enumerate() {
+            let lo = boundaries_below;
+            while next < self.values.len() && (self.values[next] >> self.shift) as usize == b {
+                boundaries_below += self.multiplicity[next];
+                next += 1;
+            }
+            if boundaries_below > lo {
+                *slot = MIXED_BUCKET | mixed.len() as u32;
+                mixed.push((owner.len(), lo));
+                owner.extend(lo..=boundaries_below.min(p - 1));
+                open = None;
+                continue;
+            }
+            let here = self.top[b];
+            // A bucket stays within one value of the top byte, so that its
+            // sort needs no pass on that byte.
+            let same_byte = b % 256 != 0;
+            match &mut open {
+                Some((rank, keys))
+                    if *rank == lo && same_byte && (*keys == 0 || *keys + here <= per_bucket) =>
+                {
+                    *keys += here
+                }
+                _ => {
+                    owner.push(lo);
+                    open = Some((lo, here));
+                }
+            }
+            *slot = (owner.len() - 1) as u32;
+        }
+        let shift = self.shift;
+        let mixed_bucket = |k: u64, rank: usize| {
+            let (first, lo) = mixed[(bin_bucket[(k >> shift) as usize] & !MIXED_BUCKET) as usize];
+            first + rank - lo
+        };
+        let m = self.values.len();
+        let nb = owner.len();
+        let per_chunk: Vec<(Vec<usize>, Vec<u64>)> = self
+            .chunk_hists
+            .par_iter()
+            .enumerate()
+            .map(|(c, hist)| {
+                let mut to = vec![0usize; nb];
+                for (&j, &n) in bin_bucket.iter().zip(hist) {
+                    if j & MIXED_BUCKET == 0 {
+                        to[j as usize] += n as usize;
+                    }
+                }
+                let mut ties = vec![0u64; m];
+                for &k in self.candidates_of(c) {
+                    let class = self.class(k);
+                    if class.is_multiple_of(2) {
+                        to[mixed_bucket(k, gap_rank[class / 2])] += 1;
+                    } else {
+                        ties[class / 2] += 1;
+                    }
+                }
+                (to, ties)
+            })
+            .collect();
+        let mut next_copy = self.first_copies();
+        let mut chunk_counts = Vec::with_capacity(per_chunk.len());
+        let mut tie_start = Vec::with_capacity(per_chunk.len());
+        for (mut to, ties) in per_chunk {
+            tie_start.push(next_copy.clone());
+            for (i, &n) in ties.iter().enumerate() {
+                // Copies at positions [first, first + n) split by owner.
+                let (first, v) = (next_copy[i], self.values[i]);
+                let mut pos = first;
+                while pos < first + n {
+                    let r = self.owner(pos);
+                    let end = (first + n).min(self.targets[r + 1]);
+                    to[mixed_bucket(v, r)] += (end - pos) as usize;
+                    pos = end;
+                }
+                next_copy[i] += n;
+            }
+            chunk_counts.push(to);
+        }
+        let counts = (0..nb)
+            .map(|j| chunk_counts.iter().map(|c| c[j]).sum())
+            .collect();
+        let mut first_of_rank = vec![nb; p + 1];
+        for (j, &r) in owner.iter().enumerate().rev() {
+            first_of_rank[r] = j;
+        }
+        for r in (0..p).rev() {
+            first_of_rank[r] = first_of_rank[r].min(first_of_rank[r + 1]);
+        }
+        Buckets {
+            bin_bucket,
+            mixed,
+            gap_rank,
+            first_of_rank,
+            chunk_counts,
+            tie_start,
+            counts,
+        }
+    }
+
+    /// Writes `keys` into `parts` (one slice per rank, as long as the keys
+    /// this rank sends there: the sums of its buckets' counts) bucket by
+    /// bucket, on rayon's threads: a stable radix pass whose digit is the
+    /// bucket.
+    pub(crate) fn scatter_buckets<B: Bits>(
+        &self,
+        keys: &[B],
+        buckets: &Buckets,
+        parts: &mut [&mut [B]],
+    ) {
+        // Each bucket's slice is cut into one piece per chunk, in chunk
+        // order; each chunk gets its piece of every bucket.
+        let chunks = buckets.chunk_counts.len();
+        let mut pieces: Vec<Vec<&mut [B]>> = (0..chunks)
+            .map(|_| Vec::with_capacity(buckets.counts.len()))
+            .collect();
+        for (r, part) in parts.iter_mut().enumerate() {
+            let mut rest: &mut [B] = part;
+            for j in buckets.of_rank(r) {
+                for (c, counts) in buckets.chunk_counts.iter().enumerate() {
+                    let (head, tail) = std::mem::take(&mut rest).split_at_mut(counts[j]);
+                    pieces[c].push(head);
+                    rest = tail;
+                }
+            }
+        }
+        let shift = self.shift;
+        keys.par_chunks(self.chunk)
+            .zip(pieces.into_par_iter())
+            .zip(buckets.tie_start.par_iter())
+            .for_each(|((c, mut out), starts)| {
+                let mut next = vec![0usize; out.len()];
+                let mut copy = starts.clone();
+                for &k in c {
+                    let wide = k.widen();
+                    let j = buckets.bin_bucket[(wide >> shift) as usize];
+                    let j = if j & MIXED_BUCKET == 0 {
+                        j as usize
+                    } else {
+                        let (first, lo) = buckets.mixed[(j & !MIXED_BUCKET) as usize];
+                        let class = self.class(wide);
+                        let r = if class.is_multiple_of(2) {
+                            buckets.gap_rank[class / 2]
+                        } else {
+                            let i = class / 2;
+                            copy[i] += 1;
+                            self.owner(copy[i] - 1)
+                        };
+                        first + r - lo
+                    };
+                    out[j][next[j]] = k;
+                    next[j] += 1;
+                }
+            });
+    }
+}
+
+/// Marks a bin of [`Buckets::bin_bucket`] that holds a boundary value;
+/// the other bits index [`Buckets::mixed`].
+const MIXED_BUCKET: u32 = 1 << 31;
+
+/// The buckets of [`Boundaries::buckets`].
+#[derive(Debug, Clone)]
+pub(crate) struct Buckets {
+    /// The bucket of each top-16-bit bin, or [`MIXED_BUCKET`] and an index
+    /// into `mixed` for a bin that holds a boundary value.
+    bin_bucket: Vec<u32>,
+    /// For each bin that holds a boundary value: its first bucket, and the
+    /// rank of that bucket (the next ones belong to the next ranks).
+    mixed: Vec<(usize, usize)>,
+    /// The rank of each gap between boundary values ([`Boundaries::gap_rank`]).
+    gap_rank: Vec<usize>,
+    /// The first bucket of each rank, and the number of buckets at the end.
+    first_of_rank: Vec<usize>,
+    /// This rank's keys of each chunk in each bucket.
+    chunk_counts: Vec<Vec<usize>>,
+    /// Where each chunk's copies of each boundary value start (global
+    /// positions).
+    tie_start: Vec<Vec<u64>>,
+    /// This rank's keys in each bucket.
+    pub(crate) counts: Vec<usize>,
+}
+
+impl Buckets {
+    /// The buckets of rank `r` (consecutive).
+    pub(crate) fn of_rank(&self, r: usize) -> std::ops::Range<usize> {
+        self.first_of_rank[r]..self.first_of_rank[r + 1]
+    }
+}
+
 /// How keys go to ranks: see [`Boundaries::plan`].
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
@@ -342,11 +581,13 @@ pub(crate) struct Plan {
 }
 
 /// Each chunk's count of `keys` by their bits above `shift` (2^16 bins),
-/// on rayon's threads.
-fn count_top<B: Bits>(keys: &[B], shift: u32, chunk: usize) -> Vec<Vec<u64>> {
+/// on rayon's threads. The counts are u32 (a chunk holds fewer keys than
+/// one MPI call carries): half the table of u64 counts, which keeps more of
+/// it in cache while keys hit it at random.
+fn count_top<B: Bits>(keys: &[B], shift: u32, chunk: usize) -> Vec<Vec<u32>> {
     keys.par_chunks(chunk)
         .map(|c| {
-            let mut h = vec![0u64; 1 << FIRST_BITS];
+            let mut h = vec![0u32; 1 << FIRST_BITS];
             for k in c {
                 h[(k.widen() >> shift) as usize & 0xffff] += 1;
             }
@@ -356,22 +597,40 @@ fn count_top<B: Bits>(keys: &[B], shift: u32, chunk: usize) -> Vec<Vec<u64>> {
 }
 
 /// The keys (widened) whose bits above `shift` are one of `prefixes`
-/// (sorted; values below 2^16).
-fn pick_candidates<B: Bits>(keys: &[B], shift: u32, prefixes: &[u64], chunk: usize) -> Vec<u64> {
+/// (sorted; values below 2^16), chunk by chunk.
+fn pick_candidates<B: Bits>(
+    keys: &[B],
+    shift: u32,
+    prefixes: &[u64],
+    chunk: usize,
+) -> Vec<Vec<u64>> {
+    if prefixes.len() <= 4 {
+        // A few prefixes (a few ranks): compared outright, faster than a
+        // table looked up at random.
+        let mut few = [u64::MAX; 4];
+        few[..prefixes.len()].copy_from_slice(prefixes);
+        return keys
+            .par_chunks(chunk)
+            .map(|c| {
+                c.iter()
+                    .map(|k| k.widen())
+                    .filter(|&k| few.contains(&(k >> shift)))
+                    .collect()
+            })
+            .collect();
+    }
     let mut wanted = vec![false; 1 << FIRST_BITS];
     for &p in prefixes {
         wanted[p as usize] = true;
     }
-    let parts: Vec<Vec<u64>> = keys
-        .par_chunks(chunk)
+    keys.par_chunks(chunk)
         .map(|c| {
             c.iter()
                 .map(|k| k.widen())
                 .filter(|&k| wanted[(k >> shift) as usize & 0xffff])
                 .collect()
         })
-        .collect();
-    parts.concat()
+        .collect()
 }
 
 /// How many of `keys` equal each of `values` (sorted).

@@ -473,6 +473,43 @@ pub fn radix_sort_into<B: Bits>(keys: &mut [B], out: &mut [B]) {
     msd_top(keys, out, false);
 }
 
+/// Sorts the keys of `pieces` (as many in all as `out` holds) into `out`,
+/// with `spare` as scratch (grown where it must): one bucket of a sample
+/// sort whose classification was a first radix pass, gathered from the
+/// ranks that sent its keys. A bucket that fits in cache is gathered into
+/// `spare` and sorted from there into `out` by the in-cache passes, so the
+/// gather costs one read of the pieces; a larger one (keys crowding a few
+/// values) takes the parallel passes.
+///
+/// # Panics
+/// When the pieces do not hold `out.len()` keys.
+pub(crate) fn sort_pieces_into<B: Bits>(pieces: &[&[B]], out: &mut [B], spare: &mut Vec<B>) {
+    let n = out.len();
+    assert_eq!(
+        pieces.iter().map(|p| p.len()).sum::<usize>(),
+        n,
+        "sort_pieces_into needs as many keys as places"
+    );
+    if spare.len() < n {
+        spare.resize(n, B::zeroed());
+    }
+    let spare = &mut spare[..n];
+    let gather = |to: &mut [B]| {
+        let mut at = 0;
+        for p in pieces {
+            to[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+    };
+    if n <= CACHE_KEYS {
+        gather(spare);
+        in_cache(spare, out, B::BYTES - 1, false);
+    } else {
+        gather(out);
+        msd_top(out, spare, true);
+    }
+}
+
 /// Keys a bucket may hold to be finished on one thread in cache (2^18:
 /// 17-20% faster than 2^16 for 2e7 u32 and u64 keys on the 2-core machine
 /// of BENCHMARKS.md; 2^19: 10-15% faster again for 1e8 u32 keys, whose
@@ -987,6 +1024,39 @@ mod tests {
                 proptest::prop_assert_eq!(got32, want32);
             }
         }
+    }
+
+    #[test]
+    fn pieces_gathered_from_several_senders_sort_into_one_bucket() {
+        // Buckets in cache and beyond it (CACHE_KEYS), in one piece or
+        // several, some empty, with narrow and wide keys and many copies.
+        let wide = keys(CACHE_KEYS + 5000, 11);
+        let narrow: Vec<u64> = keys(70_000, 12).iter().map(|k| k % 97).collect();
+        let spread_low: Vec<u32> = keys(200_003, 13).iter().map(|&k| k as u32).collect();
+        let mut spare = Vec::new();
+        for data in [&wide, &narrow] {
+            for cuts in [
+                vec![],
+                vec![0, 10, 10, 33_333],
+                vec![1, 2, 3, 40_000, 69_999],
+            ] {
+                let mut bounds = vec![0];
+                bounds.extend(cuts.iter().map(|&c: &usize| c.min(data.len())));
+                bounds.push(data.len());
+                let pieces: Vec<&[u64]> = bounds.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+                let mut out = vec![0u64; data.len()];
+                sort_pieces_into(&pieces, &mut out, &mut spare);
+                let mut want = data.clone();
+                want.sort_unstable();
+                assert_eq!(out, want, "{} keys in {} pieces", data.len(), pieces.len());
+            }
+        }
+        let (a, b) = spread_low.split_at(77_777);
+        let mut out = vec![0u32; spread_low.len()];
+        sort_pieces_into(&[b, &[], a], &mut out, &mut Vec::new());
+        let mut want = spread_low.clone();
+        want.sort_unstable();
+        assert_eq!(out, want);
     }
 
     #[test]

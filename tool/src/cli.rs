@@ -174,8 +174,8 @@ pub enum Command {
         out: Option<PathBuf>,
         /// Algorithm: sample (local sort, one exchange, one multi-way
         /// merge), merge (log2 P rounds of two-way merges, every rank
-        /// merging), radix (each key sorted once: classify, exchange, one
-        /// radix sort).
+        /// merging), radix (each key sorted once: a first radix pass into
+        /// the ranks' buckets, one exchange, each bucket sorted in cache).
         #[arg(long, default_value = "sample", value_parser = choice(tessera::distributed::sort::SortAlgo::ALL))]
         algo: tessera::distributed::sort::SortAlgo,
         /// Where the local sorts run.

@@ -124,13 +124,21 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
         );
     }
     // The balance is exact whatever the keys: every rank ends with its
-    // balanced block, for all-equal keys too.
-    for dist in [
-        KeyDist::Equal,
-        KeyDist::Few,
-        KeyDist::Zipf,
-        KeyDist::Uniform,
-    ] {
+    // balanced block, for all-equal keys too. (The radix sample sort's
+    // buckets, about n / 256 keys each and at least 4096, are many here,
+    // and bins holding a boundary value are split between ranks.)
+    for (algo, dist) in [SortAlgo::Sample, SortAlgo::Radix]
+        .into_iter()
+        .flat_map(|a| {
+            [
+                KeyDist::Equal,
+                KeyDist::Few,
+                KeyDist::Zipf,
+                KeyDist::Uniform,
+            ]
+            .map(|d| (a, d))
+        })
+    {
         for n in [2000 * p + p / 2, 140_003 * p] {
             let keys: Vec<u32> = tessera::ops::generate::generate_keys(
                 dist,
@@ -138,20 +146,23 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
                 tessera::distributed::block_range(n, p, c.rank()),
                 1,
             );
-            let (sorted, _) = tessera::distributed::sort::dist_sort(
-                c,
-                keys,
-                SortAlgo::Sample,
-                tessera::Device::Cpu,
-            )
-            .map_err(err)?;
+            let print = tessera::distributed::sort::fingerprint(c, &keys).map_err(err)?;
+            let (sorted, _) =
+                tessera::distributed::sort::dist_sort(c, keys, algo, tessera::Device::Cpu)
+                    .map_err(err)?;
+            let verdict =
+                tessera::distributed::sort::verify_sorted(c, &print, &sorted).map_err(err)?;
+            ensure!(
+                verdict.passed(),
+                "{algo:?} sort of {n} {dist} keys: {verdict:?}"
+            );
             let want = tessera::distributed::block_range(n, p, c.rank()).len();
             let wrong = c
                 .all_reduce(&[(sorted.len() != want) as u64], ReduceOp::Max)
                 .map_err(err)?[0];
             ensure!(
                 wrong == 0,
-                "{dist} keys, n = {n}: rank {} holds {} keys, not its block of {want}",
+                "{algo:?} sort of {dist} keys, n = {n}: rank {} holds {} keys, not its block of {want}",
                 c.rank(),
                 sorted.len()
             );
