@@ -23,8 +23,8 @@
 //! boundaries are found on the unsorted keys (radix selection over counts
 //! of the top 16 bits, summed over ranks: see `split.rs`). On the CPU the
 //! classification is the radix sort's first pass: each rank writes its
-//! keys once, bucket by bucket (about 256 buckets over all ranks, ranges
-//! of top-16-bit values that each belong to one rank), one
+//! keys once, bucket by bucket (about 256 buckets per rank, ranges of
+//! top-16-bit values that each belong to one rank), one
 //! `MPI_Alltoallv` sends each rank its buckets, and each rank sorts each
 //! of its buckets, gathered from every sender, in cache on its threads: no
 //! key is sorted twice and nothing is merged. (`TESSERA_EXCHANGE=shared`
@@ -238,20 +238,26 @@ fn sort_and_merge<K: SortKey>(
     }
 }
 
-/// Keys per bucket of the host radix sample sort, over all ranks: the
-/// classification is a radix pass into about [`FANOUT`] buckets, each then
-/// sorted in cache by the rank that owns it.
-/// A quarter over `total / FANOUT`, so that evenly spread keys fill one
-/// bucket per value of the top byte rather than one and a sliver.
-fn bucket_keys(total: u64) -> u64 {
-    (total / FANOUT + total / (4 * FANOUT)).max(1 << 12)
+/// Keys per bucket of the host radix sample sort, over all ranks, for
+/// `total` keys on `ranks` ranks: about [`RANK_BUCKETS`] buckets per rank
+/// (a quarter more keys than an even share, so that evenly spread keys
+/// fill one bucket where they could fill one and a sliver), and at most
+/// [`FANOUT`] buckets in all.
+fn bucket_keys(total: u64, ranks: usize) -> u64 {
+    let share = total.div_ceil(ranks.max(1) as u64);
+    let keys = (share / RANK_BUCKETS).max(total / FANOUT);
+    (keys + keys / 4).max(1 << 12)
 }
 
-/// Buckets of the host radix sample sort's first pass, over all ranks: as
-/// many as a radix pass writes at full speed (its 256 write streams fit
-/// the first-level cache; 700 buckets made the pass twice as slow on the
-/// machine of BENCHMARKS.md).
-const FANOUT: u64 = 256;
+/// Buckets per rank of the radix sample sort: those of a rank's own radix
+/// sort, whose in-cache sorts ran 20% faster at 195,000 keys per bucket
+/// than at 390,000 (5e7 u32 keys on one thread, the machine of
+/// BENCHMARKS.md).
+const RANK_BUCKETS: u64 = 256;
+
+/// Most buckets the classifying pass writes at once: more write streams
+/// than that leave the first-level cache.
+const FANOUT: u64 = 2048;
 
 /// Sample sort of unsorted keys: exact boundaries, each key written once
 /// to the rank that owns it, one local sort of what arrived.
@@ -320,7 +326,7 @@ fn radix_sample_sort_host<K: SortKey>(
     let threads = rayon::current_num_threads().max(1);
     let chunk = bits.len().div_ceil(4 * threads).max(1 << 16);
     let bounds = Boundaries::find(comm, &bits, total, chunk)?;
-    let buckets = bounds.buckets(bucket_keys(total));
+    let buckets = bounds.buckets(bucket_keys(total, p));
     // Every rank's count of each of this rank's buckets.
     let per_rank: Vec<usize> = (0..p).map(|r| buckets.of_rank(r).len()).collect();
     let wire: Vec<u64> = buckets.counts.iter().map(|&c| c as u64).collect();
