@@ -19,6 +19,16 @@
 //! merges them on all its threads (multi-way merge path) into the memory
 //! its keys were sent from.
 //!
+//! On the CPU, where a sample of the keys (over all ranks) spreads evenly
+//! over the values of their top 9 bits, the local sort is split around the
+//! exchange instead, and nothing is merged: the local sort's first radix
+//! pass (512 buckets by the top 9 bits) comes before it; the search counts
+//! keys below a value from the bucket sizes, sorting only the buckets that
+//! hold a boundary; the exchange moves bucketed keys; and each rank sorts
+//! each of its buckets, read from every sender's part, in cache. Keys that
+//! crowd a few top values (floats, skewed integers) take the merge, whose
+//! local sort evens out its buckets.
+//!
 //! Sample sort that sorts each key once ([`SortAlgo::Radix`]): the
 //! boundaries are found on the unsorted keys (radix selection over counts
 //! of the top 16 bits, summed over ranks: see `split.rs`). On the CPU the
@@ -58,7 +68,8 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::merge::merge_runs_on_into;
 use crate::ops::sort::{
-    Bits, SortKey, bits_as_keys, keys_as_bits, radix_sort_into, sort, sort_pieces_into, sort_with,
+    Bits, SortKey, bits_as_keys, keys_as_bits, radix_sort, radix_sort_into, sort, sort_pieces_into,
+    sort_with, top_bits_pass,
 };
 use crate::rng::mix64;
 
@@ -70,7 +81,9 @@ pub use device::{dist_sort_device, fingerprint_device, verify_sorted_device};
 #[serde(rename_all = "lowercase")]
 pub enum SortAlgo {
     /// Sample sort: local sort, exact splitters, one all-to-all-v, one
-    /// P-way merge.
+    /// P-way merge (on the CPU, for evenly spread keys: the local sort's
+    /// first pass, exact splitters, one all-to-all-v, the rest of the
+    /// local sort, and no merge).
     #[default]
     Sample,
     /// Merge sort across ranks: log2(P) rounds of two-way merges.
@@ -142,7 +155,13 @@ pub fn dist_sort<K: SortKey>(
     let t = Instant::now();
     let bits = into_bits(keys);
     let mapping = t.elapsed().as_secs_f64();
-    let (sorted, mut stats) = sort_and_merge(comm, bits, algo, device)?;
+    let plain = comm.unchecked();
+    let (sorted, mut stats) =
+        if algo == SortAlgo::Sample && buckets_even(&plain, &bits, sizes as u64)? {
+            bucketed_sample_sort(&plain, bits)?
+        } else {
+            sort_and_merge(comm, bits, algo, device)?
+        };
     let t = Instant::now();
     let sorted = from_bits::<K>(sorted);
     stats.local_sort_seconds += mapping + t.elapsed().as_secs_f64();
@@ -427,6 +446,12 @@ fn sort_buckets<B: Bits>(
             part = tail;
         }
     }
+    sort_pieces(&pieces, out);
+}
+
+/// Sorts each bucket, the keys of its pieces, into its part of `out` (the
+/// buckets' parts in order), on the rank's threads.
+fn sort_pieces<B: Bits>(pieces: &[Vec<&[B]>], out: &mut [B]) {
     let lengths: Vec<usize> = pieces
         .iter()
         .map(|p| p.iter().map(|x| x.len()).sum())
@@ -441,6 +466,107 @@ fn sort_buckets<B: Bits>(
         .for_each_init(Vec::new, |spare, (pieces, out)| {
             sort_pieces_into(pieces, out, spare)
         });
+}
+
+/// Buckets of [`bucketed_sample_sort`]'s first pass: 195,000 keys each for
+/// 1e8 keys, the size whose in-cache sorts run fastest on the machine of
+/// BENCHMARKS.md.
+const BUCKETS: usize = 512;
+
+/// Whether [`bucketed_sample_sort`] suits the keys of all ranks
+/// (collective; every rank gets the same answer): enough keys (64 per
+/// bucket and rank), and no
+/// bucket of its first pass holding four times its share of a sample of
+/// them (floats crowd a few exponents, skewed integers a few top bits),
+/// which would leave buckets too large to sort in cache.
+fn buckets_even<B: Bits>(comm: &Comm, keys: &[B], total: u64) -> Result<bool> {
+    if total < (64 * BUCKETS * comm.size()) as u64 {
+        return Ok(false);
+    }
+    const SAMPLES: usize = 4096;
+    let shift = 8 * B::BYTES as u32 - BUCKETS.ilog2();
+    let mut hist = vec![0u64; BUCKETS];
+    let step = (keys.len() / SAMPLES).max(1);
+    for k in keys.iter().step_by(step) {
+        hist[(k.widen() >> shift) as usize] += 1;
+    }
+    let hist = comm.all_reduce(&hist, ReduceOp::Sum)?;
+    let sampled: u64 = hist.iter().sum();
+    let most = hist.iter().copied().max().unwrap_or(0);
+    Ok(most * BUCKETS as u64 <= 4 * sampled)
+}
+
+/// Sample sort on the CPU with the local sort split around the exchange
+/// (collective; `keys` are order-preserving bits): one radix pass by the
+/// top 9 bits puts this rank's keys in [`BUCKETS`] buckets; the
+/// balanced-block search counts keys below a value from the bucket sizes,
+/// sorting only the buckets its queries fall inside (those that hold a
+/// boundary); one `MPI_Alltoallv` sends each rank its keys, still
+/// bucketed; and each rank sorts each bucket, read from every sender's
+/// part, in cache. Every key is sorted once, and no run is merged.
+fn bucketed_sample_sort<B: Bits>(comm: &Comm, keys: Vec<B>) -> Result<(Vec<B>, SortStats)> {
+    let t = Instant::now();
+    let n = keys.len();
+    let mut buckets: Vec<B> = crate::device::cpu::zeroed_vec_huge(n);
+    let sizes = top_bits_pass::<B, BUCKETS>(&keys, &mut buckets);
+    let mut start = vec![0usize; BUCKETS + 1];
+    for (d, &c) in sizes.iter().enumerate() {
+        start[d + 1] = start[d] + c;
+    }
+    let mut stats = SortStats {
+        local_sort_seconds: t.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let width = 8 * B::BYTES as u32;
+    let shift = width - BUCKETS.ilog2();
+    let mut sorted = [false; BUCKETS];
+    let mut sort_seconds = 0.0;
+    let counts = block_counts(comm, n, width, |queries| {
+        Ok(queries
+            .iter()
+            .map(|&x| {
+                let d = (x >> shift) as usize;
+                if x & ((1u64 << shift) - 1) == 0 {
+                    // The bucket's lowest value: the keys below are the
+                    // buckets below.
+                    return start[d] as u64;
+                }
+                let bucket = &mut buckets[start[d]..start[d + 1]];
+                if !sorted[d] {
+                    let t = Instant::now();
+                    radix_sort(bucket);
+                    sorted[d] = true;
+                    sort_seconds += t.elapsed().as_secs_f64();
+                }
+                (start[d] + bucket.partition_point(|k| k.widen() < x)) as u64
+            })
+            .collect())
+    })?;
+    let received = comm.all_to_all_v_into(&buckets, &counts, keys)?;
+    stats.exchange_seconds = t.elapsed().as_secs_f64() - sort_seconds;
+    let t = Instant::now();
+    // What each rank sent is bucketed (by top bits, ascending): cut it at
+    // each bucket's first key.
+    let top = |k: &B| (k.widen() >> shift) as usize;
+    let mut pieces: Vec<Vec<&[B]>> = (0..BUCKETS)
+        .map(|_| Vec::with_capacity(comm.size()))
+        .collect();
+    for part in received.parts() {
+        let mut rest = part;
+        for (d, bucket) in pieces.iter_mut().enumerate() {
+            let (head, tail) = rest.split_at(rest.partition_point(|k| top(k) <= d));
+            if !head.is_empty() {
+                bucket.push(head);
+            }
+            rest = tail;
+        }
+    }
+    let mut out = buckets;
+    fit(&mut out, received.data.len());
+    sort_pieces(&pieces, &mut out);
+    stats.local_sort_seconds += sort_seconds + t.elapsed().as_secs_f64();
+    Ok((out, stats))
 }
 
 /// Sorts the order-preserving bits that arrived (overwriting them) into

@@ -473,6 +473,48 @@ pub fn radix_sort_into<B: Bits>(keys: &mut [B], out: &mut [B]) {
     msd_top(keys, out, false);
 }
 
+/// One parallel, stable pass of `src` into `dst` (of the same length) by
+/// the keys' top `log2 D` bits (`D` a power of two, 256 to 4096): the first
+/// pass of a radix sort that goes on elsewhere. Returns the `D` bucket
+/// sizes.
+///
+/// # Panics
+/// When the lengths differ.
+pub(crate) fn top_bits_pass<B: Bits, const D: usize>(src: &[B], dst: &mut [B]) -> Vec<usize> {
+    const { assert!(D.is_power_of_two() && D >= 256 && D <= 4096) };
+    assert_eq!(
+        src.len(),
+        dst.len(),
+        "top_bits_pass needs buffers of equal length"
+    );
+    let shift = 8 * B::BYTES as u32 - D.ilog2();
+    let top = move |k: B| (k.widen() >> shift) as usize;
+    let (chunk, hists) = counts_by::<B, D>(src, top);
+    scatter_by(src, dst, chunk, &hists, top);
+    (0..D).map(|d| hists.iter().map(|h| h[d]).sum()).collect()
+}
+
+/// The chunk length of a parallel counting-sort pass over `src`, and each
+/// chunk's count of the keys' digits (below `D`).
+fn counts_by<B: Bits, const D: usize>(
+    src: &[B],
+    digit: impl Fn(B) -> usize + Sync,
+) -> (usize, Vec<[usize; D]>) {
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = src.len().div_ceil(threads * 4).max(SMALL);
+    let hists = src
+        .par_chunks(chunk)
+        .map(|c| {
+            let mut h = [0usize; D];
+            for &k in c {
+                h[digit(k) & (D - 1)] += 1;
+            }
+            h
+        })
+        .collect();
+    (chunk, hists)
+}
+
 /// Sorts the keys of `pieces` (as many in all as `out` holds) into `out`,
 /// with `spare` as scratch (grown where it must): one bucket of a sample
 /// sort whose classification was a first radix pass, gathered from the
@@ -555,8 +597,10 @@ fn in_cache_pieces<B: Bits>(pieces: &[&[B]], out: &mut [B], spare: &mut [B]) {
             offset[d] += 1;
         }
     }
+    // The keys end in `out`: in x after an even number of passes more,
+    // else in y.
     let ended_in_x = lsd_serial(x, y, &sorted_on[1..]);
-    debug_assert!(ended_in_x);
+    debug_assert_eq!(ended_in_x, !sorted_on.len().is_multiple_of(2));
     let lo = sorted_on[0];
     if diff & ((1u64 << (8 * lo)) - 1) != 0 {
         // Keys that share the bytes sorted on remain: finish each run.
@@ -913,18 +957,7 @@ fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], bytes: &[usize]) -> bool {
 fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<usize>> {
     let n = src.len();
     assert_eq!(n, dst.len(), "scatter_pass needs buffers of equal length");
-    let threads = rayon::current_num_threads().max(1);
-    let chunk = n.div_ceil(threads * 4).max(SMALL);
-    let hists: Vec<[usize; 256]> = src
-        .par_chunks(chunk)
-        .map(|c| {
-            let mut h = [0usize; 256];
-            for &k in c {
-                h[k.digit(byte)] += 1;
-            }
-            h
-        })
-        .collect();
+    let (chunk, hists) = counts_by::<B, 256>(src, |k| k.digit(byte));
     let mut total = vec![0usize; 256];
     for h in &hists {
         for d in 0..256 {
@@ -940,21 +973,21 @@ fn scatter_pass<B: Bits>(src: &[B], dst: &mut [B], byte: usize) -> Option<Vec<us
 
 /// The scatter of a stable counting-sort pass: `src`, cut in chunks of
 /// `chunk` keys whose counts of each digit are `hists`, into `dst` by
-/// `digit` (below 256).
-fn scatter_by<B: Bits>(
+/// `digit` (below `D`, a power of two).
+fn scatter_by<B: Bits, const D: usize>(
     src: &[B],
     dst: &mut [B],
     chunk: usize,
-    hists: &[[usize; 256]],
+    hists: &[[usize; D]],
     digit: impl Fn(B) -> usize + Sync,
 ) {
     // Chunk c writes its keys with digit d to a part of `dst` of its own:
     // after every smaller digit, and after the earlier chunks' keys with
     // digit d (so the pass is stable). `dst` is cut into those parts, digit
-    // by digit and chunk by chunk, and each chunk gets its 256 parts.
-    let mut parts: Vec<Vec<&mut [B]>> = hists.iter().map(|_| Vec::with_capacity(256)).collect();
+    // by digit and chunk by chunk, and each chunk gets its D parts.
+    let mut parts: Vec<Vec<&mut [B]>> = hists.iter().map(|_| Vec::with_capacity(D)).collect();
     let mut rest = dst;
-    for d in 0..256 {
+    for d in 0..D {
         for (c, h) in hists.iter().enumerate() {
             let (part, tail) = std::mem::take(&mut rest).split_at_mut(h[d]);
             parts[c].push(part);
@@ -965,10 +998,10 @@ fn scatter_by<B: Bits>(
         .zip(parts.into_par_iter())
         .for_each(|(c, parts)| {
             // An array, so that indexing by a digit needs no bounds check.
-            let parts: [&mut [B]; 256] = parts.try_into().expect("256 parts per chunk");
-            let mut next = [0usize; 256];
+            let parts: [&mut [B]; D] = parts.try_into().expect("D parts per chunk");
+            let mut next = [0usize; D];
             for &k in c {
-                let d = digit(k) & 0xff;
+                let d = digit(k) & (D - 1);
                 parts[d][next[d]] = k;
                 next[d] += 1;
             }
@@ -1116,12 +1149,17 @@ mod tests {
                 assert_eq!(out, want, "{} keys in {} pieces", data.len(), pieces.len());
             }
         }
-        let (a, b) = spread_low.split_at(77_777);
-        let mut out = vec![0u32; spread_low.len()];
-        sort_pieces_into(&[b, &[], a], &mut out, &mut Vec::new());
-        let mut want = spread_low.clone();
-        want.sort_unstable();
-        assert_eq!(out, want);
+        // Keys on three bytes and on two (an odd and an even number of
+        // passes after the first, which reads the pieces).
+        let two_bytes: Vec<u32> = spread_low.iter().map(|k| k % 60_000).collect();
+        for data in [&spread_low, &two_bytes] {
+            let (a, b) = data.split_at(77_777);
+            let mut out = vec![0u32; data.len()];
+            sort_pieces_into(&[b, &[], a], &mut out, &mut Vec::new());
+            let mut want = data.clone();
+            want.sort_unstable();
+            assert_eq!(out, want);
+        }
     }
 
     #[test]

@@ -139,13 +139,27 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
             .map(|d| (a, d))
         })
     {
-        for n in [2000 * p + p / 2, 140_003 * p] {
-            let keys: Vec<u32> = tessera::ops::generate::generate_keys(
+        // Uniform keys also with their low 16 bits cleared: copies of each
+        // value spread over every bucket of the first pass, and the
+        // boundaries fall among them.
+        let masks: &[u32] = if dist == KeyDist::Uniform {
+            &[u32::MAX, !0xffff]
+        } else {
+            &[u32::MAX]
+        };
+        for (n, &mask) in [2000 * p + p / 2, 140_003 * p]
+            .into_iter()
+            .flat_map(|n| masks.iter().map(move |m| (n, m)))
+        {
+            let keys: Vec<u32> = tessera::ops::generate::generate_keys::<u32>(
                 dist,
                 n,
                 tessera::distributed::block_range(n, p, c.rank()),
                 1,
-            );
+            )
+            .into_iter()
+            .map(|k| k & mask)
+            .collect();
             let print = tessera::distributed::sort::fingerprint(c, &keys).map_err(err)?;
             let (sorted, _) =
                 tessera::distributed::sort::dist_sort(c, keys, algo, tessera::Device::Cpu)
@@ -154,7 +168,7 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
                 tessera::distributed::sort::verify_sorted(c, &print, &sorted).map_err(err)?;
             ensure!(
                 verdict.passed(),
-                "{algo:?} sort of {n} {dist} keys: {verdict:?}"
+                "{algo:?} sort of {n} {dist} keys (mask {mask:x}): {verdict:?}"
             );
             let want = tessera::distributed::block_range(n, p, c.rank()).len();
             let wrong = c
