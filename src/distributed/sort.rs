@@ -43,9 +43,12 @@
 //! its keys into the part of the rank that owns them
 //! ([`Comm::exchange`](crate::comm::Comm::exchange)) and sorts what it
 //! received with one device sort. On the 2-core machine of BENCHMARKS.md
-//! it is slower than sample sort at two ranks: finding the boundaries
-//! reads the keys twice, which costs more than the merge it saves; it is
-//! kept for larger rank counts, where a P-way merge costs more.
+//! it is slower than sample sort at two ranks: finding its boundaries
+//! reads the keys twice (counts of 65,536 top-16-bit bins, then the keys
+//! in the bins that hold a boundary), where sample sort's bucketed search
+//! needs only the sizes of the buckets of its first pass. Its buckets are
+//! cut from those 16-bit counts, so keys that crowd a few top values (which
+//! send sample sort back to merging) still sort each key once.
 //!
 //! Merge sort across ranks: local sort, then `ceil(log2 P)` rounds of
 //! merging pairs of sorted sequences (any P, not only powers of two). In
