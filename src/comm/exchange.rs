@@ -224,7 +224,7 @@ impl Comm {
 }
 
 /// `buf` cut into consecutive slices of the given lengths.
-fn split_counts<'a, T>(buf: &'a mut [T], counts: &[usize]) -> Vec<&'a mut [T]> {
+pub(crate) fn split_counts<'a, T>(buf: &'a mut [T], counts: &[usize]) -> Vec<&'a mut [T]> {
     let mut parts = Vec::with_capacity(counts.len());
     let mut rest = buf;
     for &c in counts {

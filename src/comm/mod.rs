@@ -54,6 +54,7 @@ pub use collective::Varying;
 pub use datatype::{ReduceOp, Reducible};
 pub use device::{DeviceTransfer, cuda_aware_mpi, device_transfer, transfer_path};
 pub use exchange::ExchangePath;
+pub(crate) use exchange::split_counts;
 pub use grid::{ProcessGrid, square_ish_factors};
 pub use nonblocking::{Request, pending_requests};
 pub use p2p::{ANY_TAG, Source, Status};

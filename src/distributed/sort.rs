@@ -66,7 +66,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::split::Boundaries;
-use crate::comm::{Agreed, Comm, ExchangePath, ReduceOp, rank_list};
+use crate::comm::{Agreed, Comm, ExchangePath, ReduceOp, rank_list, split_counts};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::merge::merge_runs_on_into;
@@ -410,18 +410,6 @@ fn fit<T: bytemuck::Zeroable + Clone>(buf: &mut Vec<T>, len: usize) {
     } else {
         buf.resize(len, T::zeroed());
     }
-}
-
-/// `buf` cut into consecutive slices of the given lengths.
-fn split_counts<'a, T>(buf: &'a mut [T], counts: &[usize]) -> Vec<&'a mut [T]> {
-    let mut parts = Vec::with_capacity(counts.len());
-    let mut rest = buf;
-    for &c in counts {
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut(c);
-        parts.push(head);
-        rest = tail;
-    }
-    parts
 }
 
 /// Sorts this rank's `buckets` buckets into `out` (as long as `received`)

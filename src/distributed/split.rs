@@ -239,6 +239,65 @@ impl Boundaries {
             .collect()
     }
 
+    /// This rank's keys of each chunk in each of `slots` slots (ranks, or
+    /// buckets), and where each chunk's copies of each boundary value start
+    /// (global positions): the keys of a whole bin go to `bin_slot(bin)`,
+    /// `None` for a bin that holds a boundary value, whose keys (the
+    /// chunk's candidates) go one by one to `slot(key, rank)` for the rank
+    /// they belong to (copies of a boundary value by their positions).
+    fn count_chunks(
+        &self,
+        slots: usize,
+        bin_slot: impl Fn(usize) -> Option<usize> + Sync,
+        slot: impl Fn(u64, usize) -> usize + Sync,
+    ) -> (Vec<Vec<usize>>, Vec<Vec<u64>>) {
+        let m = self.values.len();
+        let gap_rank = self.gap_rank();
+        let per_chunk: Vec<(Vec<usize>, Vec<u64>)> = self
+            .chunk_hists
+            .par_iter()
+            .enumerate()
+            .map(|(c, hist)| {
+                let mut to = vec![0usize; slots];
+                for (b, &n) in hist.iter().enumerate() {
+                    if let Some(j) = bin_slot(b) {
+                        to[j] += n as usize;
+                    }
+                }
+                let mut ties = vec![0u64; m];
+                for &k in self.candidates_of(c) {
+                    let class = self.class(k);
+                    if class.is_multiple_of(2) {
+                        to[slot(k, gap_rank[class / 2])] += 1;
+                    } else {
+                        ties[class / 2] += 1;
+                    }
+                }
+                (to, ties)
+            })
+            .collect();
+        let mut next_copy = self.first_copies();
+        let mut chunk_counts = Vec::with_capacity(per_chunk.len());
+        let mut tie_start = Vec::with_capacity(per_chunk.len());
+        for (mut to, ties) in per_chunk {
+            tie_start.push(next_copy.clone());
+            for (i, &n) in ties.iter().enumerate() {
+                // Copies at positions [first, first + n) split by owner.
+                let first = next_copy[i];
+                let mut pos = first;
+                while pos < first + n {
+                    let r = self.owner(pos);
+                    let end = (first + n).min(self.targets[r + 1]);
+                    to[slot(self.values[i], r)] += (end - pos) as usize;
+                    pos = end;
+                }
+                next_copy[i] += n;
+            }
+            chunk_counts.push(to);
+        }
+        (chunk_counts, tie_start)
+    }
+
     /// The rank that owns global position `pos`.
     fn owner(&self, pos: u64) -> usize {
         self.targets[1..].partition_point(|&t| t <= pos)
@@ -256,59 +315,18 @@ impl Boundaries {
     /// go to each rank, and where each chunk's copies of the boundary
     /// values stand in the global order.
     pub(crate) fn plan<B: Bits>(&self, keys: &[B]) -> Plan {
-        let m = self.values.len();
         let p = self.targets.len() - 1;
-        let gap_rank = self.gap_rank();
-        // Whole bins by their counts; keys in bins holding a boundary value
-        // (the chunk's candidates) one by one.
-        let per_chunk: Vec<(Vec<usize>, Vec<u64>)> = (0..keys.len().div_ceil(self.chunk))
-            .into_par_iter()
-            .zip(self.chunk_hists.par_iter())
-            .map(|(c, hist)| {
-                let mut to = vec![0usize; p];
-                for (&r, &n) in self.bin_rank.iter().zip(hist) {
-                    if r != MIXED {
-                        to[r as usize] += n as usize;
-                    }
-                }
-                let mut ties = vec![0u64; m];
-                for &k in self.candidates_of(c) {
-                    let class = self.class(k);
-                    if class.is_multiple_of(2) {
-                        to[gap_rank[class / 2]] += 1;
-                    } else {
-                        ties[class / 2] += 1;
-                    }
-                }
-                (to, ties)
-            })
-            .collect();
-        let mut next_copy = self.first_copies();
-        let mut chunk_counts = Vec::with_capacity(per_chunk.len());
-        let mut tie_start = Vec::with_capacity(per_chunk.len());
-        for (mut to, ties) in per_chunk {
-            let mut starts = Vec::with_capacity(m);
-            for (i, &n) in ties.iter().enumerate() {
-                let first = next_copy[i];
-                starts.push(first);
-                // Copies at positions [first, first + n) split by owner.
-                let mut pos = first;
-                while pos < first + n {
-                    let r = self.owner(pos);
-                    let end = (first + n).min(self.targets[r + 1]);
-                    to[r] += (end - pos) as usize;
-                    pos = end;
-                }
-                next_copy[i] += n;
-            }
-            chunk_counts.push(to);
-            tie_start.push(starts);
-        }
+        debug_assert_eq!(keys.len().div_ceil(self.chunk), self.chunk_hists.len());
+        let (chunk_counts, tie_start) = self.count_chunks(
+            p,
+            |b| (self.bin_rank[b] != MIXED).then_some(self.bin_rank[b] as usize),
+            |_, r| r,
+        );
         let send_counts = (0..p)
             .map(|r| chunk_counts.iter().map(|c| c[r]).sum())
             .collect();
         Plan {
-            gap_rank,
+            gap_rank: self.gap_rank(),
             chunk_counts,
             tie_start,
             send_counts,
@@ -412,50 +430,12 @@ impl Boundaries {
             let (first, lo) = mixed[(bin_bucket[(k >> shift) as usize] & !MIXED_BUCKET) as usize];
             first + rank - lo
         };
-        let m = self.values.len();
         let nb = owner.len();
-        let per_chunk: Vec<(Vec<usize>, Vec<u64>)> = self
-            .chunk_hists
-            .par_iter()
-            .enumerate()
-            .map(|(c, hist)| {
-                let mut to = vec![0usize; nb];
-                for (&j, &n) in bin_bucket.iter().zip(hist) {
-                    if j & MIXED_BUCKET == 0 {
-                        to[j as usize] += n as usize;
-                    }
-                }
-                let mut ties = vec![0u64; m];
-                for &k in self.candidates_of(c) {
-                    let class = self.class(k);
-                    if class.is_multiple_of(2) {
-                        to[mixed_bucket(k, gap_rank[class / 2])] += 1;
-                    } else {
-                        ties[class / 2] += 1;
-                    }
-                }
-                (to, ties)
-            })
-            .collect();
-        let mut next_copy = self.first_copies();
-        let mut chunk_counts = Vec::with_capacity(per_chunk.len());
-        let mut tie_start = Vec::with_capacity(per_chunk.len());
-        for (mut to, ties) in per_chunk {
-            tie_start.push(next_copy.clone());
-            for (i, &n) in ties.iter().enumerate() {
-                // Copies at positions [first, first + n) split by owner.
-                let (first, v) = (next_copy[i], self.values[i]);
-                let mut pos = first;
-                while pos < first + n {
-                    let r = self.owner(pos);
-                    let end = (first + n).min(self.targets[r + 1]);
-                    to[mixed_bucket(v, r)] += (end - pos) as usize;
-                    pos = end;
-                }
-                next_copy[i] += n;
-            }
-            chunk_counts.push(to);
-        }
+        let (chunk_counts, tie_start) = self.count_chunks(
+            nb,
+            |b| (bin_bucket[b] & MIXED_BUCKET == 0).then_some(bin_bucket[b] as usize),
+            mixed_bucket,
+        );
         let counts = (0..nb)
             .map(|j| chunk_counts.iter().map(|c| c[j]).sum())
             .collect();
