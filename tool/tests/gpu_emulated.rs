@@ -66,6 +66,20 @@ fn distributed_matmul_and_sort_on_the_emulated_gpu_under_mpirun() {
             );
         }
     }
+    // The radix sample sort with device sorts: keys of bins that hold a
+    // boundary are classified from each chunk's candidates (two chunks of
+    // keys per rank here, many copies of each boundary value).
+    let args = [
+        "sort", "--n", "140003", "--dtype", "u64", "--dist", "few", "--algo", "radix", "--device",
+        "emulated", "--verify",
+    ];
+    let out = run_emulated(&lib, 2, "staged", exe, &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("permutation of the input: verified"),
+        "tessera run -n 2 {args:?}:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Generated keys on GPUs stay in device memory from generation to result
