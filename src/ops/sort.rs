@@ -580,16 +580,11 @@ fn in_cache_pieces<B: Bits>(pieces: &[&[B]], out: &mut [B], spare: &mut [B]) {
         (&mut *spare, &mut *out)
     };
     let d0 = sorted_on[0];
-    let mut offset = [0u32; 256];
+    let mut count = [0u32; 256];
     for k in keys() {
-        offset[k.digit(d0)] += 1;
+        count[k.digit(d0)] += 1;
     }
-    let mut running = 0;
-    for o in offset.iter_mut() {
-        let c = *o;
-        *o = running;
-        running += c;
-    }
+    let mut offset = starts(&count);
     for p in pieces {
         for &k in *p {
             let d = k.digit(d0);
@@ -934,12 +929,7 @@ fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], bytes: &[usize]) -> bool {
     }
     let mut in_a = true;
     for (&byte, count) in bytes.iter().zip(counts.iter()) {
-        let mut offset = [0u32; 256];
-        let mut running = 0;
-        for (o, &c) in offset.iter_mut().zip(count) {
-            *o = running;
-            running += c;
-        }
+        let mut offset = starts(count);
         let (src, dst): (&[B], &mut [B]) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
         for &k in src {
             let d = k.digit(byte);
@@ -949,6 +939,17 @@ fn lsd_serial<B: Bits>(a: &mut [B], b: &mut [B], bytes: &[usize]) -> bool {
         in_a = !in_a;
     }
     in_a
+}
+
+/// Where each digit's keys start in a counting-sort pass with these counts.
+fn starts(count: &[u32; 256]) -> [u32; 256] {
+    let mut offset = [0u32; 256];
+    let mut running = 0;
+    for (o, &c) in offset.iter_mut().zip(count) {
+        *o = running;
+        running += c;
+    }
+    offset
 }
 
 /// One parallel, stable counting-sort pass of `src` into `dst` on `byte`.
