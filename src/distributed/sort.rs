@@ -19,15 +19,18 @@
 //! merges them on all its threads (multi-way merge path) into the memory
 //! its keys were sent from.
 //!
-//! On the CPU, where a sample of the keys (over all ranks) spreads evenly
-//! over the values of their top 9 bits, the local sort is split around the
-//! exchange instead, and nothing is merged: the local sort's first radix
-//! pass (512 buckets by the top 9 bits) comes before it; the search counts
-//! keys below a value from the bucket sizes, sorting only the buckets that
-//! hold a boundary; the exchange moves bucketed keys; and each rank sorts
-//! each of its buckets, read from every sender's part, in cache. Keys that
-//! crowd a few top values (floats, skewed integers) take the merge, whose
-//! local sort evens out its buckets.
+//! On the CPU the local sort is split around the exchange instead, and
+//! nothing is merged: the local sort's first radix pass comes before it
+//! (512 buckets by the top 9 bits where a sample of the keys over all
+//! ranks spreads evenly over them; otherwise, as for floats, which crowd a
+//! few exponents, about 512 ranges of top-16-bit values cut from the counts
+//! of every rank's keys); the search counts keys below a value from the
+//! bucket sizes (and prefix counts), sorting only the buckets that hold a
+//! boundary; the exchange moves bucketed keys; and each rank sorts each of
+//! its buckets, read from every sender's part, in cache. Keys whose sample
+//! crowds one 16-bit value (duplicate-heavy keys, 64-bit floats) would
+//! leave buckets too large for the cache, and take the merge, whose local
+//! sort evens out its buckets.
 //!
 //! Sample sort that sorts each key once ([`SortAlgo::Radix`]): the
 //! boundaries are found on the unsorted keys (radix selection over counts
@@ -71,8 +74,8 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::merge::merge_runs_on_into;
 use crate::ops::sort::{
-    Bits, SortKey, bits_as_keys, keys_as_bits, radix_sort, radix_sort_into, sort, sort_pieces_into,
-    sort_with, top_bits_pass,
+    Bits, PREFIXES, PrefixCounts, SortKey, bits_as_keys, keys_as_bits, prefix, radix_sort,
+    radix_sort_into, scatter_prefixes, sort, sort_pieces_into, sort_with, top_bits_pass,
 };
 use crate::rng::mix64;
 
@@ -84,9 +87,9 @@ pub use device::{dist_sort_device, fingerprint_device, verify_sorted_device};
 #[serde(rename_all = "lowercase")]
 pub enum SortAlgo {
     /// Sample sort: local sort, exact splitters, one all-to-all-v, one
-    /// P-way merge (on the CPU, for evenly spread keys: the local sort's
-    /// first pass, exact splitters, one all-to-all-v, the rest of the
-    /// local sort, and no merge).
+    /// P-way merge (on the CPU, unless a 16-bit value crowds the keys: the
+    /// local sort's first pass, exact splitters, one all-to-all-v, the
+    /// rest of the local sort, and no merge).
     #[default]
     Sample,
     /// Merge sort across ranks: log2(P) rounds of two-way merges.
@@ -159,12 +162,10 @@ pub fn dist_sort<K: SortKey>(
     let bits = into_bits(keys);
     let mapping = t.elapsed().as_secs_f64();
     let plain = comm.unchecked();
-    let (sorted, mut stats) =
-        if algo == SortAlgo::Sample && buckets_even(&plain, &bits, sizes as u64)? {
-            bucketed_sample_sort(&plain, bits)?
-        } else {
-            sort_and_merge(comm, bits, algo, device)?
-        };
+    let (sorted, mut stats) = match (algo, first_pass(&plain, &bits, sizes as u64)?) {
+        (SortAlgo::Sample, Some(pass)) => bucketed_sample_sort(&plain, bits, pass)?,
+        _ => sort_and_merge(comm, bits, algo, device)?,
+    };
     let t = Instant::now();
     let sorted = from_bits::<K>(sorted);
     stats.local_sort_seconds += mapping + t.elapsed().as_secs_f64();
@@ -464,66 +465,195 @@ fn sort_pieces<B: Bits>(pieces: &[Vec<&[B]>], out: &mut [B]) {
 /// BENCHMARKS.md.
 const BUCKETS: usize = 512;
 
-/// Whether [`bucketed_sample_sort`] suits the keys of all ranks
-/// (collective; every rank gets the same answer): enough keys (64 per
-/// bucket and rank), and no
-/// bucket of its first pass holding four times its share of a sample of
-/// them (floats crowd a few exponents, skewed integers a few top bits),
-/// which would leave buckets too large to sort in cache.
-fn buckets_even<B: Bits>(comm: &Comm, keys: &[B], total: u64) -> Result<bool> {
+/// Most buckets of a first pass by prefix ranges: [`BUCKETS`] filled to
+/// their share, and one more where each top-byte value begins.
+const PREFIX_BUCKETS: usize = 1024;
+
+/// How [`bucketed_sample_sort`]'s first pass buckets the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstPass {
+    /// By their top 9 bits: keys that spread evenly over them.
+    TopBits,
+    /// By ranges of their top 16 bits, cut from the counts of every
+    /// rank's keys so that each holds about a [`BUCKETS`]-th of them: keys
+    /// that crowd a few top values (floats crowd a few exponents) but
+    /// spread over their next bits.
+    Prefixes,
+}
+
+/// How [`bucketed_sample_sort`] can bucket the keys of all ranks, from a
+/// sample of them (collective; every rank gets the same answer), or
+/// `None` where it should not run and the keys take the merge: too few
+/// keys (64 per bucket and rank), or one value of the top 16 bits holding
+/// more than a 128th of some rank's sample (duplicate-heavy keys, such as
+/// small integers, and 64-bit floats, whose top 16 bits keep only 4 bits
+/// of the mantissa): its bucket, four shares and more, would be sorted
+/// where it holds a boundary and again where it is received, and would
+/// not fit in cache there. (Uniform f64 keys sorted 10% slower so.)
+fn first_pass<B: Bits>(comm: &Comm, keys: &[B], total: u64) -> Result<Option<FirstPass>> {
     if total < (64 * BUCKETS * comm.size()) as u64 {
-        return Ok(false);
+        return Ok(None);
     }
     const SAMPLES: usize = 4096;
-    let shift = 8 * B::BYTES as u32 - BUCKETS.ilog2();
-    let mut hist = vec![0u64; BUCKETS];
     let step = (keys.len() / SAMPLES).max(1);
-    for k in keys.iter().step_by(step) {
-        hist[(k.widen() >> shift) as usize] += 1;
+    let mut sample: Vec<u16> = keys
+        .iter()
+        .step_by(step)
+        .map(|&k| prefix(k) as u16)
+        .collect();
+    // Counts of the top 9 bits, and the ranks whose sample crowds one
+    // 16-bit value.
+    let mut hist = vec![0u64; BUCKETS + 1];
+    for &p in &sample {
+        hist[usize::from(p) >> (16 - BUCKETS.ilog2())] += 1;
     }
+    sample.sort_unstable();
+    let longest = sample.chunk_by(|a, b| a == b).map(<[u16]>::len).max();
+    hist[BUCKETS] = u64::from(longest.unwrap_or(0) * 128 > sample.len());
     let hist = comm.all_reduce(&hist, ReduceOp::Sum)?;
+    let (hist, crowded) = hist.split_at(BUCKETS);
     let sampled: u64 = hist.iter().sum();
     let most = hist.iter().copied().max().unwrap_or(0);
-    Ok(most * BUCKETS as u64 <= 4 * sampled)
+    Ok(if most * BUCKETS as u64 <= 4 * sampled {
+        Some(FirstPass::TopBits)
+    } else if crowded[0] == 0 {
+        Some(FirstPass::Prefixes)
+    } else {
+        None
+    })
+}
+
+/// The buckets of [`bucketed_sample_sort`]'s first pass on this rank.
+struct Buckets {
+    /// Where each bucket starts in the pass's output, and where the last
+    /// ends.
+    start: Vec<usize>,
+    /// `None`: bucketed by the top 9 bits. Otherwise the bucket of each
+    /// value of the top 16 bits, and this rank's keys below each value.
+    prefixes: Option<(Vec<u16>, Vec<u64>)>,
+    width: u32,
+}
+
+impl Buckets {
+    fn new(sizes: &[usize], prefixes: Option<(Vec<u16>, Vec<u64>)>, width: u32) -> Self {
+        let mut start = vec![0usize; sizes.len() + 1];
+        for (d, &c) in sizes.iter().enumerate() {
+            start[d + 1] = start[d] + c;
+        }
+        Buckets {
+            start,
+            prefixes,
+            width,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    /// The bucket of keys with bits `x`.
+    fn of(&self, x: u64) -> usize {
+        match &self.prefixes {
+            None => (x >> (self.width - BUCKETS.ilog2())) as usize,
+            Some((bucket_of, _)) => usize::from(bucket_of[(x >> (self.width - 16)) as usize]),
+        }
+    }
+
+    /// This rank's keys below `x`, where the bucket sizes (or prefix
+    /// counts) tell it without sorting: `x` the lowest value of a bucket
+    /// (or of a 16-bit prefix).
+    fn known_below(&self, x: u64) -> Option<u64> {
+        match &self.prefixes {
+            None => {
+                let shift = self.width - BUCKETS.ilog2();
+                (x & ((1u64 << shift) - 1) == 0).then(|| self.start[(x >> shift) as usize] as u64)
+            }
+            Some((_, below)) => {
+                let shift = self.width - 16;
+                (x & ((1u64 << shift) - 1) == 0).then(|| below[(x >> shift) as usize])
+            }
+        }
+    }
+}
+
+/// The bucket of each value of the top 16 bits for a first pass by prefix
+/// ranges, from the counts of every rank's keys: a bucket ends at the
+/// first prefix that fills it to its share (1 / [`BUCKETS`] of the keys)
+/// and where a top-byte value begins, so that the in-cache sort of a
+/// bucket has at most the three lower bytes of a 32-bit key to sort. No
+/// bucket is empty but the last, and none holds more than a share but
+/// through its last prefix.
+fn prefix_buckets(counts: &[u64]) -> Vec<u16> {
+    let total: u64 = counts.iter().sum();
+    let share = total.div_ceil(BUCKETS as u64).max(1);
+    let mut bucket_of = vec![0u16; PREFIXES];
+    let (mut bucket, mut filled) = (0u16, 0u64);
+    for (p, (slot, &here)) in bucket_of.iter_mut().zip(counts).enumerate() {
+        if filled > 0 && (filled >= share || p % 256 == 0) {
+            bucket += 1;
+            filled = 0;
+        }
+        *slot = bucket;
+        filled += here;
+    }
+    debug_assert!(usize::from(bucket) < PREFIX_BUCKETS);
+    bucket_of
 }
 
 /// Sample sort on the CPU with the local sort split around the exchange
-/// (collective; `keys` are order-preserving bits): one radix pass by the
-/// top 9 bits puts this rank's keys in [`BUCKETS`] buckets; the
-/// balanced-block search counts keys below a value from the bucket sizes,
+/// (collective; `keys` are order-preserving bits): one radix pass puts
+/// this rank's keys in buckets ([`FirstPass`]); the balanced-block search
+/// counts keys below a value from the bucket sizes (and prefix counts),
 /// sorting only the buckets its queries fall inside (those that hold a
 /// boundary); one `MPI_Alltoallv` sends each rank its keys, still
 /// bucketed; and each rank sorts each bucket, read from every sender's
 /// part, in cache. Every key is sorted once, and no run is merged.
-fn bucketed_sample_sort<B: Bits>(comm: &Comm, keys: Vec<B>) -> Result<(Vec<B>, SortStats)> {
+fn bucketed_sample_sort<B: Bits>(
+    comm: &Comm,
+    keys: Vec<B>,
+    pass: FirstPass,
+) -> Result<(Vec<B>, SortStats)> {
     let t = Instant::now();
     let n = keys.len();
-    let mut buckets: Vec<B> = crate::device::cpu::zeroed_vec_huge(n);
-    let sizes = top_bits_pass::<B, BUCKETS>(&keys, &mut buckets);
-    let mut start = vec![0usize; BUCKETS + 1];
-    for (d, &c) in sizes.iter().enumerate() {
-        start[d + 1] = start[d] + c;
-    }
-    let mut stats = SortStats {
-        local_sort_seconds: t.elapsed().as_secs_f64(),
-        ..Default::default()
-    };
-    let t = Instant::now();
     let width = 8 * B::BYTES as u32;
-    let shift = width - BUCKETS.ilog2();
-    let mut sorted = [false; BUCKETS];
+    let mut out: Vec<B> = crate::device::cpu::zeroed_vec_huge(n);
+    let mut stats = SortStats::default();
+    let buckets = match pass {
+        FirstPass::TopBits => {
+            let sizes = top_bits_pass::<B, BUCKETS>(&keys, &mut out);
+            Buckets::new(&sizes, None, width)
+        }
+        FirstPass::Prefixes => {
+            let counts = PrefixCounts::of(&keys);
+            let mine = counts.total();
+            let counted = t.elapsed().as_secs_f64();
+            let all = comm.all_reduce(&mine, ReduceOp::Sum)?;
+            stats.exchange_seconds = t.elapsed().as_secs_f64() - counted;
+            let bucket_of = prefix_buckets(&all);
+            let sizes =
+                scatter_prefixes::<B, u16, PREFIX_BUCKETS>(&keys, &mut out, &counts, &bucket_of);
+            let mut below = mine;
+            let mut sum = 0;
+            for c in &mut below {
+                (*c, sum) = (sum, sum + *c);
+            }
+            Buckets::new(&sizes, Some((bucket_of, below)), width)
+        }
+    };
+    stats.local_sort_seconds = t.elapsed().as_secs_f64() - stats.exchange_seconds;
+    let t = Instant::now();
+    let start = &buckets.start;
+    let mut sorted = vec![false; buckets.len()];
     let mut sort_seconds = 0.0;
     let counts = block_counts(comm, n, width, |queries| {
         Ok(queries
             .iter()
             .map(|&x| {
-                let d = (x >> shift) as usize;
-                if x & ((1u64 << shift) - 1) == 0 {
-                    // The bucket's lowest value: the keys below are the
-                    // buckets below.
-                    return start[d] as u64;
+                if let Some(below) = buckets.known_below(x) {
+                    return below;
                 }
-                let bucket = &mut buckets[start[d]..start[d + 1]];
+                let d = buckets.of(x);
+                let bucket = &mut out[start[d]..start[d + 1]];
                 if !sorted[d] {
                     let t = Instant::now();
                     radix_sort(bucket);
@@ -534,26 +664,24 @@ fn bucketed_sample_sort<B: Bits>(comm: &Comm, keys: Vec<B>) -> Result<(Vec<B>, S
             })
             .collect())
     })?;
-    let received = comm.all_to_all_v_into(&buckets, &counts, keys)?;
-    stats.exchange_seconds = t.elapsed().as_secs_f64() - sort_seconds;
+    let received = comm.all_to_all_v_into(&out, &counts, keys)?;
+    stats.exchange_seconds += t.elapsed().as_secs_f64() - sort_seconds;
     let t = Instant::now();
-    // What each rank sent is bucketed (by top bits, ascending): cut it at
-    // each bucket's first key.
-    let top = |k: &B| (k.widen() >> shift) as usize;
-    let mut pieces: Vec<Vec<&[B]>> = (0..BUCKETS)
+    // What each rank sent is bucketed (ascending): cut it at each bucket's
+    // first key.
+    let mut pieces: Vec<Vec<&[B]>> = (0..buckets.len())
         .map(|_| Vec::with_capacity(comm.size()))
         .collect();
     for part in received.parts() {
         let mut rest = part;
         for (d, bucket) in pieces.iter_mut().enumerate() {
-            let (head, tail) = rest.split_at(rest.partition_point(|k| top(k) <= d));
+            let (head, tail) = rest.split_at(rest.partition_point(|k| buckets.of(k.widen()) <= d));
             if !head.is_empty() {
                 bucket.push(head);
             }
             rest = tail;
         }
     }
-    let mut out = buckets;
     fit(&mut out, received.data.len());
     sort_pieces(&pieces, &mut out);
     stats.local_sort_seconds += sort_seconds + t.elapsed().as_secs_f64();
@@ -895,5 +1023,51 @@ mod tests {
                 "{boundaries}: {w} is not the widest"
             );
         }
+    }
+
+    #[test]
+    fn prefix_buckets_fill_their_share_and_begin_with_each_top_byte() {
+        // Crowded counts: floats in [0.5, 1) and [0.25, 0.5) (two top-16-bit
+        // runs), a hot prefix, scattered singles, an empty top byte.
+        let mut counts = vec![0u64; PREFIXES];
+        counts[0x3f00..0x3f80].fill(1000);
+        counts[0x3e80..0x3f00].fill(500);
+        counts[0x1234] = 90_000;
+        for p in (0..PREFIXES).step_by(97) {
+            counts[p] += 1;
+        }
+        counts[0x5000..0x5100].fill(0);
+        let total: u64 = counts.iter().sum();
+        let share = total.div_ceil(BUCKETS as u64);
+        let bucket_of = prefix_buckets(&counts);
+        let mut sizes = vec![0u64; PREFIX_BUCKETS];
+        let mut largest_prefix = vec![0u64; PREFIX_BUCKETS];
+        for (p, (&b, &c)) in bucket_of.iter().zip(&counts).enumerate() {
+            let b = usize::from(b);
+            assert!(b < PREFIX_BUCKETS);
+            if p > 0 {
+                let before = usize::from(bucket_of[p - 1]);
+                // Buckets ascend with prefixes, one at a time.
+                assert!(b == before || b == before + 1, "prefix {p:#x}");
+                // A top byte's keys never share a bucket with the keys of
+                // the byte before.
+                if p % 256 == 0 && sizes[before] > 0 {
+                    assert_eq!(b, before + 1, "prefix {p:#x}");
+                }
+            }
+            sizes[b] += c;
+            largest_prefix[b] = largest_prefix[b].max(c);
+        }
+        let used = usize::from(bucket_of[PREFIXES - 1]) + 1;
+        for (b, &size) in sizes[..used].iter().enumerate() {
+            // No empty bucket but the last; none over its share by more
+            // than its last prefix.
+            assert!(size > 0 || b == used - 1, "bucket {b} is empty");
+            assert!(size < share + largest_prefix[b], "bucket {b}: {size}");
+        }
+        // The hot prefix, more than a share, ends its bucket.
+        assert_eq!(bucket_of[0x1235], bucket_of[0x1234] + 1);
+        // Every key has its bucket: the sizes add up.
+        assert_eq!(sizes.iter().sum::<u64>(), total);
     }
 }

@@ -723,30 +723,15 @@ fn top_byte_skewed<B: Bits>(keys: &[B]) -> bool {
 /// with more keys makes its bucket that much larger). Returns each bucket's
 /// length and the highest byte on which its keys may still differ.
 fn balanced_pass<B: Bits>(src: &[B], dst: &mut [B]) -> Vec<(usize, usize)> {
-    const PREFIXES: usize = 1 << 16;
     let n = src.len();
-    let shift = 8 * B::BYTES as u32 - 16;
-    let prefix = move |k: B| (k.widen() >> shift) as usize;
-    // One chunk per thread: each holds a 256 KiB count of its prefixes.
-    let threads = rayon::current_num_threads().max(1);
-    let chunk = n.div_ceil(threads).max(SMALL);
-    let prefix_hists: Vec<Vec<u32>> = src
-        .par_chunks(chunk)
-        .map(|c| {
-            let mut h = vec![0u32; PREFIXES];
-            for &k in c {
-                h[prefix(k)] += 1;
-            }
-            h
-        })
-        .collect();
+    let counts = PrefixCounts::of(src);
     // A prefix goes to the bucket of the 256-quantile its first key falls
     // in: buckets follow prefix order, and each holds about n / 256 keys.
     let mut bucket_of = vec![0u8; PREFIXES];
     let mut range = [(usize::MAX, 0usize, 0usize); 256]; // (first, last prefix, keys)
     let mut before = 0usize;
-    for (p, slot) in bucket_of.iter_mut().enumerate() {
-        let here: usize = prefix_hists.iter().map(|h| h[p] as usize).sum();
+    for (p, (slot, &here)) in bucket_of.iter_mut().zip(&counts.total()).enumerate() {
+        let here = here as usize;
         let j = (before * 256 / n).min(255);
         *slot = j as u8;
         if here > 0 {
@@ -757,18 +742,7 @@ fn balanced_pass<B: Bits>(src: &[B], dst: &mut [B]) -> Vec<(usize, usize)> {
         }
         before += here;
     }
-    let hists: Vec<[usize; 256]> = prefix_hists
-        .iter()
-        .map(|h| {
-            let mut counts = [0usize; 256];
-            for (&c, &j) in h.iter().zip(&bucket_of) {
-                counts[j as usize] += c as usize;
-            }
-            counts
-        })
-        .collect();
-    let bucket_of = &bucket_of;
-    scatter_by(src, dst, chunk, &hists, |k| bucket_of[prefix(k)] as usize);
+    scatter_prefixes::<B, u8, 256>(src, dst, &counts, &bucket_of);
     range
         .iter()
         .map(|&(first, last, keys)| {
@@ -784,6 +758,88 @@ fn balanced_pass<B: Bits>(src: &[B], dst: &mut [B]) -> Vec<(usize, usize)> {
             (keys, next)
         })
         .collect()
+}
+
+/// Values of the keys' top 16 bits.
+pub(crate) const PREFIXES: usize = 1 << 16;
+
+/// A key's top 16 bits.
+pub(crate) fn prefix<B: Bits>(k: B) -> usize {
+    (k.widen() >> (8 * B::BYTES as u32 - 16)) as usize
+}
+
+/// How many keys of each chunk of a parallel pass (one chunk per thread)
+/// have each value of their top 16 bits: the first half of a pass that
+/// buckets keys by ranges of those values, chosen from the counts.
+pub(crate) struct PrefixCounts {
+    chunk: usize,
+    hists: Vec<Vec<u32>>,
+}
+
+impl PrefixCounts {
+    /// Counts the prefixes of `src`, a 256 KiB count per thread.
+    pub(crate) fn of<B: Bits>(src: &[B]) -> Self {
+        let threads = rayon::current_num_threads().max(1);
+        let chunk = src.len().div_ceil(threads).max(SMALL);
+        let hists = src
+            .par_chunks(chunk)
+            .map(|c| {
+                let mut h = vec![0u32; PREFIXES];
+                for &k in c {
+                    h[prefix(k)] += 1;
+                }
+                h
+            })
+            .collect();
+        PrefixCounts { chunk, hists }
+    }
+
+    /// The keys with each prefix, over all chunks.
+    pub(crate) fn total(&self) -> Vec<u64> {
+        let mut total = vec![0u64; PREFIXES];
+        for h in &self.hists {
+            for (t, &c) in total.iter_mut().zip(h) {
+                *t += u64::from(c);
+            }
+        }
+        total
+    }
+}
+
+/// The second half of a pass by prefix ranges: `src` (whose prefixes were
+/// counted into `counts`) stably into `dst` (as long), the keys of prefix p
+/// into bucket `bucket_of[p]` (below `D`, a power of two; buckets ascend
+/// with prefixes). Returns the `D` bucket sizes.
+///
+/// # Panics
+/// When the lengths differ.
+pub(crate) fn scatter_prefixes<B: Bits, T: Copy + Into<usize> + Sync, const D: usize>(
+    src: &[B],
+    dst: &mut [B],
+    counts: &PrefixCounts,
+    bucket_of: &[T],
+) -> Vec<usize> {
+    assert_eq!(
+        src.len(),
+        dst.len(),
+        "scatter_prefixes needs buffers of equal length"
+    );
+    let bucket_of = &bucket_of[..PREFIXES];
+    let hists: Vec<[usize; D]> = counts
+        .hists
+        .iter()
+        .map(|h| {
+            let mut buckets = [0usize; D];
+            for (&c, &j) in h.iter().zip(bucket_of) {
+                buckets[j.into() & (D - 1)] += c as usize;
+            }
+            buckets
+        })
+        .collect();
+    scatter_by(src, dst, counts.chunk, &hists, |k| {
+        bucket_of[prefix(k)].into()
+    });
+    (0..D).map(|d| hists.iter().map(|h| h[d]).sum()).collect()
 }
 
 /// `src` and `dst` cut into the pieces of the given lengths, pairwise.

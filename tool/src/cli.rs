@@ -173,8 +173,8 @@ pub enum Command {
         #[arg(long, value_name = "sorted.npy")]
         out: Option<PathBuf>,
         /// Algorithm: sample (local sort, one exchange, one multi-way
-        /// merge; for evenly spread keys on the CPU, the local sort split
-        /// around the exchange and no merge), merge (log2 P rounds of two-way merges, every rank
+        /// merge; on the CPU, unless one 16-bit value crowds the keys, the
+        /// local sort split around the exchange and no merge), merge (log2 P rounds of two-way merges, every rank
         /// merging), radix (each key sorted once: a first radix pass into
         /// the ranks' buckets, one exchange, each bucket sorted in cache).
         #[arg(long, default_value = "sample", value_parser = choice(tessera::distributed::sort::SortAlgo::ALL))]

@@ -73,7 +73,14 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
         sort_case::<f64>(
             c,
             algo,
-            &tessera::ops::generate::generate_keys(KeyDist::Normal, n, place, 9),
+            &tessera::ops::generate::generate_keys(KeyDist::Normal, n, place.clone(), 9),
+        )?;
+        // Floats that crowd a few exponents but spread over the bits below:
+        // sample sort's first pass buckets them by ranges of 16-bit prefixes.
+        sort_case::<f32>(
+            c,
+            algo,
+            &tessera::ops::generate::generate_keys(KeyDist::Uniform, n, place, 10),
         )?;
         // NaN, infinities and both zeros.
         let specials = [
@@ -149,9 +156,12 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
     {
         // Uniform keys also with their low 16 bits cleared: copies of each
         // value spread over every bucket of the first pass, and the
-        // boundaries fall among them.
+        // boundaries fall among them. With their top 4 bits cleared (and
+        // then also their low 16 bits, for ties at the lowest value of a
+        // prefix) they crowd a few values of the top 9 bits, and sample
+        // sort buckets them by 16-bit prefixes.
         let masks: &[u32] = if dist == KeyDist::Uniform {
-            &[u32::MAX, !0xffff]
+            &[u32::MAX, !0xffff, u32::MAX >> 4, (u32::MAX >> 4) & !0xffff]
         } else {
             &[u32::MAX]
         };
