@@ -509,7 +509,9 @@ fn first_pass<B: Bits>(comm: &Comm, keys: &[B], total: u64) -> Result<Option<Fir
     }
     sample.sort_unstable();
     let longest = sample.chunk_by(|a, b| a == b).map(<[u16]>::len).max();
-    hist[BUCKETS] = u64::from(longest.unwrap_or(0) * 128 > sample.len());
+    // (A sample of fewer keys than a bucket's share of it would be says
+    // nothing either way.)
+    hist[BUCKETS] = u64::from(sample.len() >= 1024 && longest.unwrap_or(0) * 128 > sample.len());
     let hist = comm.all_reduce(&hist, ReduceOp::Sum)?;
     let (hist, crowded) = hist.split_at(BUCKETS);
     let sampled: u64 = hist.iter().sum();
