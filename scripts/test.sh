@@ -39,6 +39,11 @@ for ranks in 2 3 4; do
     timeout 300 target/release/tessera run -n "$ranks" selftest
 done
 
+step "sample sort past 1e8 keys (more buckets of prefix ranges), verified at 2 ranks (release build)"
+for dtype in u32 f32; do
+    timeout 300 target/release/tessera run -n 2 sort --n 110000000 --dtype "$dtype" --verify
+done
+
 step "soak: 10,000 mixed collectives at 4 ranks (release build)"
 scripts/soak.sh 10000 4
 

@@ -24,7 +24,8 @@
 //! (512 buckets by the top 9 bits where a sample of the keys over all
 //! ranks spreads evenly over them; otherwise, as for floats, which crowd a
 //! few exponents, about 512 ranges of top-16-bit values cut from the counts
-//! of every rank's keys); the search counts keys below a value from the
+//! of every rank's keys, more of them past 1e8 keys in all, so that each
+//! stays near 195,000 keys); the search counts keys below a value from the
 //! bucket sizes (and prefix counts), sorting only the buckets that hold a
 //! boundary; the exchange moves bucketed keys; and each rank sorts each of
 //! its buckets, read from every sender's part, in cache. Keys whose sample
@@ -163,7 +164,7 @@ pub fn dist_sort<K: SortKey>(
     let mapping = t.elapsed().as_secs_f64();
     let plain = comm.unchecked();
     let (sorted, mut stats) = match (algo, first_pass(&plain, &bits, sizes as u64)?) {
-        (SortAlgo::Sample, Some(pass)) => bucketed_sample_sort(&plain, bits, pass)?,
+        (SortAlgo::Sample, Some(pass)) => bucketed_sample_sort(&plain, bits, sizes as u64, pass)?,
         _ => sort_and_merge(comm, bits, algo, device)?,
     };
     let t = Instant::now();
@@ -460,14 +461,44 @@ fn sort_pieces<B: Bits>(pieces: &[Vec<&[B]>], out: &mut [B]) {
         });
 }
 
-/// Buckets of [`bucketed_sample_sort`]'s first pass: 195,000 keys each for
-/// 1e8 keys, the size whose in-cache sorts run fastest on the machine of
-/// BENCHMARKS.md.
+/// Fewest buckets of [`bucketed_sample_sort`]'s first pass: 195,000 keys
+/// each for 1e8 keys, the size whose in-cache sorts run fastest on the
+/// machine of BENCHMARKS.md.
 const BUCKETS: usize = 512;
 
-/// Most buckets of a first pass by prefix ranges: [`BUCKETS`] filled to
-/// their share, and one more where each top-byte value begins.
-const PREFIX_BUCKETS: usize = 1024;
+/// Keys a bucket of [`bucketed_sample_sort`]'s first pass by prefix
+/// ranges should hold at most, over all ranks (1e8 / [`BUCKETS`]).
+const BUCKET_KEYS: u64 = 195_313;
+
+/// Shares of the keys that [`bucketed_sample_sort`]'s first pass by
+/// prefix ranges cuts them into, for `total` keys over all ranks: a power
+/// of two from [`BUCKETS`] up to 4096, enough for [`BUCKET_KEYS`] each
+/// where they can be. For 1.5e8 f32 keys at two ranks, 1024 shares sorted
+/// in 0.60-0.64 s against 0.66-0.88 s with 512. (The pass by top bits keeps
+/// 512 buckets: 1024 sorted 1.5e8 u32 keys in 0.69-0.70 s against
+/// 0.54-0.56 s, their scatter leaving the first-level cache; 3.2e8 keys,
+/// whose 512 buckets overflow the cache after the exchange, sorted as fast
+/// with 2048.)
+fn bucket_count(total: u64) -> usize {
+    (total.div_ceil(BUCKET_KEYS) as usize)
+        .next_power_of_two()
+        .clamp(BUCKETS, 4096)
+}
+
+/// [`scatter_prefixes`] into at most `buckets` buckets (up to 4096).
+fn scatter_prefixes_into<B: Bits>(
+    src: &[B],
+    dst: &mut [B],
+    counts: &PrefixCounts,
+    bucket_of: &[u16],
+    buckets: usize,
+) -> Vec<usize> {
+    match buckets {
+        0..=1024 => scatter_prefixes::<B, u16, 1024>(src, dst, counts, bucket_of),
+        1025..=2048 => scatter_prefixes::<B, u16, 2048>(src, dst, counts, bucket_of),
+        _ => scatter_prefixes::<B, u16, 4096>(src, dst, counts, bucket_of),
+    }
+}
 
 /// How [`bucketed_sample_sort`]'s first pass buckets the keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -475,7 +506,7 @@ enum FirstPass {
     /// By their top 9 bits: keys that spread evenly over them.
     TopBits,
     /// By ranges of their top 16 bits, cut from the counts of every
-    /// rank's keys so that each holds about a [`BUCKETS`]-th of them: keys
+    /// rank's keys so that each holds about its share of them: keys
     /// that crowd a few top values (floats crowd a few exponents) but
     /// spread over their next bits.
     Prefixes,
@@ -530,10 +561,11 @@ struct Buckets {
     /// Where each bucket starts in the pass's output, and where the last
     /// ends.
     start: Vec<usize>,
-    /// `None`: bucketed by the top 9 bits. Otherwise the bucket of each
-    /// value of the top 16 bits, and this rank's keys below each value.
+    /// `None`: bucketed by the top 9 bits. Otherwise the bucket of each value of the top 16 bits, and
+    /// this rank's keys below each value.
     prefixes: Option<(Vec<u16>, Vec<u64>)>,
-    width: u32,
+    /// Bits of the keys below those that pick their bucket or prefix.
+    shift: u32,
 }
 
 impl Buckets {
@@ -542,10 +574,14 @@ impl Buckets {
         for (d, &c) in sizes.iter().enumerate() {
             start[d + 1] = start[d] + c;
         }
+        let shift = match prefixes {
+            None => width - sizes.len().ilog2(),
+            Some(_) => width - 16,
+        };
         Buckets {
             start,
             prefixes,
-            width,
+            shift,
         }
     }
 
@@ -555,9 +591,10 @@ impl Buckets {
 
     /// The bucket of keys with bits `x`.
     fn of(&self, x: u64) -> usize {
+        let top = (x >> self.shift) as usize;
         match &self.prefixes {
-            None => (x >> (self.width - BUCKETS.ilog2())) as usize,
-            Some((bucket_of, _)) => usize::from(bucket_of[(x >> (self.width - 16)) as usize]),
+            None => top,
+            Some((bucket_of, _)) => usize::from(bucket_of[top]),
         }
     }
 
@@ -565,29 +602,28 @@ impl Buckets {
     /// counts) tell it without sorting: `x` the lowest value of a bucket
     /// (or of a 16-bit prefix).
     fn known_below(&self, x: u64) -> Option<u64> {
-        match &self.prefixes {
-            None => {
-                let shift = self.width - BUCKETS.ilog2();
-                (x & ((1u64 << shift) - 1) == 0).then(|| self.start[(x >> shift) as usize] as u64)
-            }
-            Some((_, below)) => {
-                let shift = self.width - 16;
-                (x & ((1u64 << shift) - 1) == 0).then(|| below[(x >> shift) as usize])
-            }
+        if x & ((1u64 << self.shift) - 1) != 0 {
+            return None;
         }
+        let top = (x >> self.shift) as usize;
+        Some(match &self.prefixes {
+            None => self.start[top] as u64,
+            Some((_, below)) => below[top],
+        })
     }
 }
 
 /// The bucket of each value of the top 16 bits for a first pass by prefix
 /// ranges, from the counts of every rank's keys: a bucket ends at the
-/// first prefix that fills it to its share (1 / [`BUCKETS`] of the keys)
-/// and where a top-byte value begins, so that the in-cache sort of a
+/// first prefix that fills it to its share (1 / `buckets` of the keys) and
+/// where a top-byte value begins (so at most `buckets + 256` buckets in
+/// all), so that the in-cache sort of a
 /// bucket has at most the three lower bytes of a 32-bit key to sort. No
 /// bucket is empty but the last, and none holds more than a share but
 /// through its last prefix.
-fn prefix_buckets(counts: &[u64]) -> Vec<u16> {
+fn prefix_buckets(counts: &[u64], buckets: usize) -> Vec<u16> {
     let total: u64 = counts.iter().sum();
-    let share = total.div_ceil(BUCKETS as u64).max(1);
+    let share = total.div_ceil(buckets as u64).max(1);
     let mut bucket_of = vec![0u16; PREFIXES];
     let (mut bucket, mut filled) = (0u16, 0u64);
     for (p, (slot, &here)) in bucket_of.iter_mut().zip(counts).enumerate() {
@@ -598,7 +634,7 @@ fn prefix_buckets(counts: &[u64]) -> Vec<u16> {
         *slot = bucket;
         filled += here;
     }
-    debug_assert!(usize::from(bucket) < PREFIX_BUCKETS);
+    debug_assert!(usize::from(bucket) < buckets + 256);
     bucket_of
 }
 
@@ -613,6 +649,7 @@ fn prefix_buckets(counts: &[u64]) -> Vec<u16> {
 fn bucketed_sample_sort<B: Bits>(
     comm: &Comm,
     keys: Vec<B>,
+    total: u64,
     pass: FirstPass,
 ) -> Result<(Vec<B>, SortStats)> {
     let t = Instant::now();
@@ -631,9 +668,11 @@ fn bucketed_sample_sort<B: Bits>(
             let counted = t.elapsed().as_secs_f64();
             let all = comm.all_reduce(&mine, ReduceOp::Sum)?;
             stats.exchange_seconds = t.elapsed().as_secs_f64() - counted;
-            let bucket_of = prefix_buckets(&all);
-            let sizes =
-                scatter_prefixes::<B, u16, PREFIX_BUCKETS>(&keys, &mut out, &counts, &bucket_of);
+            // At most 2048 buckets filled to their share, which leaves
+            // room for those where a top-byte value begins.
+            let count = bucket_count(total).min(2048);
+            let bucket_of = prefix_buckets(&all, count);
+            let sizes = scatter_prefixes_into(&keys, &mut out, &counts, &bucket_of, count + 256);
             let mut below = mine;
             let mut sum = 0;
             for c in &mut below {
@@ -1028,6 +1067,28 @@ mod tests {
     }
 
     #[test]
+    fn the_pass_by_prefixes_takes_more_buckets_for_more_keys() {
+        assert_eq!(bucket_count(0), BUCKETS);
+        assert_eq!(bucket_count(100_000_000), 512);
+        assert_eq!(bucket_count(100_000_257), 1024);
+        assert_eq!(bucket_count(320_000_000), 2048);
+        assert_eq!(bucket_count(u64::MAX / 2), 4096);
+        for total in [
+            1u64 << 20,
+            99_999_999,
+            150_000_000,
+            400_000_000,
+            800_000_000,
+        ] {
+            let count = bucket_count(total);
+            assert!(count.is_power_of_two() && (BUCKETS..=4096).contains(&count));
+            // As few buckets as keep each at its size, where 4096 can.
+            assert!(total.div_ceil(count as u64) <= BUCKET_KEYS || count == 4096);
+            assert!(count == BUCKETS || total.div_ceil(count as u64 / 2) > BUCKET_KEYS);
+        }
+    }
+
+    #[test]
     fn prefix_buckets_fill_their_share_and_begin_with_each_top_byte() {
         // Crowded counts: floats in [0.5, 1) and [0.25, 0.5) (two top-16-bit
         // runs), a hot prefix, scattered singles, an empty top byte.
@@ -1041,12 +1102,12 @@ mod tests {
         counts[0x5000..0x5100].fill(0);
         let total: u64 = counts.iter().sum();
         let share = total.div_ceil(BUCKETS as u64);
-        let bucket_of = prefix_buckets(&counts);
-        let mut sizes = vec![0u64; PREFIX_BUCKETS];
-        let mut largest_prefix = vec![0u64; PREFIX_BUCKETS];
+        let bucket_of = prefix_buckets(&counts, BUCKETS);
+        let mut sizes = vec![0u64; BUCKETS + 256];
+        let mut largest_prefix = vec![0u64; BUCKETS + 256];
         for (p, (&b, &c)) in bucket_of.iter().zip(&counts).enumerate() {
             let b = usize::from(b);
-            assert!(b < PREFIX_BUCKETS);
+            assert!(b < BUCKETS + 256);
             if p > 0 {
                 let before = usize::from(bucket_of[p - 1]);
                 // Buckets ascend with prefixes, one at a time.
