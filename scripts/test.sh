@@ -39,10 +39,11 @@ for ranks in 2 3 4; do
     timeout 300 target/release/tessera run -n "$ranks" selftest
 done
 
-step "sample sort past 1e8 keys (more buckets of prefix ranges), verified at 2 ranks (release build)"
+step "sorts past 1e8 keys, verified (release build): more buckets of prefix ranges at 2 ranks, a wider first pass at 1"
 for dtype in u32 f32; do
     timeout 300 target/release/tessera run -n 2 sort --n 110000000 --dtype "$dtype" --verify
 done
+timeout 300 target/release/tessera run -n 1 sort --n 140000000 --dtype u32 --verify
 
 step "soak: 10,000 mixed collectives at 4 ranks (release build)"
 scripts/soak.sh 10000 4

@@ -703,16 +703,63 @@ const CACHE_KEYS: usize = 1 << 19;
 /// exponents) whose buckets would each take another pass over memory, a
 /// first pass by ranges of the top 16 bits into buckets of even size.
 fn msd_top<B: Bits>(a: &mut [B], b: &mut [B], in_a: bool) {
-    if a.len() <= CACHE_KEYS || !top_byte_skewed(a) {
-        msd(a, b, B::BYTES - 1, in_a);
-        return;
+    let level = if a.len() <= CACHE_KEYS {
+        TopLevel::Byte
+    } else {
+        top_level(a)
+    };
+    match level {
+        TopLevel::Byte => msd(a, b, B::BYTES - 1, in_a),
+        TopLevel::Ranges => {
+            let buckets = balanced_pass(a, b);
+            let lengths: Vec<usize> = buckets.iter().map(|&(len, _)| len).collect();
+            split_buckets(b, a, &lengths)
+                .into_par_iter()
+                .zip(buckets)
+                .for_each(|((src, dst), (_, next))| msd(src, dst, next, !in_a));
+        }
+        TopLevel::TopBits(buckets) => by_top_bits(a, b, in_a, buckets),
     }
-    let buckets = balanced_pass(a, b);
-    let lengths: Vec<usize> = buckets.iter().map(|&(len, _)| len).collect();
-    split_buckets(b, a, &lengths)
+}
+
+/// How [`msd_top`] splits keys too many for one bucket in cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TopLevel {
+    /// A pass on the top byte, then on down byte by byte ([`msd`]).
+    Byte,
+    /// A pass by ranges of the top 16 bits into buckets of even size
+    /// ([`balanced_pass`]).
+    Ranges,
+    /// A pass by the top `log2 D` bits into D buckets (a power of two, 512
+    /// to 4096): keys spread over the top byte, more than 256 buckets hold
+    /// in cache.
+    TopBits(usize),
+}
+
+/// The buckets of a first pass by top bits for `n` keys spread evenly over
+/// them, where 256 buckets (a pass on the top byte) would not fit in cache:
+/// enough for each to (up to 4096). 1.5e8 keys on 2 threads, the machine
+/// of BENCHMARKS.md: u32 0.49-0.50 s against 0.60-0.65 s with a pass on the
+/// top byte, whose buckets each took another pass over memory; u64
+/// 0.74-0.77 s against 0.91-1.04 s.
+fn wide_first_pass(n: usize) -> Option<usize> {
+    (n > 256 * CACHE_KEYS).then(|| n.div_ceil(CACHE_KEYS).next_power_of_two().clamp(512, 4096))
+}
+
+/// Sorts `a` (using `b`, as long, as scratch; ending in `a` when `in_a`,
+/// else in `b`) by a first pass on the top `log2 buckets` bits (512 to
+/// 4096, a power of two), then each bucket on its bytes below the top one.
+fn by_top_bits<B: Bits>(a: &mut [B], b: &mut [B], in_a: bool, buckets: usize) {
+    let sizes = match buckets {
+        0..=512 => top_bits_pass::<B, 512>(a, b),
+        513..=1024 => top_bits_pass::<B, 1024>(a, b),
+        1025..=2048 => top_bits_pass::<B, 2048>(a, b),
+        _ => top_bits_pass::<B, 4096>(a, b),
+    };
+    // Every bucket's keys share their top byte (and more).
+    split_buckets(b, a, &sizes)
         .into_par_iter()
-        .zip(buckets)
-        .for_each(|((src, dst), (_, next))| msd(src, dst, next, !in_a));
+        .for_each(|(src, dst)| msd(src, dst, B::BYTES - 2, !in_a));
 }
 
 /// Sorts `a` on bytes `0..=byte`, using `b` (of the same length) as
@@ -751,18 +798,22 @@ fn msd<B: Bits>(a: &mut [B], b: &mut [B], byte: usize, in_a: bool) {
         .for_each(|(src, dst)| msd(src, dst, byte - 1, !in_a));
 }
 
-/// Whether a sample of `keys` says that some value of the top byte holds
-/// more keys than fit in cache and far more than its share, while no value
-/// of the top 16 bits holds many: then a pass on the top byte would leave
-/// buckets that need another pass over memory, and a pass by ranges of the
-/// top 16 bits would not. (Where one 16-bit value holds many keys, equal
-/// or nearly equal keys, the plain passes skip the bytes they share
-/// without moving a key.)
-fn top_byte_skewed<B: Bits>(keys: &[B]) -> bool {
+/// How [`msd_top`] splits `keys` (more than fit in cache), from a sample:
+/// by ranges of the top 16 bits ([`TopLevel::Ranges`]) where some value of
+/// the top byte holds more keys than fit in cache and far more than its
+/// share, while no value of the top 16 bits holds many: then a pass on the
+/// top byte would leave buckets that need another pass over memory, and a
+/// pass by ranges of the top 16 bits would not. (Where one 16-bit value
+/// holds many keys, equal or nearly equal keys, the plain passes skip the
+/// bytes they share without moving a key.) By more top bits
+/// ([`TopLevel::TopBits`]) where the keys spread over the top byte and are
+/// too many for 256 buckets in cache ([`wide_first_pass`]). Otherwise by
+/// the top byte.
+fn top_level<B: Bits>(keys: &[B]) -> TopLevel {
     const SAMPLES: usize = 8192;
     let n = keys.len();
     if n < 4 * SAMPLES {
-        return false;
+        return TopLevel::Byte;
     }
     let shift = 8 * B::BYTES as u32 - 16;
     let mut prefixes: Vec<u16> = (0..SAMPLES)
@@ -773,8 +824,11 @@ fn top_byte_skewed<B: Bits>(keys: &[B]) -> bool {
         count[(p >> 8) as usize] += 1;
     }
     let most = count.iter().copied().max().unwrap_or(0);
-    if most <= 4 * SAMPLES / 256 || most * (n / SAMPLES) <= CACHE_KEYS {
-        return false;
+    if most <= 4 * SAMPLES / 256 {
+        return wide_first_pass(n).map_or(TopLevel::Byte, TopLevel::TopBits);
+    }
+    if most * (n / SAMPLES) <= CACHE_KEYS {
+        return TopLevel::Byte;
     }
     prefixes.sort_unstable();
     let longest = prefixes
@@ -782,7 +836,11 @@ fn top_byte_skewed<B: Bits>(keys: &[B]) -> bool {
         .map(<[u16]>::len)
         .max()
         .unwrap_or(0);
-    longest <= SAMPLES / 16
+    if longest <= SAMPLES / 16 {
+        TopLevel::Ranges
+    } else {
+        TopLevel::Byte
+    }
 }
 
 /// One parallel, stable pass of `src` into `dst` into 256 buckets of about
@@ -1177,6 +1235,39 @@ mod tests {
     }
 
     #[test]
+    fn more_keys_than_256_buckets_hold_in_cache_take_a_wider_first_pass() {
+        assert_eq!(wide_first_pass(256 * CACHE_KEYS), None);
+        assert_eq!(wide_first_pass(256 * CACHE_KEYS + 1), Some(512));
+        assert_eq!(wide_first_pass(150_000_000), Some(512));
+        assert_eq!(wide_first_pass(320_000_000), Some(1024));
+        assert_eq!(wide_first_pass(usize::MAX / 2), Some(4096));
+        // The pass itself, at any size, either buffer last, with keys that
+        // crowd one bucket and keys beyond the cache in some.
+        let raw = keys(800_000, 21);
+        for buckets in [512, 4096] {
+            for in_a in [true, false] {
+                let narrow: Vec<u32> = raw.iter().map(|&x| (x >> 32) as u32).collect();
+                let crowded: Vec<u64> = raw
+                    .iter()
+                    .map(|&x| if x % 3 == 0 { x } else { x >> 12 })
+                    .collect();
+                sorts_by_top_bits(narrow, buckets, in_a);
+                sorts_by_top_bits(crowded, buckets, in_a);
+            }
+        }
+    }
+
+    fn sorts_by_top_bits<B: Bits>(keys: Vec<B>, buckets: usize, in_a: bool) {
+        let mut want = keys.clone();
+        want.sort_unstable();
+        let mut a = keys;
+        let mut b = vec![B::zeroed(); a.len()];
+        by_top_bits(&mut a, &mut b, in_a, buckets);
+        let got = if in_a { a } else { b };
+        assert!(got == want, "{buckets} buckets, in_a {in_a}");
+    }
+
+    #[test]
     fn keys_crowding_a_few_top_bytes_are_split_by_their_top_16_bits() {
         let n = 5 * CACHE_KEYS;
         let raw = keys(n, 11);
@@ -1195,16 +1286,22 @@ mod tests {
             .collect();
         let wide: Vec<u64> = raw.iter().map(|&x| (x % 3) << 56 | x >> 12).collect();
         let bits = |v: &[f32]| v.iter().map(|&k| SortKey::to_bits(k)).collect::<Vec<u32>>();
-        assert!(top_byte_skewed(&bits(&floats)));
-        assert!(top_byte_skewed(&hot));
-        assert!(top_byte_skewed(&wide));
-        assert!(!top_byte_skewed(&raw), "uniform keys take the plain pass");
+        let ranges = TopLevel::Ranges;
+        assert_eq!(top_level(&bits(&floats)), ranges);
+        assert_eq!(top_level(&hot), ranges);
+        assert_eq!(top_level(&wide), ranges);
+        assert_eq!(
+            top_level(&raw),
+            TopLevel::Byte,
+            "uniform keys take the plain pass"
+        );
         // Keys that share their top 16 bits (equal keys, small integers)
         // take the plain passes, which skip the bytes they share.
-        assert!(!top_byte_skewed(&vec![42u64; n]));
-        assert!(!top_byte_skewed(
-            &raw.iter().map(|&x| x % 1000).collect::<Vec<u64>>()
-        ));
+        assert_eq!(top_level(&vec![42u64; n]), TopLevel::Byte);
+        assert_eq!(
+            top_level(&raw.iter().map(|&x| x % 1000).collect::<Vec<u64>>()),
+            TopLevel::Byte
+        );
         check(floats);
         check(doubles);
         check(hot);
