@@ -738,7 +738,7 @@ enum TopLevel {
 
 /// The buckets of a first pass by top bits for `n` keys spread evenly over
 /// them, where 256 buckets (a pass on the top byte) would not fit in cache:
-/// enough for each to (up to 4096). 1.5e8 keys on 2 threads, the machine
+/// enough that each fits (up to 4096). 1.5e8 keys on 2 threads, the machine
 /// of BENCHMARKS.md: u32 0.49-0.50 s against 0.60-0.65 s with a pass on the
 /// top byte, whose buckets each took another pass over memory; u64
 /// 0.74-0.77 s against 0.91-1.04 s.
@@ -902,10 +902,11 @@ pub(crate) struct PrefixCounts {
 }
 
 impl PrefixCounts {
-    /// Counts the prefixes of `src`, a 256 KiB count per thread.
+    /// Counts the prefixes of `src`, a 256 KiB count per thread (and per
+    /// 2^32 - 1 keys, which a count holds).
     pub(crate) fn of<B: Bits>(src: &[B]) -> Self {
         let threads = rayon::current_num_threads().max(1);
-        let chunk = src.len().div_ceil(threads).max(SMALL);
+        let chunk = src.len().div_ceil(threads).clamp(SMALL, u32::MAX as usize);
         let hists = src
             .par_chunks(chunk)
             .map(|c| {
