@@ -353,6 +353,13 @@ pub struct ScalingArgs {
     /// allreduce: samples).
     #[arg(value_parser = positive, long)]
     pub n: Option<usize>,
+    /// The sort's algorithm (sample, merge or radix; --workload sort).
+    #[arg(long, value_parser = choice(tessera::distributed::sort::SortAlgo::ALL))]
+    pub algo: Option<tessera::distributed::sort::SortAlgo>,
+    /// Element type: f32 or f64 for matmul (f64 by default); u32, u64, i32,
+    /// i64, f32 or f64 for sort (u32 by default).
+    #[arg(long)]
+    pub dtype: Option<String>,
     /// Runs per rank count.
     #[arg(value_parser = positive, long, default_value_t = 3)]
     pub repeat: usize,

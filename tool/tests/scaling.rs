@@ -141,6 +141,51 @@ fn a_weak_matmul_sweep_grows_n_with_the_cube_root_and_fits_gustafson() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
+#[test]
+fn a_sort_sweep_runs_the_algorithm_and_type_it_is_given() {
+    let out = scratch("sort-merge");
+    let o = out.to_string_lossy().into_owned();
+    let job = tessera_cmd(
+        &[
+            "scaling",
+            "--workload",
+            "sort",
+            "--algo",
+            "merge",
+            "--dtype",
+            "f64",
+            "--ranks",
+            "1,2",
+            "--n",
+            "200000",
+            "--repeat",
+            "1",
+            "--out",
+            &o,
+        ],
+        &[],
+        Duration::from_secs(300),
+    );
+    job.assert_ok("tessera scaling --workload sort --algo merge");
+    let json = read_json(&out.join("scaling.json"));
+    assert_eq!(json["workload"], "sort merge f64");
+    // Merge sort merges at two ranks.
+    let two = json["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ranks"] == 2)
+        .expect("a run at two ranks");
+    let merge = two["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[0] == "merge")
+        .expect("a merge phase");
+    assert!(merge[1].as_f64().unwrap() > 0.0, "{two}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
 /// Every number in `v`, recursively, with its path.
 fn numbers(v: &Value, path: String, out: &mut Vec<(String, Value)>) {
     match v {
@@ -284,6 +329,14 @@ fn bad_sweeps_say_what_to_change() {
         (vec!["scaling", "--ranks", "1,x"], "--ranks"),
         (vec!["scaling", "--workload", "fft"], "unknown workload"),
         (vec!["scaling", "--repeat", "0"], "--repeat"),
+        (
+            vec!["scaling", "--workload", "allreduce", "--dtype", "f64"],
+            "--dtype is for",
+        ),
+        (
+            vec!["scaling", "--workload", "sort", "--dtype", "f16"],
+            "use one of u32",
+        ),
     ] {
         let job = tessera_cmd(&args, &[], TIMEOUT);
         assert_eq!(job.code(), Some(2), "{args:?}: {}", job.stderr());

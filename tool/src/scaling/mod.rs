@@ -93,6 +93,11 @@ pub struct SweepOptions {
     pub mode: Mode,
     /// Problem size at one rank.
     pub n: usize,
+    /// The sort's algorithm (`sample`, `merge`, `radix`), where not the
+    /// default.
+    pub algo: Option<String>,
+    /// The element type of matmul or sort, where not the default.
+    pub dtype: Option<String>,
     /// Runs per rank count.
     pub repeat: usize,
     /// Threads per rank.
@@ -109,6 +114,17 @@ pub struct SweepOptions {
 }
 
 impl SweepOptions {
+    /// The workload's name, with the algorithm and element type where they
+    /// were given (`sort merge f64`).
+    pub fn label(&self) -> String {
+        let mut label = self.workload.name();
+        for value in [&self.algo, &self.dtype].into_iter().flatten() {
+            label.push(' ');
+            label.push_str(value);
+        }
+        label
+    }
+
     /// Checks the options and says what to change.
     pub fn validate(&self) -> Result<()> {
         if self.ranks.is_empty() {
@@ -128,6 +144,30 @@ impl SweepOptions {
         }
         if self.repeat == 0 {
             return Err(Error::Usage("--repeat must be at least 1".into()));
+        }
+        if self.algo.is_some() && self.workload != Workload::Sort {
+            return Err(Error::Usage(
+                "--algo is for --workload sort: leave it out, or sweep the sort".into(),
+            ));
+        }
+        if let Some(dtype) = &self.dtype {
+            let types: &[&str] = match self.workload {
+                Workload::Matmul => &["f32", "f64"],
+                Workload::Sort => &["u32", "u64", "i32", "i64", "f32", "f64"],
+                _ => &[],
+            };
+            if types.is_empty() {
+                return Err(Error::Usage(
+                    "--dtype is for --workload matmul or sort: leave it out here".into(),
+                ));
+            }
+            if !types.contains(&dtype.as_str()) {
+                return Err(Error::Usage(format!(
+                    "--dtype {dtype} is not a type of the {} workload: use one of {}",
+                    self.workload.name(),
+                    types.join(", ")
+                )));
+            }
         }
         if self.threads == 0 {
             return Err(Error::Usage("--threads must be at least 1".into()));
@@ -185,7 +225,7 @@ impl SweepOptions {
     /// The arguments of the job at `p` ranks.
     pub fn program(&self, p: usize) -> Vec<OsString> {
         let n = self.size_at(p).to_string();
-        let args: Vec<String> = match &self.workload {
+        let mut args: Vec<String> = match &self.workload {
             Workload::Matmul => vec![
                 "matmul".into(),
                 "--m".into(),
@@ -213,6 +253,11 @@ impl SweepOptions {
             Workload::Allreduce => vec!["allreduce".into(), "--n".into(), n, "--json".into()],
             Workload::Command(args) => return args.clone(),
         };
+        for (flag, value) in [("--algo", &self.algo), ("--dtype", &self.dtype)] {
+            if let Some(value) = value {
+                args.extend([flag.to_string(), value.clone()]);
+            }
+        }
         args.into_iter().map(OsString::from).collect()
     }
 }
@@ -512,6 +557,8 @@ mod tests {
             ranks: vec![1, 2, 4, 8],
             mode,
             n: 1000,
+            algo: None,
+            dtype: None,
             repeat: 3,
             threads: 1,
             device: "cpu".into(),
@@ -536,6 +583,60 @@ mod tests {
         let strong = opts(Workload::Sort, Mode::Strong);
         assert_eq!(strong.size_at(4), 1000);
         assert_eq!(strong.work_ratio(4), 1.0);
+    }
+
+    #[test]
+    fn a_sort_sweep_passes_its_algorithm_and_type_and_others_refuse_them() {
+        let sort = SweepOptions {
+            algo: Some("merge".into()),
+            dtype: Some("f64".into()),
+            ..opts(Workload::Sort, Mode::Strong)
+        };
+        assert!(sort.validate().is_ok());
+        let args: Vec<String> = sort
+            .program(2)
+            .iter()
+            .map(|a| a.to_string_lossy().into())
+            .collect();
+        assert_eq!(args[0], "sort");
+        assert!(
+            args.windows(2).any(|w| w == ["--algo", "merge"]),
+            "{args:?}"
+        );
+        assert!(args.windows(2).any(|w| w == ["--dtype", "f64"]), "{args:?}");
+        assert_eq!(sort.label(), "sort merge f64");
+        let matmul = SweepOptions {
+            algo: None,
+            dtype: Some("f32".into()),
+            ..opts(Workload::Matmul, Mode::Strong)
+        };
+        assert!(matmul.validate().is_ok());
+        for (bad, needle) in [
+            (
+                SweepOptions {
+                    algo: Some("merge".into()),
+                    ..opts(Workload::Matmul, Mode::Strong)
+                },
+                "--algo is for --workload sort",
+            ),
+            (
+                SweepOptions {
+                    dtype: Some("u32".into()),
+                    ..opts(Workload::Matmul, Mode::Strong)
+                },
+                "use one of f32, f64",
+            ),
+            (
+                SweepOptions {
+                    dtype: Some("f64".into()),
+                    ..opts(Workload::Allreduce, Mode::Strong)
+                },
+                "--dtype is for --workload matmul or sort",
+            ),
+        ] {
+            let e = bad.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
     }
 
     #[test]

@@ -363,7 +363,7 @@ pub fn analyse(
         }
     }
     Ok(Analysis {
-        workload: opts.workload.name(),
+        workload: opts.label(),
         mode: opts.mode,
         n: opts.n,
         threads_per_rank: opts.threads,
@@ -752,6 +752,8 @@ mod tests {
             ranks: vec![1, 2, 4, 8],
             mode,
             n: 1000,
+            algo: None,
+            dtype: None,
             repeat: 2,
             threads: 1,
             device: "cpu".into(),
