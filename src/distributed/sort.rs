@@ -461,9 +461,10 @@ fn sort_pieces<B: Bits>(pieces: &[Vec<&[B]>], out: &mut [B]) {
         });
 }
 
-/// Fewest buckets of [`bucketed_sample_sort`]'s first pass: 195,000 keys
-/// each for 1e8 keys, the size whose in-cache sorts run fastest on the
-/// machine of BENCHMARKS.md.
+/// Buckets of [`bucketed_sample_sort`]'s first pass by top bits, and the
+/// fewest shares of its pass by prefix ranges: 195,000 keys each for 1e8
+/// keys, the size whose in-cache sorts run fastest on the machine of
+/// BENCHMARKS.md.
 const BUCKETS: usize = 512;
 
 /// Keys a bucket of [`bucketed_sample_sort`]'s first pass by prefix
@@ -561,8 +562,8 @@ struct Buckets {
     /// Where each bucket starts in the pass's output, and where the last
     /// ends.
     start: Vec<usize>,
-    /// `None`: bucketed by the top 9 bits. Otherwise the bucket of each value of the top 16 bits, and
-    /// this rank's keys below each value.
+    /// `None`: bucketed by the top 9 bits. Otherwise the bucket of each
+    /// value of the top 16 bits, and this rank's keys below each value.
     prefixes: Option<(Vec<u16>, Vec<u64>)>,
     /// Bits of the keys below those that pick their bucket or prefix.
     shift: u32,
@@ -617,10 +618,9 @@ impl Buckets {
 /// ranges, from the counts of every rank's keys: a bucket ends at the
 /// first prefix that fills it to its share (1 / `buckets` of the keys) and
 /// where a top-byte value begins (so at most `buckets + 256` buckets in
-/// all), so that the in-cache sort of a
-/// bucket has at most the three lower bytes of a 32-bit key to sort. No
-/// bucket is empty but the last, and none holds more than a share but
-/// through its last prefix.
+/// all), so that the in-cache sort of a bucket has at most the three lower
+/// bytes of a 32-bit key to sort. No bucket is empty but the last, and
+/// none holds more than a share but through its last prefix.
 fn prefix_buckets(counts: &[u64], buckets: usize) -> Vec<u16> {
     let total: u64 = counts.iter().sum();
     let share = total.div_ceil(buckets as u64).max(1);
