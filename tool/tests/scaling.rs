@@ -109,11 +109,9 @@ fn a_strong_sweep_at_one_two_and_three_ranks_runs_end_to_end() {
 
 #[test]
 fn a_weak_matmul_sweep_grows_n_with_the_cube_root_and_fits_gustafson() {
-    let out = scratch("weak");
-    let o = out.to_string_lossy().into_owned();
-    let job = tessera_cmd(
+    let (stdout, json, out) = sweep_of(
+        "weak",
         &[
-            "scaling",
             "--workload",
             "matmul",
             "--mode",
@@ -124,30 +122,23 @@ fn a_weak_matmul_sweep_grows_n_with_the_cube_root_and_fits_gustafson() {
             "192",
             "--repeat",
             "1",
-            "--out",
-            &o,
         ],
         &[],
-        Duration::from_secs(300),
     );
-    job.assert_ok("tessera scaling --mode weak");
-    let json = read_json(&out.join("scaling.json"));
     assert_eq!(json["mode"], "weak");
     assert_eq!(json["points"][0]["size"], 192);
     // 192 * 2^(1/3) = 241.9
     assert_eq!(json["points"][1]["size"], 242);
     assert_eq!(json["fit"]["model"], "gustafson");
-    assert!(job.stdout().contains("Gustafson"));
+    assert!(stdout.contains("Gustafson"));
     std::fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
 fn a_sort_sweep_runs_the_algorithm_and_type_it_is_given() {
-    let out = scratch("sort-merge");
-    let o = out.to_string_lossy().into_owned();
-    let job = tessera_cmd(
+    let (_, json, out) = sweep_of(
+        "sort-merge",
         &[
-            "scaling",
             "--workload",
             "sort",
             "--algo",
@@ -160,14 +151,9 @@ fn a_sort_sweep_runs_the_algorithm_and_type_it_is_given() {
             "200000",
             "--repeat",
             "1",
-            "--out",
-            &o,
         ],
         &[],
-        Duration::from_secs(300),
     );
-    job.assert_ok("tessera scaling --workload sort --algo merge");
-    let json = read_json(&out.join("scaling.json"));
     assert_eq!(json["workload"], "sort merge f64");
     // Merge sort merges at two ranks.
     let two = json["runs"]
@@ -222,15 +208,18 @@ fn assert_all_finite(json: &Value) {
     }
 }
 
-/// Runs `tessera scaling ARGS -- PROGRAM...` into a scratch directory and
-/// returns its standard output and `scaling.json`.
+/// Runs `tessera scaling ARGS [-- PROGRAM...]` (a built-in workload where
+/// `program` is empty) into a scratch directory and returns its standard
+/// output, `scaling.json` and the directory.
 fn sweep_of(name: &str, args: &[&str], program: &[&str]) -> (String, Value, PathBuf) {
     let out = scratch(name);
     let o = out.to_string_lossy().into_owned();
     let mut all = vec!["scaling", "--out", &o];
     all.extend_from_slice(args);
-    all.push("--");
-    all.extend_from_slice(program);
+    if !program.is_empty() {
+        all.push("--");
+        all.extend_from_slice(program);
+    }
     let job = tessera_cmd(&all, &[], Duration::from_secs(300));
     job.assert_ok(&format!("tessera {}", all.join(" ")));
     let json = read_json(&out.join("scaling.json"));
