@@ -577,14 +577,7 @@ fn in_cache_pieces<B: Bits>(pieces: &[&[B]], out: &mut [B], spare: &mut [B]) {
         (&mut *spare, &mut *out)
     };
     let d0 = sorted_on[0];
-    let mut offset = starts(&survey.counts[d0]);
-    for p in pieces {
-        for &k in *p {
-            let d = k.digit(d0);
-            x[offset[d] as usize] = k;
-            offset[d] += 1;
-        }
-    }
+    digit_pass(pieces, x, d0, &survey.counts[d0]);
     // The keys end in `out`: in x after an even number of passes more,
     // else in y.
     let ended_in_x = lsd_serial(x, y, &sorted_on[1..], &survey.counts);
@@ -815,9 +808,8 @@ fn top_level<B: Bits>(keys: &[B]) -> TopLevel {
     if n < 4 * SAMPLES {
         return TopLevel::Byte;
     }
-    let shift = 8 * B::BYTES as u32 - 16;
     let mut prefixes: Vec<u16> = (0..SAMPLES)
-        .map(|i| (keys[i * (n / SAMPLES)].widen() >> shift) as u16)
+        .map(|i| prefix(keys[i * (n / SAMPLES)]) as u16)
         .collect();
     let mut count = [0usize; 256];
     for &p in &prefixes {
@@ -1107,16 +1099,24 @@ fn lsd_serial<B: Bits>(
     debug_assert!(a.len() <= CACHE_KEYS);
     let mut in_a = true;
     for &byte in bytes {
-        let mut offset = starts(&counts[byte]);
         let (src, dst): (&[B], &mut [B]) = if in_a { (&*a, &mut *b) } else { (&*b, &mut *a) };
-        for &k in src {
+        digit_pass(&[src], dst, byte, &counts[byte]);
+        in_a = !in_a;
+    }
+    in_a
+}
+
+/// One stable counting-sort pass on `byte` of the keys of `pieces`, in
+/// order, into `dst`, given the counts of that byte's digits over them.
+fn digit_pass<B: Bits>(pieces: &[&[B]], dst: &mut [B], byte: usize, count: &[u32; 256]) {
+    let mut offset = starts(count);
+    for p in pieces {
+        for &k in *p {
             let d = k.digit(byte);
             dst[offset[d] as usize] = k;
             offset[d] += 1;
         }
-        in_a = !in_a;
     }
-    in_a
 }
 
 /// Where each digit's keys start in a counting-sort pass with these counts.
