@@ -186,8 +186,9 @@ pub(super) fn shares_fit(comm: &Comm, op: &'static str, len: usize) -> Result<us
     Ok(total)
 }
 
-/// The key types, in the order of their agreement codes.
-const KEY_TYPES: [&str; 6] = ["u32", "u64", "i32", "i64", "f32", "f64"];
+/// The names of the key types the sorts take ([`SortKey::DTYPE`]), in
+/// the order of the codes by which ranks check that they agree.
+pub const KEY_TYPES: [&str; 6] = ["u32", "u64", "i32", "i64", "f32", "f64"];
 
 /// Checks that every rank of `comm` sorts keys of type `K` on the same kind
 /// of device (and with the same algorithm, where one is named), with an

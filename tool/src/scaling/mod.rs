@@ -153,7 +153,7 @@ impl SweepOptions {
         if let Some(dtype) = &self.dtype {
             let types: &[&str] = match self.workload {
                 Workload::Matmul => &["f32", "f64"],
-                Workload::Sort => &["u32", "u64", "i32", "i64", "f32", "f64"],
+                Workload::Sort => &tessera::distributed::sort::KEY_TYPES,
                 _ => &[],
             };
             if types.is_empty() {

@@ -204,7 +204,7 @@ pub(super) fn sort_check(c: &Comm) -> Outcome {
 }
 
 /// The key types the sorts take.
-const ALL_TYPES: &[&str] = &["u32", "u64", "i32", "i64", "f32", "f64"];
+const ALL_TYPES: &[&str] = &tessera::distributed::sort::KEY_TYPES;
 
 /// Generated keys: distribution, total, this rank's positions, seed.
 fn generated<K: tessera::ops::sort::SortKey>(
